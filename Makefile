@@ -1,0 +1,36 @@
+GO      ?= go
+BIN     := bin/veneurd
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test gen examples fuzz bench vet clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/veneurd
+
+run: build
+	./$(BIN) run
+
+test: build examples
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 8m ./...
+
+examples:
+	$(GO) build -o bin/sink_example ./examples/plugins/sink_example
+
+gen:
+	protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/proto/plugin.proto
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParseMetric -fuzztime=20s ./plugins/sources/dogstatsd/
+	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=10s ./plugins/sources/dogstatsd/
+	$(GO) test -run='^$$' -fuzz=FuzzParseServiceCheck -fuzztime=10s ./plugins/sources/dogstatsd/
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,386 @@
+// Package config loads veneurd pipelines from HCL files into a Config,
+// reporting every problem it finds as an hcl.Diagnostic with a source range.
+//
+// Loading is one pass that keeps going where it is safe, so that a user sees
+// all of their mistakes at once. Plugin blocks are decoded against the schema
+// their plugin publishes (the host decodes HCL for plugins); the plugin then
+// validates the values it received, and its complaints are mapped back onto
+// the attribute they are about (see PluginBlock.Diagnose).
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/veneurd/veneurd/sdk/schema"
+)
+
+// Config is a whole pipeline.
+type Config struct {
+	Daemon      Daemon
+	Aggregation Aggregation
+	Sources     []*PluginBlock
+	Sinks       []*PluginBlock
+	// Files holds the parsed sources, for rendering diagnostics.
+	Files map[string]*hcl.File
+	// Hash identifies the config's content.
+	Hash string
+}
+
+// Daemon is the veneurd block.
+type Daemon struct {
+	Hostname        string
+	Interval        time.Duration
+	HTTPAddress     string
+	ShutdownTimeout time.Duration
+}
+
+// Aggregation is the aggregation block.
+type Aggregation struct {
+	Percentiles        []float64
+	Aggregates         []string
+	ExtendTags         []string
+	TDigestCompression float64
+	HLLPrecision       int
+}
+
+// Aggregate names accepted in aggregation.aggregates, as Veneur names them.
+var Aggregates = []string{"min", "max", "median", "avg", "count", "sum", "hmean"}
+
+// Defaults for what a pipeline leaves out.
+var (
+	DefaultInterval        = 10 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultPercentiles     = []float64{0.5, 0.75, 0.99}
+	DefaultAggregates      = []string{"min", "max", "count"}
+)
+
+// PluginBlock is a source or sink block.
+type PluginBlock struct {
+	Kind string // "source" or "sink"
+	Type string
+	Name string
+	// Schema is the plugin's, as the catalog gave it.
+	Schema schema.Schema
+	// Values are the decoded attributes; JSON is their wire form.
+	Values map[string]cty.Value
+	JSON   []byte
+	// Hash identifies kind, type, name and values: a block whose hash is
+	// unchanged across a reload keeps its process.
+	Hash string
+
+	DeclRange  hcl.Range
+	TypeRange  hcl.Range
+	attrRanges map[string]hcl.Range
+}
+
+// Address is the block's identifier in logs, tags and references:
+// "<kind>.<type>.<name>".
+func (b *PluginBlock) Address() string { return b.Kind + "." + b.Type + "." + b.Name }
+
+// Diagnose turns the problems a plugin found with its values into
+// diagnostics pointing at the attribute, or at the block when none is named.
+func (b *PluginBlock) Diagnose(summary, detail, attribute string) *hcl.Diagnostic {
+	subject := b.DeclRange
+	if r, ok := b.attrRanges[attribute]; ok {
+		subject = r
+	}
+	if summary == "" {
+		summary = "Invalid " + b.Kind + " configuration"
+	}
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject.Ptr()}
+}
+
+// Catalog tells the loader which plugin types exist and their schemas.
+type Catalog interface {
+	// Types lists the plugin types of a kind, for suggestions.
+	Types(kind string) []string
+	// Schema returns the schema of a plugin type, or false if there is none.
+	Schema(kind, typ string) (schema.Schema, bool)
+}
+
+// LoadPath loads a file, or every *.hcl file of a directory.
+func LoadPath(path string, cat Catalog) (*Config, hcl.Diagnostics) {
+	files, err := hclFiles(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration", Detail: err.Error()}}
+	}
+	srcs := make(map[string][]byte, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration", Detail: err.Error()}}
+		}
+		srcs[f] = b
+	}
+	return Load(srcs, cat)
+}
+
+func hclFiles(path string) ([]string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return []string{path}, nil
+	}
+	files, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no *.hcl files in %s", path)
+	}
+	return files, nil
+}
+
+var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
+	{Type: "veneurd"},
+	{Type: "aggregation"},
+	{Type: "source", LabelNames: []string{"type", "name"}},
+	{Type: "sink", LabelNames: []string{"type", "name"}},
+}}
+
+// Load parses and decodes files (name -> content) as one pipeline.
+func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	p := hclparse.NewParser()
+	names := make([]string, 0, len(srcs))
+	for name := range srcs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var files []*hcl.File
+	h := sha256.New()
+	for _, name := range names {
+		f, d := p.ParseHCL(srcs[name], name)
+		diags = append(diags, d...)
+		if f != nil {
+			files = append(files, f)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(srcs[name]))
+		h.Write(srcs[name])
+	}
+	cfg := &Config{Files: p.Files(), Hash: hex.EncodeToString(h.Sum(nil))[:16]}
+	if diags.HasErrors() {
+		return cfg, diags
+	}
+	content, d := hcl.MergeFiles(files).Content(rootSchema)
+	diags = append(diags, d...)
+
+	l := &loader{ctx: evalContext(), cat: cat}
+	var daemonSeen, aggSeen *hcl.Block
+	seen := map[string]*hcl.Block{}
+	for _, block := range content.Blocks {
+		switch block.Type {
+		case "veneurd":
+			if daemonSeen != nil {
+				diags = append(diags, duplicate(block, daemonSeen, "veneurd block", "Only one veneurd block is allowed"))
+				continue
+			}
+			daemonSeen = block
+			diags = append(diags, l.daemon(block, &cfg.Daemon)...)
+		case "aggregation":
+			if aggSeen != nil {
+				diags = append(diags, duplicate(block, aggSeen, "aggregation block", "Only one aggregation block is allowed"))
+				continue
+			}
+			aggSeen = block
+			diags = append(diags, l.aggregation(block, &cfg.Aggregation)...)
+		case "source", "sink":
+			addr := block.Type + "." + block.Labels[0] + "." + block.Labels[1]
+			if first, ok := seen[addr]; ok {
+				diags = append(diags, duplicate(block, first, block.Type+" block",
+					fmt.Sprintf("A %s of type %q named %q is already declared", block.Type, block.Labels[0], block.Labels[1])))
+				continue
+			}
+			seen[addr] = block
+			pb, d := l.plugin(block)
+			diags = append(diags, d...)
+			if pb == nil {
+				continue
+			}
+			if block.Type == "source" {
+				cfg.Sources = append(cfg.Sources, pb)
+			} else {
+				cfg.Sinks = append(cfg.Sinks, pb)
+			}
+		}
+	}
+	if daemonSeen == nil {
+		cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout}
+	}
+	if cfg.Daemon.Hostname == "" {
+		cfg.Daemon.Hostname, _ = os.Hostname()
+	}
+	if aggSeen == nil {
+		cfg.Aggregation = defaultAggregation()
+	}
+	if len(cfg.Sinks) == 0 && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "No sinks",
+			Detail:   "The pipeline has no sink block: metrics are aggregated and then discarded.",
+		})
+	}
+	return cfg, diags
+}
+
+func defaultAggregation() Aggregation {
+	return Aggregation{
+		Percentiles:        DefaultPercentiles,
+		Aggregates:         DefaultAggregates,
+		TDigestCompression: 100,
+		HLLPrecision:       14,
+	}
+}
+
+func duplicate(block, first *hcl.Block, what, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Duplicate " + what,
+		Detail: fmt.Sprintf("%s; the first was declared at %s:%d:%d.", detail,
+			first.DefRange.Filename, first.DefRange.Start.Line, first.DefRange.Start.Column),
+		Subject: block.DefRange.Ptr(),
+	}
+}
+
+type loader struct {
+	ctx *hcl.EvalContext
+	cat Catalog
+}
+
+var daemonSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "hostname"}, {Name: "interval"}, {Name: "http_address"}, {Name: "shutdown_timeout"},
+}}
+
+func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
+	content, diags := block.Body.Content(daemonSchema)
+	d.Interval, d.ShutdownTimeout = DefaultInterval, DefaultShutdownTimeout
+	a := content.Attributes
+	diags = l.str(a["hostname"], &d.Hostname, diags)
+	diags = l.str(a["http_address"], &d.HTTPAddress, diags)
+	diags = l.duration(a["interval"], &d.Interval, diags)
+	diags = l.duration(a["shutdown_timeout"], &d.ShutdownTimeout, diags)
+	return diags
+}
+
+var aggregationSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "percentiles"}, {Name: "aggregates"}, {Name: "extend_tags"},
+	{Name: "tdigest_compression"}, {Name: "hll_precision"},
+}}
+
+func (l *loader) aggregation(block *hcl.Block, agg *Aggregation) hcl.Diagnostics {
+	content, diags := block.Body.Content(aggregationSchema)
+	*agg = defaultAggregation()
+	a := content.Attributes
+	if attr := a["percentiles"]; attr != nil {
+		var ps []float64
+		diags = l.decode(attr, cty.List(cty.Number), &ps, diags)
+		for _, p := range ps {
+			if !(p > 0 && p < 1) {
+				diags = append(diags, attrError(attr, "Percentile out of range",
+					fmt.Sprintf("Percentiles are fractions between 0 and 1, exclusive: %v is not. Write 0.99 for the 99th percentile.", p)))
+			}
+		}
+		agg.Percentiles = ps
+	}
+	if attr := a["aggregates"]; attr != nil {
+		var as []string
+		diags = l.decode(attr, cty.List(cty.String), &as, diags)
+		for _, name := range as {
+			if !contains(Aggregates, name) {
+				diags = append(diags, attrError(attr, "Unknown aggregate",
+					fmt.Sprintf("There is no aggregate %q.%s Valid aggregates are %s.", name, suggest(name, Aggregates), strings.Join(Aggregates, ", "))))
+			}
+		}
+		agg.Aggregates = as
+	}
+	if attr := a["extend_tags"]; attr != nil {
+		diags = l.decode(attr, cty.List(cty.String), &agg.ExtendTags, diags)
+	}
+	if attr := a["tdigest_compression"]; attr != nil {
+		diags = l.decode(attr, cty.Number, &agg.TDigestCompression, diags)
+		if c := agg.TDigestCompression; c < 10 || c > 10000 {
+			diags = append(diags, attrError(attr, "Compression out of range",
+				fmt.Sprintf("tdigest_compression must be between 10 and 10000, not %v; 100 is the default.", c)))
+		}
+	}
+	if attr := a["hll_precision"]; attr != nil {
+		diags = l.decode(attr, cty.Number, &agg.HLLPrecision, diags)
+		if p := agg.HLLPrecision; p < 4 || p > 18 {
+			diags = append(diags, attrError(attr, "Precision out of range",
+				fmt.Sprintf("hll_precision must be between 4 and 18, not %d; 14 is the default.", p)))
+		}
+	}
+	return diags
+}
+
+func (l *loader) plugin(block *hcl.Block) (*PluginBlock, hcl.Diagnostics) {
+	kind, typ := block.Type, block.Labels[0]
+	sch, ok := l.cat.Schema(kind, typ)
+	if !ok {
+		types := l.cat.Types(kind)
+		sort.Strings(types)
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown " + kind + " type",
+			Detail: fmt.Sprintf("There is no %s plugin of type %q.%s Known %s types: %s.",
+				kind, typ, suggest(typ, types), kind, strings.Join(types, ", ")),
+			Subject: block.LabelRanges[0].Ptr(),
+		}}
+	}
+	pb := &PluginBlock{
+		Kind: kind, Type: typ, Name: block.Labels[1], Schema: sch,
+		Values:     map[string]cty.Value{},
+		DeclRange:  block.DefRange,
+		TypeRange:  block.LabelRanges[0],
+		attrRanges: map[string]hcl.Range{},
+	}
+	content, diags := block.Body.Content(sch.BodySchema())
+	for name, attr := range content.Attributes {
+		a, _ := sch.Lookup(name)
+		pb.attrRanges[name] = attr.Expr.Range()
+		v, d := attr.Expr.Value(l.ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		cv, err := convert.Convert(v, a.Type)
+		if err != nil {
+			diags = append(diags, attrError(attr, "Incorrect attribute value type",
+				fmt.Sprintf("Inappropriate value for attribute %q: %s.", name, err)))
+			continue
+		}
+		pb.Values[name] = cv
+	}
+	js, err := schema.MarshalValues(pb.Values)
+	if err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot encode configuration",
+			Detail: err.Error(), Subject: block.DefRange.Ptr()})
+	}
+	pb.JSON = js
+	sum := sha256.Sum256([]byte(pb.Address() + "\x00" + string(js)))
+	pb.Hash = hex.EncodeToString(sum[:8])
+	return pb, diags
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,43 @@
+package sdk
+
+import pb "github.com/veneurd/veneurd/sdk/proto"
+
+// Conversions between the SDK's types and their wire form.
+
+// PointToProto encodes p.
+func PointToProto(p *Point) *pb.Point {
+	return &pb.Point{Name: p.Name, Tags: p.Tags, Type: uint32(p.Type), Value: p.Value,
+		Timestamp: p.Timestamp, Hostname: p.Hostname, Message: p.Message}
+}
+
+// PointFromProto decodes p.
+func PointFromProto(p *pb.Point) Point {
+	return Point{Name: p.Name, Tags: p.Tags, Type: PointType(p.Type), Value: p.Value,
+		Timestamp: p.Timestamp, Hostname: p.Hostname, Message: p.Message}
+}
+
+// EventToProto encodes e.
+func EventToProto(e *Event) *pb.Event {
+	return &pb.Event{Title: e.Title, Text: e.Text, Timestamp: e.Timestamp, Hostname: e.Hostname,
+		AggregationKey: e.AggregationKey, Priority: e.Priority, SourceType: e.SourceType,
+		AlertType: e.AlertType, Tags: e.Tags}
+}
+
+// EventFromProto decodes e.
+func EventFromProto(e *pb.Event) Event {
+	return Event{Title: e.Title, Text: e.Text, Timestamp: e.Timestamp, Hostname: e.Hostname,
+		AggregationKey: e.AggregationKey, Priority: e.Priority, SourceType: e.SourceType,
+		AlertType: e.AlertType, Tags: e.Tags}
+}
+
+// ServiceCheckToProto encodes c.
+func ServiceCheckToProto(c *ServiceCheck) *pb.ServiceCheck {
+	return &pb.ServiceCheck{Name: c.Name, Status: int32(c.Status), Timestamp: c.Timestamp,
+		Hostname: c.Hostname, Message: c.Message, Tags: c.Tags}
+}
+
+// ServiceCheckFromProto decodes c.
+func ServiceCheckFromProto(c *pb.ServiceCheck) ServiceCheck {
+	return ServiceCheck{Name: c.Name, Status: int(c.Status), Timestamp: c.Timestamp,
+		Hostname: c.Hostname, Message: c.Message, Tags: c.Tags}
+}

@@ -1,0 +1,268 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/veneurd/veneurd/sdk/frame"
+	pb "github.com/veneurd/veneurd/sdk/proto"
+	"github.com/veneurd/veneurd/sdk/schema"
+)
+
+// SinkPlugin and SourcePlugin bind an implementation to go-plugin. On the
+// host side Impl is nil and the client is the raw *grpc.ClientConn, which
+// veneurd wraps in its own adapters.
+type SinkPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl Sink
+}
+
+// GRPCServer registers the sink's services.
+func (p *SinkPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	ps := &pluginServer{impl: p.Impl}
+	pb.RegisterPluginServer(s, ps)
+	pb.RegisterSinkServer(s, &sinkServer{impl: p.Impl, ps: ps})
+	return nil
+}
+
+// GRPCClient returns the connection itself.
+func (p *SinkPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return c, nil
+}
+
+// SourcePlugin is SinkPlugin's counterpart for sources.
+type SourcePlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl Source
+}
+
+// GRPCServer registers the source's services.
+func (p *SourcePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	ps := &pluginServer{impl: p.Impl}
+	pb.RegisterPluginServer(s, ps)
+	pb.RegisterSourceServer(s, &sourceServer{impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns the connection itself.
+func (p *SourcePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return c, nil
+}
+
+type pluginServer struct {
+	pb.UnimplementedPluginServer
+	impl Plugin
+}
+
+func (s *pluginServer) Schema(context.Context, *pb.Empty) (*pb.SchemaResponse, error) {
+	sch, err := schema.Of(s.impl.Config())
+	if err != nil {
+		return nil, err
+	}
+	return SchemaToProto(sch)
+}
+
+func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	cfg := s.impl.Config()
+	if err := schema.UnmarshalValues(req.ConfigJson, cfg); err != nil {
+		return &pb.ConfigureResponse{Diagnostics: []*pb.Diagnostic{{
+			Severity: 1, Summary: "Invalid configuration", Detail: err.Error(),
+		}}}, nil
+	}
+	env := Env{Address: req.Address, Hostname: req.Hostname, Logger: hclog.Default()}
+	return &pb.ConfigureResponse{Diagnostics: DiagnosticsToProto(s.impl.Configure(ctx, env, cfg))}, nil
+}
+
+// SchemaToProto encodes a schema for the wire.
+func SchemaToProto(sch schema.Schema) (*pb.SchemaResponse, error) {
+	resp := &pb.SchemaResponse{}
+	for _, a := range sch {
+		ty, err := schema.TypeJSON(a.Type)
+		if err != nil {
+			return nil, err
+		}
+		resp.Attributes = append(resp.Attributes, &pb.Attribute{
+			Name: a.Name, Type: ty, Required: a.Required, Sensitive: a.Sensitive, Description: a.Description,
+		})
+	}
+	return resp, nil
+}
+
+// SchemaFromProto decodes a schema from the wire.
+func SchemaFromProto(resp *pb.SchemaResponse) (schema.Schema, error) {
+	var sch schema.Schema
+	for _, a := range resp.Attributes {
+		ty, err := schema.ParseType(a.Type)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", a.Name, err)
+		}
+		sch = append(sch, schema.Attribute{
+			Name: a.Name, Type: ty, Required: a.Required, Sensitive: a.Sensitive, Description: a.Description,
+		})
+	}
+	return sch, nil
+}
+
+// DiagnosticsToProto encodes the error Configure returned.
+func DiagnosticsToProto(err error) []*pb.Diagnostic {
+	var out []*pb.Diagnostic
+	for _, ae := range AttrErrors(err) {
+		out = append(out, &pb.Diagnostic{Severity: 1, Summary: ae.Summary, Detail: ae.Detail, Attribute: ae.Attribute})
+	}
+	return out
+}
+
+type sinkServer struct {
+	pb.UnimplementedSinkServer
+	impl Sink
+	ps   *pluginServer
+}
+
+func (s *sinkServer) Start(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	return &pb.Empty{}, s.impl.Start(ctx)
+}
+
+func (s *sinkServer) Stop(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
+	return &pb.Empty{}, s.impl.Stop(ctx)
+}
+
+func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
+	var f Flush
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if chunk.Timestamp != 0 {
+			f.Timestamp = chunk.Timestamp
+		}
+		for _, p := range chunk.Points {
+			f.Points = append(f.Points, PointFromProto(p))
+		}
+		for _, e := range chunk.Events {
+			f.Events = append(f.Events, EventFromProto(e))
+		}
+		for _, c := range chunk.ServiceChecks {
+			f.ServiceChecks = append(f.ServiceChecks, ServiceCheckFromProto(c))
+		}
+	}
+	if err := s.impl.Flush(stream.Context(), &f); err != nil {
+		return err
+	}
+	return stream.SendAndClose(&pb.FlushResult{Points: uint64(len(f.Points))})
+}
+
+type sourceServer struct {
+	pb.UnimplementedSourceServer
+	impl Source
+}
+
+// Batch limits: a batch is sent when it holds maxBatchSamples samples or
+// maxBatchBytes bytes, whichever comes first.
+const (
+	maxBatchSamples = 4096
+	maxBatchBytes   = 1 << 20
+)
+
+func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error {
+	listeners := make([]Listener, len(req.Listeners))
+	for i, l := range req.Listeners {
+		listeners[i] = Listener{Address: l.Address, File: os.NewFile(uintptr(l.Fd), l.Address)}
+	}
+	out := &streamOutput{ch: make(chan *pb.Batch, 64)}
+	ctx := stream.Context()
+	done := make(chan error, 1)
+	go func() {
+		err := s.impl.Run(ctx, listeners, out)
+		close(out.ch)
+		done <- err
+	}()
+	var sendErr error
+	for b := range out.ch {
+		if sendErr == nil {
+			sendErr = stream.Send(b)
+		}
+		out.recycle(b)
+	}
+	if err := <-done; err != nil && ctx.Err() == nil {
+		return err
+	}
+	return sendErr
+}
+
+// streamOutput hands out writers that feed one Run stream.
+type streamOutput struct {
+	ch   chan *pb.Batch
+	pool sync.Pool // []byte frame buffers
+}
+
+func (o *streamOutput) Writer() Writer {
+	return &batchWriter{out: o, errs: map[errKey]uint64{}}
+}
+
+func (o *streamOutput) recycle(b *pb.Batch) {
+	if cap(b.Samples) <= 2*maxBatchBytes {
+		o.pool.Put(b.Samples[:0])
+	}
+}
+
+type errKey struct{ packetType, reason string }
+
+type batchWriter struct {
+	out    *streamOutput
+	fw     frame.Writer
+	events []*pb.Event
+	checks []*pb.ServiceCheck
+	errs   map[errKey]uint64
+	nerrs  int
+}
+
+func (w *batchWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
+	if w.fw.Size() == 0 {
+		if buf, ok := w.out.pool.Get().([]byte); ok {
+			w.fw = frame.NewWriter(buf)
+		}
+	}
+	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
+		w.Error("metric", "too_long")
+		return
+	}
+	if w.fw.Len() >= maxBatchSamples || w.fw.Size() >= maxBatchBytes {
+		w.Flush()
+	}
+}
+
+func (w *batchWriter) Event(e Event) { w.events = append(w.events, EventToProto(&e)) }
+
+func (w *batchWriter) ServiceCheck(c ServiceCheck) {
+	w.checks = append(w.checks, ServiceCheckToProto(&c))
+}
+
+func (w *batchWriter) Error(packetType, reason string) {
+	w.errs[errKey{packetType, reason}]++
+	w.nerrs++
+}
+
+func (w *batchWriter) Flush() {
+	if w.fw.Len() == 0 && len(w.events) == 0 && len(w.checks) == 0 && w.nerrs == 0 {
+		return
+	}
+	b := &pb.Batch{Samples: w.fw.Bytes(), Events: w.events, ServiceChecks: w.checks}
+	for k, n := range w.errs {
+		b.Errors = append(b.Errors, &pb.ErrorCount{PacketType: k.packetType, Reason: k.reason, Count: n})
+		delete(w.errs, k)
+	}
+	w.fw, w.events, w.checks, w.nerrs = frame.Writer{}, nil, nil, 0
+	w.out.ch <- b
+}

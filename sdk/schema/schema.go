@@ -1,0 +1,155 @@
+// Package schema turns a plugin's configuration struct into a schema that
+// crosses the plugin boundary, and back into values.
+//
+// The struct's `hcl` tags (as gohcl reads them) name the attributes: a tag
+// with ",optional" is optional, any other attribute is required. A field
+// tagged `sensitive:"true"` is redacted when veneurd shows the config. The
+// field's Go type gives the attribute's type: string, bool, integer and float
+// kinds, and slices and maps of those.
+package schema
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	hcljson "github.com/hashicorp/hcl/v2/json"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+)
+
+// Attribute describes one configuration attribute.
+type Attribute struct {
+	Name        string
+	Type        cty.Type
+	Required    bool
+	Sensitive   bool
+	Description string
+}
+
+// Schema is an ordered list of attributes.
+type Schema []Attribute
+
+// Of derives the schema of config, a pointer to a struct.
+func Of(config any) (Schema, error) {
+	v := reflect.ValueOf(config)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("config must be a pointer to a struct, not %T", config)
+	}
+	t := v.Elem().Type()
+	var s Schema
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("hcl")
+		if tag == "" {
+			continue
+		}
+		name, kind, _ := strings.Cut(tag, ",")
+		if kind != "" && kind != "optional" && kind != "attr" {
+			return nil, fmt.Errorf("field %s: only attributes are supported, not %q", f.Name, kind)
+		}
+		ty, err := typeOf(f.Type)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.Name, err)
+		}
+		s = append(s, Attribute{
+			Name:        name,
+			Type:        ty,
+			Required:    kind != "optional",
+			Sensitive:   f.Tag.Get("sensitive") == "true",
+			Description: f.Tag.Get("description"),
+		})
+	}
+	return s, nil
+}
+
+func typeOf(t reflect.Type) (cty.Type, error) {
+	switch t.Kind() {
+	case reflect.String:
+		return cty.String, nil
+	case reflect.Bool:
+		return cty.Bool, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return cty.Number, nil
+	case reflect.Slice:
+		et, err := typeOf(t.Elem())
+		if err != nil {
+			return cty.NilType, err
+		}
+		return cty.List(et), nil
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			return cty.NilType, fmt.Errorf("map keys must be strings")
+		}
+		et, err := typeOf(t.Elem())
+		if err != nil {
+			return cty.NilType, err
+		}
+		return cty.Map(et), nil
+	}
+	return cty.NilType, fmt.Errorf("unsupported type %s", t)
+}
+
+// BodySchema is the hcl.BodySchema of s.
+func (s Schema) BodySchema() *hcl.BodySchema {
+	bs := &hcl.BodySchema{}
+	for _, a := range s {
+		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
+	}
+	return bs
+}
+
+// Lookup returns the attribute called name.
+func (s Schema) Lookup(name string) (Attribute, bool) {
+	for _, a := range s {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Attribute{}, false
+}
+
+// MarshalValues encodes attribute values as one JSON object, leaving out
+// nulls so that the plugin's defaults stand.
+func MarshalValues(values map[string]cty.Value) ([]byte, error) {
+	obj := make(map[string]json.RawMessage, len(values))
+	for name, v := range values {
+		if v.IsNull() {
+			continue
+		}
+		b, err := ctyjson.Marshal(v, v.Type())
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", name, err)
+		}
+		obj[name] = b
+	}
+	return json.Marshal(obj)
+}
+
+// UnmarshalValues decodes a JSON object made by MarshalValues into config, a
+// pointer to a struct holding defaults, through the same `hcl` tags.
+func UnmarshalValues(data []byte, config any) error {
+	f, diags := hcljson.Parse(data, "config.json")
+	if diags.HasErrors() {
+		return diags
+	}
+	if diags := gohcl.DecodeBody(f.Body, nil, config); diags.HasErrors() {
+		return diags
+	}
+	return nil
+}
+
+// TypeJSON and ParseType carry a cty.Type across the wire.
+func TypeJSON(t cty.Type) ([]byte, error) { return t.MarshalJSON() }
+
+// ParseType is the inverse of TypeJSON.
+func ParseType(b []byte) (cty.Type, error) {
+	var t cty.Type
+	err := t.UnmarshalJSON(b)
+	return t, err
+}

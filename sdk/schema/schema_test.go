@@ -1,0 +1,70 @@
+package schema
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+)
+
+type config struct {
+	Path    string            `hcl:"path"`
+	Mode    string            `hcl:"mode,optional"`
+	Limit   int               `hcl:"limit,optional"`
+	Tags    []string          `hcl:"tags,optional"`
+	Headers map[string]string `hcl:"headers,optional" sensitive:"true"`
+	ignored int
+}
+
+func TestOf(t *testing.T) {
+	s, err := Of(&config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Schema{
+		{Name: "path", Type: cty.String, Required: true},
+		{Name: "mode", Type: cty.String},
+		{Name: "limit", Type: cty.Number},
+		{Name: "tags", Type: cty.List(cty.String)},
+		{Name: "headers", Type: cty.Map(cty.String), Sensitive: true},
+	}
+	if !reflect.DeepEqual(s, want) {
+		t.Fatalf("got %#v", s)
+	}
+	if _, err := Of(config{}); err == nil {
+		t.Fatal("a non-pointer config was accepted")
+	}
+}
+
+func TestValuesRoundTripKeepsDefaults(t *testing.T) {
+	data, err := MarshalValues(map[string]cty.Value{
+		"path":  cty.StringVal("/tmp/x"),
+		"limit": cty.NumberIntVal(7),
+		"tags":  cty.ListVal([]cty.Value{cty.StringVal("a"), cty.StringVal("b")}),
+		"mode":  cty.NullVal(cty.String),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &config{Mode: "append"}
+	if err := UnmarshalValues(data, c); err != nil {
+		t.Fatal(err)
+	}
+	want := &config{Path: "/tmp/x", Mode: "append", Limit: 7, Tags: []string{"a", "b"}}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+}
+
+func TestTypeRoundTrip(t *testing.T) {
+	for _, ty := range []cty.Type{cty.String, cty.List(cty.Number), cty.Map(cty.Bool)} {
+		b, err := TypeJSON(ty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseType(b)
+		if err != nil || !got.Equals(ty) {
+			t.Fatalf("%s: got %s, %v", ty.FriendlyName(), got.FriendlyName(), err)
+		}
+	}
+}

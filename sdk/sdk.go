@@ -1,0 +1,133 @@
+// Package sdk is the surface plugin authors build against: the Source and
+// Sink interfaces, the types that cross the plugin boundary, and Serve, which
+// a plugin's main calls. It never imports veneurd's core.
+//
+// A plugin is a Go value implementing Source or Sink. Its configuration is a
+// struct whose `hcl` tags are the schema: veneurd decodes the user's block
+// against that schema (so every config mistake is reported with its
+// file:line:column), sends the values, and the plugin validates them in
+// Configure.
+package sdk
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Plugin is what every plugin implements.
+type Plugin interface {
+	// Config returns a pointer to a new configuration struct holding the
+	// defaults. Its fields' `hcl:"name,optional"` or `hcl:"name"` tags declare
+	// the schema; a field tagged `sensitive:"true"` is redacted when the
+	// effective config is shown.
+	Config() any
+	// Configure receives the pointer Config returned, filled in from the
+	// user's block. It validates and stores the values and must have no other
+	// side effect: nothing is opened before Start or Run. Problems with a
+	// value are returned as *AttrError (several joined with errors.Join) so
+	// that veneurd can point at the attribute.
+	Configure(ctx context.Context, env Env, config any) error
+}
+
+// Env describes where a plugin runs.
+type Env struct {
+	// Address is the block address, e.g. "sink.localfile.archive".
+	Address  string
+	Hostname string
+	Logger   hclog.Logger
+}
+
+// Sink receives flushed points.
+type Sink interface {
+	Plugin
+	Start(ctx context.Context) error
+	// Flush delivers one interval's points. The Flush and everything it holds
+	// are owned by the caller and may be shared with other sinks: a sink must
+	// not mutate them or keep them after Flush returns.
+	Flush(ctx context.Context, f *Flush) error
+	Stop(ctx context.Context) error
+}
+
+// Flush is one interval's output.
+type Flush struct {
+	Timestamp     int64 // Unix seconds
+	Points        []Point
+	Events        []Event
+	ServiceChecks []ServiceCheck
+}
+
+// Source reads client traffic from sockets veneurd opened and emits samples.
+type Source interface {
+	Plugin
+	// Run reads from listeners until ctx is done, then returns after writing
+	// what it read. Each goroutine that emits samples takes its own Writer
+	// from out.
+	Run(ctx context.Context, listeners []Listener, out Output) error
+}
+
+// Listener is a socket the host opened and handed over.
+type Listener struct {
+	// Address as configured, e.g. "udp://127.0.0.1:8126" or "unixgram:///run/dsd.sock".
+	Address string
+	// File is the inherited socket; the source may wrap it with
+	// net.FilePacketConn or net.FileListener.
+	File *os.File
+}
+
+// Output hands out Writers.
+type Output interface {
+	// Writer returns a new Writer for one goroutine.
+	Writer() Writer
+}
+
+// Writer batches what a source emits. Not safe for concurrent use: each
+// reading goroutine takes its own. A batch is sent when it is full, and by
+// Flush, which a source calls when it has nothing more to read for now.
+type Writer interface {
+	// Metric adds one sample. name and tags are copied. tags must be sorted
+	// and comma-joined. For sets, value is SetValue(hash of the member).
+	Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64)
+	Event(e Event)
+	ServiceCheck(c ServiceCheck)
+	// Error counts one rejected line.
+	Error(packetType, reason string)
+	// Flush sends what is pending. It is cheap when nothing is.
+	Flush()
+}
+
+// AttrError is a problem with one configuration attribute.
+type AttrError struct {
+	Attribute string
+	Summary   string
+	Detail    string
+}
+
+func (e *AttrError) Error() string {
+	if e.Attribute == "" {
+		return e.Summary + ": " + e.Detail
+	}
+	return e.Attribute + ": " + e.Summary + ": " + e.Detail
+}
+
+// AttrErrors unpacks err (possibly joined) into AttrErrors; errors of other
+// types become AttrErrors with no attribute.
+func AttrErrors(err error) []*AttrError {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*AttrError
+		for _, e := range j.Unwrap() {
+			out = append(out, AttrErrors(e)...)
+		}
+		return out
+	}
+	var ae *AttrError
+	if errors.As(err, &ae) {
+		return []*AttrError{ae}
+	}
+	return []*AttrError{{Summary: "Invalid configuration", Detail: err.Error()}}
+}

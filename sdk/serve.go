@@ -1,0 +1,69 @@
+package sdk
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+)
+
+// ProtocolVersion is the version of the plugin protocol this SDK speaks.
+// veneurd refuses a plugin built against another version, naming both.
+const ProtocolVersion = 1
+
+// Handshake is the go-plugin handshake shared by veneurd and its plugins. The
+// cookie only keeps a plugin binary from being run by hand by mistake; it is
+// not a security measure.
+var Handshake = plugin.HandshakeConfig{
+	MagicCookieKey:   "VENEURD_PLUGIN",
+	MagicCookieValue: "6f1d0c3e-metrics-aggregation-daemon",
+}
+
+// Plugin set keys, one per kind.
+const (
+	KindSource = "source"
+	KindSink   = "sink"
+)
+
+// LogLevelEnv names the environment variable through which veneurd passes
+// its log level to plugin processes.
+const LogLevelEnv = "VENEURD_PLUGIN_LOG_LEVEL"
+
+// Serve serves p over gRPC and does not return. A plugin's main calls it.
+func Serve(p Plugin) {
+	set, err := PluginSet(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger: hclog.New(&hclog.LoggerOptions{
+			Level:      hclog.LevelFromString(os.Getenv(LogLevelEnv)),
+			Output:     os.Stderr,
+			JSONFormat: true,
+		}),
+	})
+}
+
+// PluginSet returns the go-plugin set that serves p.
+func PluginSet(p Plugin) (plugin.PluginSet, error) {
+	switch impl := p.(type) {
+	case Source:
+		return plugin.PluginSet{KindSource: &SourcePlugin{Impl: impl}}, nil
+	case Sink:
+		return plugin.PluginSet{KindSink: &SinkPlugin{Impl: impl}}, nil
+	}
+	return nil, fmt.Errorf("%T implements neither sdk.Source nor sdk.Sink", p)
+}
+
+// HostPlugins is the plugin set a host dispenses from.
+func HostPlugins() map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{ProtocolVersion: {
+		KindSource: &SourcePlugin{},
+		KindSink:   &SinkPlugin{},
+	}}
+}
