@@ -166,6 +166,18 @@ func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 type sourceServer struct {
 	pb.UnimplementedSourceServer
 	impl Source
+
+	mu   sync.Mutex
+	stop context.CancelFunc // of the Run in progress
+}
+
+func (s *sourceServer) Stop(context.Context, *pb.Empty) (*pb.Empty, error) {
+	s.mu.Lock()
+	if s.stop != nil {
+		s.stop()
+	}
+	s.mu.Unlock()
+	return &pb.Empty{}, nil
 }
 
 // Batch limits: a batch is sent when it holds maxBatchSamples samples or
@@ -181,7 +193,11 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 		listeners[i] = Listener{Address: l.Address, File: os.NewFile(uintptr(l.Fd), l.Address)}
 	}
 	out := &streamOutput{ch: make(chan *pb.Batch, 64)}
-	ctx := stream.Context()
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	s.mu.Lock()
+	s.stop = cancel
+	s.mu.Unlock()
 	done := make(chan error, 1)
 	go func() {
 		err := s.impl.Run(ctx, listeners, out)

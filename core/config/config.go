@@ -23,6 +23,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/schema"
 )
 
@@ -108,6 +109,10 @@ type Catalog interface {
 	Types(kind string) []string
 	// Schema returns the schema of a plugin type, or false if there is none.
 	Schema(kind, typ string) (schema.Schema, bool)
+	// Check has the plugin validate decoded values (schema.MarshalValues),
+	// as Configure would, without side effects. Problems come back as
+	// *sdk.AttrError, joined.
+	Check(kind, typ string, values []byte) error
 }
 
 // LoadPath loads a file, or every *.hcl file of a directory.
@@ -371,6 +376,11 @@ func (l *loader) plugin(block *hcl.Block) (*PluginBlock, hcl.Diagnostics) {
 			Detail: err.Error(), Subject: block.DefRange.Ptr()})
 	}
 	pb.JSON = js
+	if !diags.HasErrors() {
+		for _, ae := range sdk.AttrErrors(l.cat.Check(kind, typ, js)) {
+			diags = append(diags, pb.Diagnose(ae.Summary, ae.Detail, ae.Attribute))
+		}
+	}
 	sum := sha256.Sum256([]byte(pb.Address() + "\x00" + string(js)))
 	pb.Hash = hex.EncodeToString(sum[:8])
 	return pb, diags

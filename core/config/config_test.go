@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/tools/txtar"
 
+	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/schema"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -32,6 +33,14 @@ func (c testCatalog) Types(kind string) []string {
 func (c testCatalog) Schema(kind, typ string) (schema.Schema, bool) {
 	s, ok := c[kind+"."+typ]
 	return s, ok
+}
+
+// Check rejects a localfile path that is not absolute, as a plugin would.
+func (c testCatalog) Check(kind, typ string, values []byte) error {
+	if typ == "localfile" && strings.Contains(string(values), `"path":"relative`) {
+		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: "The path must be absolute."}
+	}
+	return nil
 }
 
 var catalog = testCatalog{

@@ -32,8 +32,10 @@ const (
 	MinCompression = 10
 	MaxCompression = 10000
 
-	// bufferFactor sizes the unmerged-point buffer as a multiple of the
-	// compression, as in the Java MergingDigest.
+	// bufferFactor sizes the storage of a digest (merged centroids plus
+	// unmerged points) as a multiple of the compression. At compression 100
+	// this is 500 entries (8000 bytes), of which the merged centroids take
+	// at most centroidBound (204) and typically about 125.
 	bufferFactor = 5
 
 	// initialCap is the capacity allocated by the first Add.
@@ -53,9 +55,10 @@ type Centroid struct {
 // value is only a valid target for UnmarshalBinary).
 type Merging struct {
 	compression float64
-	// kScale is the normaliser of the k1 scale function:
-	// k(q) = kScale * asin(2q-1), so k spans [-compression/2, compression/2].
-	kScale float64
+	// The k1 scale function is k(q) = kScale*asin(2q-1) with
+	// kScale = compression/pi, so k spans [-compression/2, compression/2].
+	// cosH and sinH are cos(1/kScale) and sin(1/kScale).
+	cosH, sinH float64
 	// maxCap is the capacity at which cs stops growing and the buffered
 	// points are merged instead.
 	maxCap int
@@ -77,8 +80,9 @@ type Merging struct {
 // more centroids and give more accurate quantiles; DefaultCompression (100)
 // is the daemon's default. Values are clamped to [MinCompression,
 // MaxCompression]; NaN selects DefaultCompression. New allocates no centroid
-// storage: the buffer grows on demand up to about 5*compression plus the
-// centroid bound, and is then reused for the life of the digest.
+// storage: it grows on demand up to 5*compression entries of 16 bytes
+// (8000 bytes at compression 100) and is then reused for the life of the
+// digest, including across Reset.
 func New(compression float64) *Merging {
 	d := &Merging{}
 	d.init(clampCompression(compression))
@@ -101,8 +105,11 @@ func clampCompression(c float64) float64 {
 // init sets the parameters derived from the compression.
 func (d *Merging) init(compression float64) {
 	d.compression = compression
-	d.kScale = compression / math.Pi
-	d.maxCap = centroidBound(compression) + int(math.Ceil(bufferFactor*compression))
+	h := math.Pi / compression
+	d.cosH, d.sinH = math.Cos(h), math.Sin(h)
+	// For any compression >= MinCompression this leaves room for at least
+	// compression unmerged points after a merge.
+	d.maxCap = int(math.Ceil(bufferFactor * compression))
 }
 
 // centroidBound is an upper bound on the number of merged centroids. Of two
@@ -208,11 +215,11 @@ func (d *Merging) flush() {
 	cs := d.cs
 	// The centroid prefix is already sorted; sorting the whole slice lets
 	// the compression pass below run in place without a scratch buffer.
-	slices.SortFunc(cs, compareMean)
+	sortByMean(cs)
 
 	total := d.mainWeight + d.bufWeight
 	wSoFar := 0.0 // weight of the closed centroids
-	limit := total * d.qOfK(d.kOfQ(0)+1)
+	limit := total * d.qLimit(0)
 	cur := cs[0]
 	out := 0
 	for i := 1; i < n; i++ {
@@ -233,7 +240,7 @@ func (d *Merging) flush() {
 		cs[out] = cur
 		out++
 		wSoFar += cur.Weight
-		limit = total * d.qOfK(d.kOfQ(wSoFar/total)+1)
+		limit = total * d.qLimit(wSoFar/total)
 		cur = x
 	}
 	cs[out] = cur
@@ -244,24 +251,20 @@ func (d *Merging) flush() {
 	d.bufWeight = 0
 }
 
-// kOfQ is the k1 scale function.
-func (d *Merging) kOfQ(q float64) float64 {
-	if q <= 0 {
-		return -d.kScale * math.Pi / 2
-	}
-	if q >= 1 {
-		return d.kScale * math.Pi / 2
-	}
-	return d.kScale * math.Asin(2*q-1)
-}
-
-// qOfK is the inverse of kOfQ, saturating at 1.
-func (d *Merging) qOfK(k float64) float64 {
-	a := k / d.kScale
-	if a >= math.Pi/2 {
+// qLimit returns the quantile one unit of k above q0, where k is the k1 scale
+// function k(q) = kScale*asin(2q-1), saturating at 1. With s = 2*q0-1 and
+// h = 1/kScale, this is (1 + sin(asin(s)+h))/2, expanded with the angle
+// addition formula so that no trigonometric function is evaluated per
+// centroid.
+func (d *Merging) qLimit(q0 float64) float64 {
+	s := 2*q0 - 1
+	if s >= d.cosH {
 		return 1
 	}
-	return (1 + math.Sin(a)) / 2
+	if s < -1 {
+		s = -1
+	}
+	return (1 + s*d.cosH + math.Sqrt(1-s*s)*d.sinH) / 2
 }
 
 // Quantile returns an estimate of the q-quantile, for q in [0, 1]. Each

@@ -123,7 +123,11 @@ func TestTwoValues(t *testing.T) {
 			t.Errorf("Quantile(%v) = %v, want %v", c.q, got, c.want)
 		}
 	}
-	if d.Count() != 2 || d.Sum() != 30 || d.ReciprocalSum() != 0.15 || d.Min() != 10 || d.Max() != 20 {
+	rsum := 0.0
+	for _, v := range []float64{10, 20} {
+		rsum += 1 / v
+	}
+	if d.Count() != 2 || d.Sum() != 30 || d.ReciprocalSum() != rsum || d.Min() != 10 || d.Max() != 20 {
 		t.Errorf("count %v sum %v rsum %v min %v max %v", d.Count(), d.Sum(), d.ReciprocalSum(), d.Min(), d.Max())
 	}
 }
@@ -154,11 +158,13 @@ func TestQuantileMonotoneAndBounded(t *testing.T) {
 func TestWeighted(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	a, b := New(DefaultCompression), New(DefaultCompression)
+	var xs []float64
 	for range 100000 {
 		v := math.Floor(r.NormFloat64()*1000) / 8
 		a.Add(v, 2)
 		b.Add(v, 1)
 		b.Add(v, 1)
+		xs = append(xs, v)
 	}
 	if a.Count() != b.Count() || a.Sum() != b.Sum() || a.ReciprocalSum() != b.ReciprocalSum() {
 		t.Errorf("count %v/%v sum %v/%v rsum %v/%v", a.Count(), b.Count(), a.Sum(), b.Sum(), a.ReciprocalSum(), b.ReciprocalSum())
@@ -166,11 +172,13 @@ func TestWeighted(t *testing.T) {
 	if a.Min() != b.Min() || a.Max() != b.Max() {
 		t.Errorf("min %v/%v max %v/%v", a.Min(), b.Min(), a.Max(), b.Max())
 	}
-	spread := a.Max() - a.Min()
+	// The digests see different merge schedules, so compare them in rank.
+	slices.Sort(xs)
 	for _, q := range []float64{0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999} {
 		qa, qb := a.Quantile(q), b.Quantile(q)
-		if math.Abs(qa-qb) > 1e-3*spread {
-			t.Errorf("Quantile(%v): weight 2 gives %v, two adds give %v", q, qa, qb)
+		ea, eb := rankError(xs, q, qa), rankError(xs, q, qb)
+		if ea > 0.001 || eb > 0.001 {
+			t.Errorf("Quantile(%v): weight 2 gives %v (rank error %v), two adds give %v (rank error %v)", q, qa, ea, qb, eb)
 		}
 	}
 
@@ -362,14 +370,16 @@ func TestMemory(t *testing.T) {
 	measure := func(fill func(*Merging)) float64 {
 		ds := make([]*Merging, n)
 		var before, after runtime.MemStats
+		runtime.GC()
 		runtime.ReadMemStats(&before)
 		for i := range ds {
 			ds[i] = New(DefaultCompression)
 			fill(ds[i])
 		}
+		runtime.GC()
 		runtime.ReadMemStats(&after)
 		runtime.KeepAlive(ds)
-		return float64(after.TotalAlloc-before.TotalAlloc) / n
+		return float64(after.HeapAlloc-before.HeapAlloc)/n - 8 // minus the slot in ds
 	}
 	empty := measure(func(*Merging) {})
 	small := measure(func(d *Merging) {

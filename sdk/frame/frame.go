@@ -98,39 +98,65 @@ type Sample struct {
 // ErrCorrupt is returned for a frame that does not decode.
 var ErrCorrupt = errors.New("corrupt sample frame")
 
-// Decode calls fn for each record of frame. s is reused between calls: fn
-// must not retain it or its slices after returning. Records before a corrupt
-// one are delivered; the corrupt rest is reported as ErrCorrupt.
-func Decode(frame []byte, s *Sample, fn func(*Sample)) error {
+// Reader iterates over the records of a frame without allocating:
+//
+//	r := frame.NewReader(b)
+//	for r.Next() {
+//		use(&r.Sample)
+//	}
+//	if err := r.Err(); err != nil { ... }
+//
+// Records before a corrupt one are delivered; the rest is reported by Err.
+type Reader struct {
+	// Sample is the current record. Its slices alias the frame and it is
+	// overwritten by Next.
+	Sample Sample
+	b      []byte
+	err    error
+}
+
+// NewReader returns a Reader over frame.
+func NewReader(frame []byte) Reader {
 	if len(frame) == 0 {
-		return nil
+		return Reader{}
 	}
 	if frame[0] != Version {
-		return ErrCorrupt
+		return Reader{err: ErrCorrupt}
 	}
-	b := frame[1:]
-	for len(b) > 0 {
-		if len(b) < fixedLen {
-			return ErrCorrupt
-		}
-		nl := int(binary.LittleEndian.Uint16(b[18:]))
-		tl := int(binary.LittleEndian.Uint16(b[20:]))
-		end := fixedLen + nl + tl
-		if len(b) < end {
-			return ErrCorrupt
-		}
-		s.Value = math.Float64frombits(binary.LittleEndian.Uint64(b[0:]))
-		s.Rate = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
-		s.Scope = b[16]
-		s.Type = b[17]
-		s.Name = b[fixedLen : fixedLen+nl]
-		s.Tags = b[fixedLen+nl : end]
-		s.Key = b[keyStart:end]
-		fn(s)
-		b = b[end:]
-	}
-	return nil
+	return Reader{b: frame[1:]}
 }
+
+// Next moves to the next record and reports whether there is one.
+func (r *Reader) Next() bool {
+	b := r.b
+	if len(b) == 0 || r.err != nil {
+		return false
+	}
+	if len(b) < fixedLen {
+		r.err, r.b = ErrCorrupt, nil
+		return false
+	}
+	nl := int(binary.LittleEndian.Uint16(b[18:]))
+	tl := int(binary.LittleEndian.Uint16(b[20:]))
+	end := fixedLen + nl + tl
+	if len(b) < end {
+		r.err, r.b = ErrCorrupt, nil
+		return false
+	}
+	s := &r.Sample
+	s.Value = math.Float64frombits(binary.LittleEndian.Uint64(b[0:]))
+	s.Rate = math.Float64frombits(binary.LittleEndian.Uint64(b[8:]))
+	s.Scope = b[16]
+	s.Type = b[17]
+	s.Name = b[fixedLen : fixedLen+nl]
+	s.Tags = b[fixedLen+nl : end]
+	s.Key = b[keyStart:end]
+	r.b = b[end:]
+	return true
+}
+
+// Err returns ErrCorrupt if the frame ended in a record that does not decode.
+func (r *Reader) Err() error { return r.err }
 
 // SetValue returns the value that carries a set member's hash.
 func SetValue(hash uint64) float64 { return math.Float64frombits(hash) }

@@ -16,13 +16,13 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []Sample
-	var s Sample
-	err := Decode(w.Bytes(), &s, func(s *Sample) {
-		c := *s
+	r := NewReader(w.Bytes())
+	for r.Next() {
+		c, s := r.Sample, &r.Sample
 		c.Name, c.Tags, c.Key = append([]byte(nil), s.Name...), append([]byte(nil), s.Tags...), append([]byte(nil), s.Key...)
 		got = append(got, c)
-	})
-	if err != nil {
+	}
+	if err := r.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || w.Len() != 2 {
@@ -44,8 +44,9 @@ func TestKeyDistinguishesNameFromTags(t *testing.T) {
 	w.Append(uint8(sdk.Counter), 0, []byte("ab"), []byte("c"), 1, 1)
 	w.Append(uint8(sdk.Counter), 0, []byte("a"), []byte("bc"), 1, 1)
 	var keys []string
-	var s Sample
-	Decode(w.Bytes(), &s, func(s *Sample) { keys = append(keys, string(s.Key)) })
+	for r := NewReader(w.Bytes()); r.Next(); {
+		keys = append(keys, string(r.Sample.Key))
+	}
 	if keys[0] == keys[1] {
 		t.Fatal("name/tags boundary is not part of the key")
 	}
@@ -56,13 +57,17 @@ func TestDecodeCorrupt(t *testing.T) {
 	w.Append(uint8(sdk.Gauge), 0, []byte("g"), []byte("t"), 1, 1)
 	good := append([]byte(nil), w.Bytes()...)
 	for n := 2; n < len(good); n++ {
-		var s Sample
+		r := NewReader(good[:n])
 		calls := 0
-		if err := Decode(good[:n], &s, func(*Sample) { calls++ }); err != ErrCorrupt || calls != 0 {
+		for r.Next() {
+			calls++
+		}
+		if err := r.Err(); err != ErrCorrupt || calls != 0 {
 			t.Fatalf("truncated to %d: err %v, %d records", n, err, calls)
 		}
 	}
-	if err := Decode([]byte{9, 1, 2}, new(Sample), func(*Sample) {}); err != ErrCorrupt {
+	if r := NewReader([]byte{9, 1, 2}); r.Next() || r.Err() != ErrCorrupt {
+		err := r.Err()
 		t.Fatalf("bad version: %v", err)
 	}
 }
@@ -74,14 +79,15 @@ func TestNoAllocs(t *testing.T) {
 		w.Append(uint8(sdk.Timer), 0, name, tags, 1, 1)
 	}
 	w.Reset()
-	var s Sample
-	fn := func(*Sample) {}
+	var sum float64
 	allocs := testing.AllocsPerRun(100, func() {
 		w.Reset()
 		for range 100 {
 			w.Append(uint8(sdk.Timer), 0, name, tags, 12.5, 1)
 		}
-		Decode(w.Bytes(), &s, fn)
+		for r := NewReader(w.Bytes()); r.Next(); {
+			sum += r.Sample.Value
+		}
 	})
 	if allocs != 0 {
 		t.Fatalf("append+decode allocates %.1f times per 100 samples", allocs)
@@ -91,16 +97,16 @@ func TestNoAllocs(t *testing.T) {
 func BenchmarkAppendDecode(b *testing.B) {
 	var w Writer
 	name, tags := []byte("api.request.duration"), []byte("env:prod,host:a,route:/x")
-	var s Sample
 	var sum float64
-	fn := func(s *Sample) { sum += s.Value }
 	b.ReportAllocs()
 	for b.Loop() {
 		w.Reset()
 		for range 1024 {
 			w.Append(uint8(sdk.Timer), 0, name, tags, 12.5, 1)
 		}
-		Decode(w.Bytes(), &s, fn)
+		for r := NewReader(w.Bytes()); r.Next(); {
+			sum += r.Sample.Value
+		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1024), "ns/sample")
 }

@@ -1079,9 +1079,10 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x04Sink\x12;\n" +
 	"\x05Start\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty\x12H\n" +
 	"\x05Flush\x12\x1d.veneurd.plugin.v1.FlushChunk\x1a\x1e.veneurd.plugin.v1.FlushResult(\x01\x12:\n" +
-	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2J\n" +
+	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\x86\x01\n" +
 	"\x06Source\x12@\n" +
-	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01B/Z-github.com/veneurd/veneurd/sdk/proto;pluginpbb\x06proto3"
+	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01\x12:\n" +
+	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.EmptyB/Z-github.com/veneurd/veneurd/sdk/proto;pluginpbb\x06proto3"
 
 var (
 	file_sdk_proto_plugin_proto_rawDescOnce sync.Once
@@ -1129,14 +1130,16 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	9,  // 12: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
 	0,  // 13: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
 	12, // 14: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	2,  // 15: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	5,  // 16: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	0,  // 17: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 18: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	0,  // 19: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	13, // 20: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
+	0,  // 15: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	2,  // 16: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	5,  // 17: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	0,  // 18: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	10, // 19: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	0,  // 20: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	13, // 21: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	0,  // 22: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name

@@ -352,7 +352,8 @@ var Sink_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Source_Run_FullMethodName = "/veneurd.plugin.v1.Source/Run"
+	Source_Run_FullMethodName  = "/veneurd.plugin.v1.Source/Run"
+	Source_Stop_FullMethodName = "/veneurd.plugin.v1.Source/Stop"
 )
 
 // SourceClient is the client API for Source service.
@@ -361,7 +362,11 @@ const (
 //
 // Source reads from sockets the host hands over and streams samples back.
 type SourceClient interface {
+	// Run reads until Stop is called (or the stream is cancelled) and ends the
+	// stream once everything read has been sent.
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Batch], error)
+	// Stop asks a running Run to stop reading and drain.
+	Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type sourceClient struct {
@@ -391,13 +396,27 @@ func (c *sourceClient) Run(ctx context.Context, in *RunRequest, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RunClient = grpc.ServerStreamingClient[Batch]
 
+func (c *sourceClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Source_Stop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
 //
 // Source reads from sockets the host hands over and streams samples back.
 type SourceServer interface {
+	// Run reads until Stop is called (or the stream is cancelled) and ends the
+	// stream once everything read has been sent.
 	Run(*RunRequest, grpc.ServerStreamingServer[Batch]) error
+	// Stop asks a running Run to stop reading and drain.
+	Stop(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -410,6 +429,9 @@ type UnimplementedSourceServer struct{}
 
 func (UnimplementedSourceServer) Run(*RunRequest, grpc.ServerStreamingServer[Batch]) error {
 	return status.Errorf(codes.Unimplemented, "method Run not implemented")
+}
+func (UnimplementedSourceServer) Stop(context.Context, *Empty) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Stop not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -443,13 +465,36 @@ func _Source_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RunServer = grpc.ServerStreamingServer[Batch]
 
+func _Source_Stop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Stop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Stop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Stop(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Source_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "veneurd.plugin.v1.Source",
 	HandlerType: (*SourceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Stop",
+			Handler:    _Source_Stop_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Run",

@@ -124,6 +124,18 @@ func FuzzParseMetric(f *testing.F) {
 			}
 		}
 
+		// Tag order in the line does not matter: reversing the tag list
+		// gives the same result.
+		if rev, ok := reverseTagSection(line); ok {
+			m3, err := fresh.ParseMetric(rev)
+			if err != nil {
+				t.Fatalf("%q parsed but its tag-reversed form %q fails: %v", line, rev, err)
+			}
+			if a, b := formatMetric(m2), formatMetric(m3); a != b {
+				t.Fatalf("%q: tag order changed the result:\n%s\n%s", line, a, b)
+			}
+		}
+
 		// The fast float path must agree with strconv bit for bit.
 		if v, ok := parseSimpleFloat(line); ok {
 			want, err := strconv.ParseFloat(string(line), 64)
@@ -191,4 +203,20 @@ func FuzzParseServiceCheck(f *testing.F) {
 		}
 		checkSortedTags(t, line, sc.Tags)
 	})
+}
+
+// reverseTagSection returns line with the comma-separated list of its first
+// '#' section (after the type) reversed.
+func reverseTagSection(line []byte) ([]byte, bool) {
+	secs := bytes.Split(line, []byte("|"))
+	for i := 2; i < len(secs); i++ {
+		if len(secs[i]) > 0 && secs[i][0] == '#' {
+			tags := bytes.Split(secs[i][1:], []byte(","))
+			slices.Reverse(tags)
+			out := slices.Clone(secs)
+			out[i] = append([]byte("#"), bytes.Join(tags, []byte(","))...)
+			return bytes.Join(out, []byte("|")), true
+		}
+	}
+	return nil, false
 }

@@ -1,0 +1,105 @@
+// Command veneurd is a metrics aggregation daemon: it receives DogStatsD and
+// StatsD traffic, aggregates it per interval and flushes it to sinks, every
+// source and sink running as a plugin process.
+package main
+
+import (
+	_ "embed"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time by the Makefile.
+var version = "dev"
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) int
+	hidden  bool
+}
+
+func commands() []command {
+	return []command{
+		{name: "run", summary: "run a pipeline", run: runCmd},
+		{name: "validate", summary: "check pipeline files and report every problem", run: validateCmd},
+		{name: "version", summary: "print the version", run: versionCmd},
+		{name: "plugin-serve", summary: "internal, do not call: serves a builtin plugin to veneurd", run: pluginServeCmd, hidden: true},
+	}
+}
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "veneurd: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: veneurd <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	cmds := commands()
+	for _, c := range cmds {
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'veneurd <command> -h' for a command's flags.")
+}
+
+// newFlagSet returns a flag set whose -h prints a usage line and the flags.
+func newFlagSet(name, args, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: veneurd %s %s\n\n%s\n", name, args, summary)
+		var has bool
+		fs.VisitAll(func(*flag.Flag) { has = true })
+		if has {
+			fmt.Fprintln(stderr, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args; it returns an exit code and false when the caller
+// should return (after -h or a bad flag).
+func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0, false
+		}
+		return 2, false
+	}
+	return 0, true
+}
+
+func versionCmd(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("version", "", "Prints veneurd's version.", stderr)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fmt.Fprintf(stdout, "veneurd %s\n", version)
+	return 0
+}
+

@@ -1,0 +1,177 @@
+package aggregate
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/dgryski/go-metro"
+
+	"github.com/veneurd/veneurd/sdk"
+	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+type sample struct {
+	typ   sdk.MetricType
+	scope sdk.Scope
+	name  string
+	tags  string
+	value float64
+	rate  float64
+}
+
+func ingest(t *testing.T, a *Aggregator, samples ...sample) {
+	t.Helper()
+	var w frame.Writer
+	for _, s := range samples {
+		if s.rate == 0 {
+			s.rate = 1
+		}
+		if err := w.Append(uint8(s.typ), uint8(s.scope), []byte(s.name), []byte(s.tags), s.value, s.rate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.IngestFrame(w.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// points renders a flush as "name{tags} type value" lines, sorted.
+func points(f *sdk.Flush) []string {
+	var out []string
+	for _, p := range f.Points {
+		out = append(out, fmt.Sprintf("%s{%s} %s %g", p.Name, strings.Join(p.Tags, ","), p.Type, p.Value))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestCountersGaugesSets(t *testing.T) {
+	a := New(Config{Aggregates: Min | Max | Count, Hostname: "h"})
+	set := func(m string) float64 { return frame.SetValue(metro.Hash64([]byte(m), 1337)) }
+	ingest(t, a,
+		sample{typ: sdk.Counter, name: "c", value: 1, rate: 0.5},
+		sample{typ: sdk.Counter, name: "c", value: 0.5},
+		sample{typ: sdk.Counter, name: "c", value: 0.5},
+		sample{typ: sdk.Counter, name: "c", tags: "a:1", value: 3},
+		sample{typ: sdk.Gauge, name: "g", value: 7},
+		sample{typ: sdk.Gauge, name: "g", value: -2.5},
+		sample{typ: sdk.Set, name: "s", value: set("alice")},
+		sample{typ: sdk.Set, name: "s", value: set("bob")},
+		sample{typ: sdk.Set, name: "s", value: set("alice")},
+	)
+	expect(t, points(a.Flush(100)),
+		"c{} counter 3",
+		"c{a:1} counter 3",
+		"g{} gauge -2.5",
+		"s{} gauge 2",
+	)
+	if f := a.Flush(110); len(f.Points) != 0 {
+		t.Fatalf("series outlived their interval: %v", points(f))
+	}
+}
+
+func TestHistogramAggregates(t *testing.T) {
+	a := New(Config{Aggregates: Min | Max | Count | Sum | Avg | Median | HMean, Percentiles: []float64{0.5, 0.99}})
+	for _, v := range []float64{1, 2, 4} {
+		ingest(t, a, sample{typ: sdk.Timer, name: "t", tags: "x:y", value: v})
+	}
+	ingest(t, a, sample{typ: sdk.Timer, name: "t", tags: "x:y", value: 4, rate: 0.5})
+	// Values 1, 2, 4 and 4 weighted 2: count 5, sum 15, reciprocal sum 1+0.5+0.25+0.5.
+	expect(t, points(a.Flush(1)),
+		"t.avg{x:y} gauge 3",
+		"t.count{x:y} counter 5",
+		"t.hmean{x:y} gauge "+fmt.Sprint(5/2.25),
+		"t.max{x:y} gauge 4",
+		"t.min{x:y} gauge 1",
+		"t.sum{x:y} gauge 15",
+		"t.median{x:y} gauge 4",
+		"t.50percentile{x:y} gauge 4",
+		"t.99percentile{x:y} gauge 4",
+	)
+}
+
+func TestZeroHistogram(t *testing.T) {
+	a := New(Config{Aggregates: Sum | Avg | HMean | Count})
+	ingest(t, a, sample{typ: sdk.Histogram, name: "z", value: 0})
+	expect(t, points(a.Flush(1)),
+		"z.avg{} gauge 0", "z.count{} counter 1", "z.hmean{} gauge 0", "z.sum{} gauge 0")
+}
+
+func TestScopesAreSeparateSeries(t *testing.T) {
+	a := New(Config{})
+	ingest(t, a,
+		sample{typ: sdk.Counter, name: "c", value: 1},
+		sample{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "c", value: 1},
+	)
+	if n := len(a.Flush(1).Points); n != 2 {
+		t.Fatalf("%d points", n)
+	}
+}
+
+func TestServiceChecksLastWins(t *testing.T) {
+	a := New(Config{Hostname: "self"})
+	a.AddServiceCheck(sdk.ServiceCheck{Name: "db", Status: 2, Message: "down"})
+	a.AddServiceCheck(sdk.ServiceCheck{Name: "db", Status: 0, Message: "up", Hostname: "dbhost"})
+	f := a.Flush(5)
+	if len(f.Points) != 1 || f.Points[0].Value != 0 || f.Points[0].Message != "up" || f.Points[0].Hostname != "dbhost" || f.Points[0].Type != sdk.PointStatus {
+		t.Fatalf("points %+v", f.Points)
+	}
+}
+
+func TestPercentileSuffix(t *testing.T) {
+	f := func(q float64, want string) {
+		t.Helper()
+		if got := PercentileSuffix(q); got != want {
+			t.Errorf("PercentileSuffix(%v) = %q, want %q", q, got, want)
+		}
+	}
+	f(0.5, ".50percentile")
+	f(0.99, ".99percentile")
+	f(0.75, ".75percentile")
+	f(0.999, ".99_9percentile")
+	f(0.9999, ".99_99percentile")
+	f(0.001, ".0_1percentile")
+	f(0.05, ".5percentile")
+	if PercentileSuffix(0.99) == PercentileSuffix(0.999) {
+		t.Error("0.99 and 0.999 collide")
+	}
+}
+
+func TestIngestDoesNotAllocate(t *testing.T) {
+	a := New(Config{})
+	var w frame.Writer
+	for i := range 100 {
+		w.Append(uint8(sdk.Counter), 0, []byte("c"), []byte(fmt.Sprintf("i:%d", i)), 1, 1)
+		w.Append(uint8(sdk.Timer), 0, []byte("t"), []byte(fmt.Sprintf("i:%d", i)), float64(i), 1)
+	}
+	for range 1000 { // let the digests' buffers reach their full size
+		a.IngestFrame(w.Bytes())
+	}
+	if n := testing.AllocsPerRun(50, func() { a.IngestFrame(w.Bytes()) }); n != 0 {
+		t.Fatalf("IngestFrame allocates %.1f times per frame", n)
+	}
+}
+
+func BenchmarkIngest(b *testing.B) {
+	a := New(Config{})
+	var w frame.Writer
+	for i := range 4096 {
+		typ := []sdk.MetricType{sdk.Counter, sdk.Gauge, sdk.Timer, sdk.Counter}[i%4]
+		w.Append(uint8(typ), 0, []byte("metric.name.here"), []byte(fmt.Sprintf("env:prod,host:h%d,route:r%d", i%10, i%100)), float64(i), 1)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a.IngestFrame(w.Bytes())
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4096), "ns/sample")
+}

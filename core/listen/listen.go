@@ -1,0 +1,158 @@
+// Package listen owns veneurd's listening sockets. Sockets are opened by the
+// daemon, not by source plugins, and handed to plugin processes as inherited
+// file descriptors; a Pool counts references so that a socket outlives a
+// plugin restart or a reload that keeps its address, and the kernel queues
+// packets while a new process takes over.
+package listen
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+)
+
+// Address is a parsed listener address such as "udp://127.0.0.1:8126".
+type Address struct {
+	Network string // udp, udp4, udp6, tcp, tcp4, tcp6, unix, unixgram
+	Addr    string // host:port or socket path
+}
+
+// ParseAddress parses a listener URL.
+func ParseAddress(s string) (Address, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Address{}, fmt.Errorf("cannot parse listen address %q: %w", s, err)
+	}
+	switch u.Scheme {
+	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
+		if u.Host == "" || u.Port() == "" {
+			return Address{}, fmt.Errorf("listen address %q needs a host and a port, as in %s://127.0.0.1:8126", s, u.Scheme)
+		}
+		return Address{Network: u.Scheme, Addr: u.Host}, nil
+	case "unix", "unixgram":
+		p := u.Path
+		if p == "" {
+			p = u.Opaque
+		}
+		if p == "" {
+			return Address{}, fmt.Errorf("listen address %q needs a socket path, as in %s:///run/veneurd/dsd.sock", s, u.Scheme)
+		}
+		return Address{Network: u.Scheme, Addr: p}, nil
+	}
+	return Address{}, fmt.Errorf("listen address %q: unsupported scheme %q (use udp, tcp, unix or unixgram)", s, u.Scheme)
+}
+
+// Pool holds open sockets by address. Its methods may be called concurrently.
+type Pool struct {
+	mu    sync.Mutex
+	socks map[string]*socket
+}
+
+type socket struct {
+	file *os.File
+	refs int
+}
+
+// NewPool returns an empty pool.
+func NewPool() *Pool { return &Pool{socks: map[string]*socket{}} }
+
+// Acquire returns the socket for addr, opening it on first use. Each Acquire
+// must be matched by a Release.
+func (p *Pool) Acquire(addr string) (*os.File, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s, ok := p.socks[addr]; ok {
+		s.refs++
+		return s.file, nil
+	}
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	f, err := open(a)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	p.socks[addr] = &socket{file: f, refs: 1}
+	return f, nil
+}
+
+// Release drops one reference to addr's socket and closes it with the last.
+func (p *Pool) Release(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s, ok := p.socks[addr]
+	if !ok {
+		return
+	}
+	if s.refs--; s.refs == 0 {
+		s.file.Close()
+		delete(p.socks, addr)
+	}
+}
+
+// Addresses lists the open sockets.
+func (p *Pool) Addresses() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.socks))
+	for a := range p.socks {
+		out = append(out, a)
+	}
+	return out
+}
+
+type filer interface{ File() (*os.File, error) }
+
+// open binds a and returns its socket as a file; the net.Conn that opened it
+// is closed, the file keeps the socket alive.
+func open(a Address) (*os.File, error) {
+	var c filer
+	switch a.Network {
+	case "udp", "udp4", "udp6":
+		conn, err := net.ListenPacket(a.Network, a.Addr)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		c = conn.(*net.UDPConn)
+	case "unixgram":
+		removeStale(a.Addr)
+		conn, err := net.ListenPacket(a.Network, a.Addr)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		c = conn.(*net.UnixConn) // closing a datagram socket does not unlink its path
+	case "tcp", "tcp4", "tcp6":
+		l, err := net.Listen(a.Network, a.Addr)
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		c = l.(*net.TCPListener)
+	case "unix":
+		removeStale(a.Addr)
+		l, err := net.Listen(a.Network, a.Addr)
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ul := l.(*net.UnixListener)
+		ul.SetUnlinkOnClose(false)
+		c = ul
+	default:
+		return nil, fmt.Errorf("unsupported network %q", a.Network)
+	}
+	return c.File()
+}
+
+// removeStale deletes a socket file left behind by a process that died, but
+// never a file that is not a socket.
+func removeStale(path string) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path)
+	}
+}

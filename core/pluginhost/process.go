@@ -1,0 +1,142 @@
+// Package pluginhost runs plugin processes and keeps them running: it
+// launches builtins by re-executing veneurd and external plugins from their
+// path, speaks the sdk's gRPC contract to them, and restarts a process that
+// dies, re-sending its configuration.
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/veneurd/veneurd/sdk"
+	pb "github.com/veneurd/veneurd/sdk/proto"
+)
+
+// Launcher starts plugin processes.
+type Launcher struct {
+	// Self is the veneurd binary that serves builtins.
+	Self   string
+	Logger hclog.Logger
+}
+
+// Spec says which plugin to run.
+type Spec struct {
+	Kind    string // sdk.KindSource or sdk.KindSink
+	Type    string
+	Address string // block address, names the process's logger
+	// Path is an external plugin's binary; empty for builtins.
+	Path string
+	// Files are handed to the process as fds 3, 4, ... (sources' sockets).
+	Files []*os.File
+}
+
+// Process is one running plugin process.
+type Process struct {
+	client *plugin.Client
+	conn   *grpc.ClientConn
+	Plugin pb.PluginClient
+	Sink   pb.SinkClient
+	Source pb.SourceClient
+}
+
+// Start launches a process for spec and connects to it.
+func (l *Launcher) Start(spec Spec) (*Process, error) {
+	var cmd *exec.Cmd
+	if spec.Path == "" {
+		cmd = exec.Command(l.Self, "plugin-serve", spec.Kind, spec.Type)
+	} else {
+		cmd = exec.Command(spec.Path)
+	}
+	cmd.Env = append(os.Environ(), sdk.LogLevelEnv+"="+l.Logger.GetLevel().String())
+	cmd.ExtraFiles = spec.Files
+	// Plugins live in their own process group, so that a terminal's Ctrl-C
+	// or a supervisor signalling veneurd's group reaches veneurd alone, which
+	// then stops them in order after a final flush; and they die with
+	// veneurd rather than outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		VersionedPlugins: sdk.HostPlugins(),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		Logger:           l.Logger.Named(spec.Address),
+		SyncStdout:       os.Stdout,
+		SyncStderr:       os.Stderr,
+	})
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("start %s plugin %q: %w", spec.Kind, spec.Type, err)
+	}
+	raw, err := rpc.Dispense(spec.Kind)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("%s plugin %q: %w", spec.Kind, spec.Type, err)
+	}
+	conn, ok := raw.(*grpc.ClientConn)
+	if !ok {
+		client.Kill()
+		return nil, fmt.Errorf("%s plugin %q: unexpected client %T", spec.Kind, spec.Type, raw)
+	}
+	p := &Process{client: client, conn: conn, Plugin: pb.NewPluginClient(conn)}
+	switch spec.Kind {
+	case sdk.KindSink:
+		p.Sink = pb.NewSinkClient(conn)
+	case sdk.KindSource:
+		p.Source = pb.NewSourceClient(conn)
+	}
+	return p, nil
+}
+
+// Configure sends a block's values; the plugin's complaints come back as
+// diagnostics.
+func (p *Process) Configure(ctx context.Context, req *pb.ConfigureRequest) ([]*pb.Diagnostic, error) {
+	resp, err := p.Plugin.Configure(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Diagnostics, nil
+}
+
+// Exited reports whether the process has exited.
+func (p *Process) Exited() bool { return p.client.Exited() }
+
+// Pid returns the process id.
+func (p *Process) Pid() int {
+	if rc := p.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Kill ends the process, gracefully first.
+func (p *Process) Kill() { p.client.Kill() }
+
+// DiagnosticsError joins a plugin's error diagnostics into one error.
+func DiagnosticsError(diags []*pb.Diagnostic) error {
+	var msg string
+	for _, d := range diags {
+		if d.Severity != 1 {
+			continue
+		}
+		if msg != "" {
+			msg += "; "
+		}
+		if d.Attribute != "" {
+			msg += d.Attribute + ": "
+		}
+		msg += d.Summary + ": " + d.Detail
+	}
+	if msg == "" {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration: %s", msg)
+}

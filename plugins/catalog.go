@@ -1,0 +1,86 @@
+// Package plugins lists the plugins compiled into veneurd. Builtins run out
+// of process like any other plugin: veneurd re-executes itself as
+// `veneurd plugin-serve <kind> <type>`, which serves the plugin named here.
+package plugins
+
+import (
+	"context"
+	"sort"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/veneurd/veneurd/plugins/sinks/blackhole"
+	"github.com/veneurd/veneurd/plugins/sinks/debug"
+	"github.com/veneurd/veneurd/plugins/sinks/localfile"
+	"github.com/veneurd/veneurd/plugins/sources/dogstatsd"
+	"github.com/veneurd/veneurd/sdk"
+	"github.com/veneurd/veneurd/sdk/schema"
+)
+
+// Builtin is a compiled-in plugin.
+type Builtin struct {
+	Kind        string // sdk.KindSource or sdk.KindSink
+	Type        string
+	Description string
+	New         func() sdk.Plugin
+}
+
+// Builtins is every compiled-in plugin: the one list, no init() registration.
+var Builtins = []Builtin{
+	{sdk.KindSource, "dogstatsd", "DogStatsD and StatsD over UDP, TCP and UNIX sockets", func() sdk.Plugin { return dogstatsd.New() }},
+	{sdk.KindSink, "debug", "prints each flush to standard output", func() sdk.Plugin { return debug.New() }},
+	{sdk.KindSink, "blackhole", "discards everything, counting it", func() sdk.Plugin { return blackhole.New() }},
+	{sdk.KindSink, "localfile", "appends each point to a file as a JSON line", func() sdk.Plugin { return localfile.New() }},
+}
+
+// Lookup finds a builtin.
+func Lookup(kind, typ string) (Builtin, bool) {
+	for _, b := range Builtins {
+		if b.Kind == kind && b.Type == typ {
+			return b, true
+		}
+	}
+	return Builtin{}, false
+}
+
+// Catalog answers the config loader's questions about builtins.
+type Catalog struct{}
+
+// Types lists the builtin types of a kind.
+func (Catalog) Types(kind string) []string {
+	var out []string
+	for _, b := range Builtins {
+		if b.Kind == kind {
+			out = append(out, b.Type)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Schema returns a builtin's schema.
+func (Catalog) Schema(kind, typ string) (schema.Schema, bool) {
+	b, ok := Lookup(kind, typ)
+	if !ok {
+		return nil, false
+	}
+	s, err := schema.Of(b.New().Config())
+	if err != nil {
+		panic("builtin " + kind + " " + typ + ": " + err.Error()) // a programming error, caught by tests
+	}
+	return s, true
+}
+
+// Check has a builtin validate values in process.
+func (Catalog) Check(kind, typ string, values []byte) error {
+	b, ok := Lookup(kind, typ)
+	if !ok {
+		return nil
+	}
+	p := b.New()
+	cfg := p.Config()
+	if err := schema.UnmarshalValues(values, cfg); err != nil {
+		return err
+	}
+	return p.Configure(context.Background(), sdk.Env{Address: kind + "." + typ, Logger: hclog.NewNullLogger()}, cfg)
+}

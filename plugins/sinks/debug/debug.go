@@ -1,0 +1,76 @@
+// Package debug is a sink that prints each flush to standard output, for
+// people watching a pipeline work.
+package debug
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/veneurd/veneurd/sdk"
+)
+
+// Config is the debug sink's configuration.
+type Config struct {
+	// Events also prints events and service checks.
+	Events bool `hcl:"events,optional" description:"also print events and service checks"`
+}
+
+// Sink prints flushes.
+type Sink struct {
+	mu  sync.Mutex
+	cfg Config
+}
+
+// New returns a debug sink.
+func New() *Sink { return &Sink{} }
+
+// Config returns the defaults.
+func (s *Sink) Config() any { return &Config{Events: true} }
+
+// Configure stores cfg.
+func (s *Sink) Configure(_ context.Context, _ sdk.Env, cfg any) error {
+	s.cfg = *cfg.(*Config)
+	return nil
+}
+
+// Start does nothing.
+func (s *Sink) Start(context.Context) error { return nil }
+
+// Stop does nothing.
+func (s *Sink) Stop(context.Context) error { return nil }
+
+// Flush prints f.
+func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
+	if len(f.Points) == 0 && len(f.Events) == 0 && len(f.ServiceChecks) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := bufio.NewWriter(os.Stdout)
+	fmt.Fprintf(w, "flush %s: %d points\n", time.Unix(f.Timestamp, 0).UTC().Format(time.RFC3339), len(f.Points))
+	for _, p := range f.Points {
+		fmt.Fprintf(w, "  %-8s %s", p.Type, p.Name)
+		if len(p.Tags) > 0 {
+			fmt.Fprintf(w, "{%s}", strings.Join(p.Tags, ","))
+		}
+		fmt.Fprintf(w, " = %g", p.Value)
+		if p.Message != "" {
+			fmt.Fprintf(w, " %q", p.Message)
+		}
+		fmt.Fprintln(w)
+	}
+	if s.cfg.Events {
+		for _, e := range f.Events {
+			fmt.Fprintf(w, "  event    %q %q tags=%v\n", e.Title, e.Text, e.Tags)
+		}
+		for _, c := range f.ServiceChecks {
+			fmt.Fprintf(w, "  check    %s status=%d %q tags=%v\n", c.Name, c.Status, c.Message, c.Tags)
+		}
+	}
+	return w.Flush()
+}

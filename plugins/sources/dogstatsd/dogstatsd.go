@@ -1,0 +1,272 @@
+// Package dogstatsd is the source plugin for the DogStatsD protocol (and
+// plain StatsD): metrics, events and service checks over UDP, TCP and UNIX
+// sockets that veneurd opened and handed over.
+package dogstatsd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/dgryski/go-metro"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/veneurd/veneurd/sdk"
+	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+// flushAfter bounds how long a parsed sample may wait in a reader's batch
+// before it is sent to the host.
+const flushAfter = 20 * time.Millisecond
+
+// idleWake is how often an idle reader wakes to send what it holds and to
+// notice that it must stop.
+const idleWake = 100 * time.Millisecond
+
+// Source reads DogStatsD traffic.
+type Source struct {
+	cfg Config
+	log hclog.Logger
+}
+
+// New returns a dogstatsd source.
+func New() *Source { return &Source{log: hclog.NewNullLogger()} }
+
+// Config returns the defaults.
+func (s *Source) Config() any { return defaultConfig() }
+
+// Configure checks and stores cfg.
+func (s *Source) Configure(_ context.Context, env sdk.Env, cfg any) error {
+	c := cfg.(*Config)
+	if err := c.validate(); err != nil {
+		return err
+	}
+	for _, l := range c.Listen {
+		u, err := url.Parse(l)
+		if err != nil {
+			return &sdk.AttrError{Attribute: "listen", Summary: "Invalid listen address", Detail: err.Error()}
+		}
+		switch u.Scheme {
+		case "udp", "udp4", "udp6", "unixgram", "tcp", "tcp4", "tcp6", "unix":
+		default:
+			return &sdk.AttrError{Attribute: "listen", Summary: "Unsupported listen address",
+				Detail: fmt.Sprintf("%q: the scheme must be udp, udp4, udp6, tcp, tcp4, tcp6, unix or unixgram.", l)}
+		}
+	}
+	s.cfg = *c
+	if env.Logger != nil {
+		s.log = env.Logger
+	}
+	return nil
+}
+
+// Run reads every listener until ctx ends.
+func (s *Source) Run(ctx context.Context, listeners []sdk.Listener, out sdk.Output) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(listeners))
+	for _, l := range listeners {
+		u, err := url.Parse(l.Address)
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			switch u.Scheme {
+			case "tcp", "tcp4", "tcp6", "unix":
+				err = s.serveStream(ctx, l, out)
+			default:
+				err = s.serveDatagrams(ctx, l, out.Writer())
+			}
+			if err != nil {
+				errs <- fmt.Errorf("%s: %w", l.Address, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(drain(errs)...)
+}
+
+func drain(ch chan error) []error {
+	var out []error
+	for e := range ch {
+		out = append(out, e)
+	}
+	return out
+}
+
+func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Writer) error {
+	conn, err := net.FilePacketConn(l.File)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	h := handler{w: w, log: s.log}
+	buf := make([]byte, s.cfg.MaxPacketSize+1)
+	last := time.Now()
+	for {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				w.Flush()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				w.Flush()
+				last = time.Now()
+				conn.SetReadDeadline(time.Now().Add(idleWake))
+				continue
+			}
+			w.Flush()
+			return err
+		}
+		if n > s.cfg.MaxPacketSize {
+			w.Error("metric", "toolong")
+		} else {
+			h.packet(buf[:n])
+		}
+		if now := time.Now(); now.Sub(last) >= flushAfter {
+			w.Flush()
+			last = now
+			conn.SetReadDeadline(now.Add(idleWake))
+		}
+	}
+}
+
+func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output) error {
+	ln, err := net.FileListener(l.File)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	conns := map[net.Conn]struct{}{}
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.SetReadDeadline(time.Unix(1, 0))
+		}
+		mu.Unlock()
+	})
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			wg.Wait()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		mu.Lock()
+		conns[c] = struct{}{}
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConn(c, out.Writer())
+			mu.Lock()
+			delete(conns, c)
+			mu.Unlock()
+			c.Close()
+		}()
+	}
+}
+
+// serveConn reads newline-framed lines from one stream connection.
+func (s *Source) serveConn(c net.Conn, w sdk.Writer) {
+	defer w.Flush()
+	h := handler{w: w, log: s.log}
+	r := bufio.NewReaderSize(c, 64<<10)
+	for {
+		line, err := r.ReadSlice('\n')
+		if len(line) > 0 {
+			h.packet(line)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			w.Error("metric", "toolong")
+			for errors.Is(err, bufio.ErrBufferFull) { // skip the rest of the line
+				_, err = r.ReadSlice('\n')
+			}
+			continue
+		}
+		if err != nil {
+			return
+		}
+		if r.Buffered() == 0 {
+			w.Flush()
+		}
+	}
+}
+
+// handler parses packets into a Writer. One per reading goroutine.
+type handler struct {
+	p   Parser
+	w   sdk.Writer
+	log hclog.Logger
+}
+
+func (h *handler) packet(b []byte) { ForEachLine(b, h.line) }
+
+func (h *handler) line(line []byte) {
+	switch kind := Kind(line); kind {
+	case PacketMetric:
+		m, err := h.p.ParseMetric(line)
+		if err != nil {
+			h.reject(kind, err)
+			return
+		}
+		if m.Type == sdk.Set {
+			for _, member := range m.Members {
+				h.w.Metric(sdk.Set, m.Scope, m.Name, m.Tags, frame.SetValue(metro.Hash64(member, hashSeed)), 1)
+			}
+			return
+		}
+		for _, v := range m.Values {
+			h.w.Metric(m.Type, m.Scope, m.Name, m.Tags, v, m.Rate)
+		}
+	case PacketEvent:
+		e, err := h.p.ParseEvent(line)
+		if err != nil {
+			h.reject(kind, err)
+			return
+		}
+		h.w.Event(e)
+	case PacketServiceCheck:
+		c, err := h.p.ParseServiceCheck(line)
+		if err != nil {
+			h.reject(kind, err)
+			return
+		}
+		h.w.ServiceCheck(c)
+	}
+}
+
+func (h *handler) reject(kind PacketType, err error) {
+	reason := "invalid"
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		reason = pe.Reason
+	}
+	h.w.Error(kind.String(), reason)
+	if h.log.IsDebug() {
+		h.log.Debug("rejected line", "packet_type", kind.String(), "reason", reason, "error", err)
+	}
+}
+
+// hashSeed is the seed github.com/axiomhq/hyperloglog hashes members with,
+// so that sketches built from our hashes merge with sketches built by
+// Sketch.Insert anywhere else.
+const hashSeed = 1337
+
