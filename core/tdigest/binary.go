@@ -121,9 +121,12 @@ func (d *Merging) UnmarshalBinary(b []byte) error {
 		return invalid("count %v disagrees with centroid weights %v", count, total)
 	}
 
+	// Reuse d's storage, but never beyond the capacity a digest of this
+	// compression would have, so that later merges happen at the same points
+	// as in a freshly decoded digest.
 	var cs []Centroid
-	if cap(d.cs) >= int(n) {
-		cs = d.cs[:n]
+	if c := min(cap(d.cs), maxCapFor(compression)); c >= int(n) {
+		cs = d.cs[:n:c]
 	} else {
 		cs = make([]Centroid, n)
 	}

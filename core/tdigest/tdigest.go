@@ -107,9 +107,14 @@ func (d *Merging) init(compression float64) {
 	d.compression = compression
 	h := math.Pi / compression
 	d.cosH, d.sinH = math.Cos(h), math.Sin(h)
-	// For any compression >= MinCompression this leaves room for at least
-	// compression unmerged points after a merge.
-	d.maxCap = int(math.Ceil(bufferFactor * compression))
+	d.maxCap = maxCapFor(compression)
+}
+
+// maxCapFor returns the full storage size of a digest. For any compression >=
+// MinCompression it leaves room for at least compression unmerged points
+// after a merge.
+func maxCapFor(compression float64) int {
+	return int(math.Ceil(bufferFactor * compression))
 }
 
 // centroidBound is an upper bound on the number of merged centroids. Of two
@@ -165,9 +170,14 @@ func (d *Merging) grow(n int) {
 
 // Merge adds the contents of other to d: its centroids and unmerged points,
 // as well as its exact count, sum, reciprocal sum, minimum and maximum. other
-// is not modified; d and other may be the same digest. Merge is
-// deterministic: merging the same digests in the same order into equal
-// digests gives bit-identical results. The compression of d is kept.
+// is not modified; d and other may be the same digest. The compression of d
+// is kept.
+//
+// Merge is deterministic: the same sequence of calls gives bit-identical
+// results. Note that the result depends on whether other's buffered points
+// have been merged yet, which reading other (Quantile, Centroids,
+// AppendBinary) does; merging a digest and merging its decoded encoding give
+// identical results.
 func (d *Merging) Merge(other *Merging) {
 	if other == nil || other.Count() == 0 {
 		return

@@ -108,6 +108,9 @@ func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Write
 		return err
 	}
 	defer conn.Close()
+	if s.cfg.ReadBufferBytes > 0 {
+		s.setReadBuffer(conn, l.Address)
+	}
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	h := handler{w: w, log: s.log}

@@ -1,0 +1,294 @@
+// Package daemontest runs the real veneurd binary for end-to-end tests: it
+// builds it once per test process, starts it on a pipeline, finds its plugin
+// processes and reads what its localfile sinks wrote.
+package daemontest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds veneurd (once per test process) and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		dir, err := os.MkdirTemp("", "veneurd-test-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "veneurd")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/veneurd")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// FreePort returns a loopback address with a free port for network ("udp"
+// or "tcp").
+func FreePort(t testing.TB, network string) string {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+}
+
+// Daemon is a running veneurd.
+type Daemon struct {
+	t      testing.TB
+	Cmd    *exec.Cmd
+	Config string // path of the pipeline file
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	stdout bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+// Start writes pipeline to a temporary file and runs `veneurd run` on it.
+// It returns once the daemon logged that the pipeline started. The daemon is
+// stopped at the end of the test.
+func Start(t testing.TB, pipeline string, extraArgs ...string) *Daemon {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pipeline.hcl")
+	if err := os.WriteFile(path, []byte(pipeline), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return StartPath(t, path, extraArgs...)
+}
+
+// StartPath runs `veneurd run -config path`.
+func StartPath(t testing.TB, path string, extraArgs ...string) *Daemon {
+	t.Helper()
+	args := append([]string{"run", "-config", path, "-log-level", "debug"}, extraArgs...)
+	d := &Daemon{t: t, Config: path, done: make(chan struct{})}
+	d.Cmd = exec.Command(Binary(t), args...)
+	d.Cmd.Stderr = writerFunc(func(b []byte) { d.mu.Lock(); d.logs.Write(b); d.mu.Unlock() })
+	d.Cmd.Stdout = writerFunc(func(b []byte) { d.mu.Lock(); d.stdout.Write(b); d.mu.Unlock() })
+	if err := d.Cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.err = d.Cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("veneurd log:\n%s", d.Logs())
+		}
+	})
+	d.WaitLog("pipeline started", 30*time.Second)
+	return d
+}
+
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
+
+// Logs returns what the daemon logged so far.
+func (d *Daemon) Logs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.logs.String()
+}
+
+// Stdout returns what the daemon (and its plugins) printed so far.
+func (d *Daemon) Stdout() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stdout.String()
+}
+
+// WaitLog waits until the log contains s, failing the test after timeout or
+// if the daemon exits first.
+func (d *Daemon) WaitLog(s string, timeout time.Duration) {
+	d.t.Helper()
+	if !d.waitFor(func() bool { return strings.Contains(d.Logs(), s) }, timeout) {
+		d.t.Fatalf("veneurd did not log %q within %s", s, timeout)
+	}
+}
+
+// waitFor polls cond until it holds or timeout passes; false also when the
+// daemon has exited.
+func (d *Daemon) waitFor(cond func() bool, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		select {
+		case <-d.done:
+			return cond()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return cond()
+}
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig os.Signal) {
+	if err := d.Cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// Wait waits for the daemon to exit and returns its exit error.
+func (d *Daemon) Wait(timeout time.Duration) error {
+	select {
+	case <-d.done:
+		return d.err
+	case <-time.After(timeout):
+		d.t.Fatalf("veneurd did not exit within %s", timeout)
+		return nil
+	}
+}
+
+// Stop sends SIGTERM and waits for the daemon to exit, killing it after 20s.
+func (d *Daemon) Stop() {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	d.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		d.Cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+// Proc is a process.
+type Proc struct {
+	Pid     int
+	Cmdline []string
+}
+
+// Children lists the live processes whose parent is pid.
+func Children(pid int) []Proc {
+	entries, _ := os.ReadDir("/proc")
+	var out []Proc
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may hold spaces; the
+		// fields after it are state and ppid.
+		rest := stat[bytes.LastIndexByte(stat, ')')+2:]
+		f := strings.Fields(string(rest))
+		if len(f) < 2 || f[0] == "Z" {
+			continue
+		}
+		if ppid, _ := strconv.Atoi(f[1]); ppid != pid {
+			continue
+		}
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		out = append(out, Proc{Pid: p, Cmdline: strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")})
+	}
+	return out
+}
+
+// Line is one line of a localfile sink's output.
+type Line struct {
+	Kind      string   `json:"kind"`
+	Name      string   `json:"name"`
+	Tags      []string `json:"tags"`
+	Type      string   `json:"type"`
+	Value     float64  `json:"value"`
+	Timestamp int64    `json:"timestamp"`
+	Hostname  string   `json:"hostname"`
+	Message   string   `json:"message"`
+	Title     string   `json:"Title"`
+	Text      string   `json:"Text"`
+	Status    int      `json:"Status"`
+}
+
+// ReadLines reads a localfile sink's output; a missing file reads as empty.
+func ReadLines(t testing.TB, path string) []Line {
+	t.Helper()
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []Line
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("%s: bad line %q: %v", path, sc.Text(), err)
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// WaitLines polls path until cond holds for its lines, or fails the test.
+func (d *Daemon) WaitLines(path string, timeout time.Duration, cond func([]Line) bool) []Line {
+	d.t.Helper()
+	var lines []Line
+	ok := d.waitFor(func() bool { lines = ReadLines(d.t, path); return cond(lines) }, timeout)
+	if !ok {
+		d.t.Fatalf("%s: condition not met within %s (%d lines)", path, timeout, len(lines))
+	}
+	return lines
+}
+
+// Sum adds the values of the lines named name whose tags are exactly tags.
+func Sum(lines []Line, name string, tags ...string) float64 {
+	var s float64
+	for _, l := range lines {
+		if l.Name == name && strings.Join(l.Tags, ",") == strings.Join(tags, ",") {
+			s += l.Value
+		}
+	}
+	return s
+}
