@@ -117,7 +117,6 @@ func listenAddrs(b *config.PluginBlock) ([]string, error) {
 	return addrs, nil
 }
 
-
 func (s *Server) startSource(b *config.PluginBlock) error {
 	addrs, err := listenAddrs(b)
 	if err != nil {

@@ -102,4 +102,3 @@ func versionCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "veneurd %s\n", version)
 	return 0
 }
-

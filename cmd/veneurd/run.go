@@ -87,4 +87,3 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	return code
 }
-

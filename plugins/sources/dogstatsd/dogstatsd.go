@@ -115,7 +115,11 @@ func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Write
 	defer stop()
 	h := handler{w: w, log: s.log}
 	buf := make([]byte, s.cfg.MaxPacketSize+1)
+	// A deadline is always armed: while packets flow, batches are sent once
+	// they are flushAfter old; when they stop, the deadline wakes the reader
+	// to send what it holds.
 	last := time.Now()
+	conn.SetReadDeadline(last.Add(idleWake))
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
@@ -272,4 +276,3 @@ func (h *handler) reject(kind PacketType, err error) {
 // so that sketches built from our hashes merge with sketches built by
 // Sketch.Insert anywhere else.
 const hashSeed = 1337
-
