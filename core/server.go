@@ -71,6 +71,7 @@ func aggregationConfig(cfg *config.Config) aggregate.Config {
 		Compression:  cfg.Aggregation.TDigestCompression,
 		HLLPrecision: uint8(cfg.Aggregation.HLLPrecision),
 		Hostname:     cfg.Daemon.Hostname,
+		ExtendTags:   cfg.Aggregation.ExtendTags,
 	}
 }
 
@@ -212,7 +213,7 @@ func (s *Server) flush(t time.Time, wait bool) {
 	f := s.agg.Flush(t.Unix())
 	batch := pluginhost.EncodeFlush(f)
 	timeout := s.cfg.Daemon.Interval
-	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events), "service_checks", len(f.ServiceChecks),
+	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events),
 		"aggregate_duration", time.Since(start))
 	var wg sync.WaitGroup
 	for _, sink := range s.sinks {

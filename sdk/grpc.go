@@ -153,9 +153,6 @@ func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 		for _, e := range chunk.Events {
 			f.Events = append(f.Events, EventFromProto(e))
 		}
-		for _, c := range chunk.ServiceChecks {
-			f.ServiceChecks = append(f.ServiceChecks, ServiceCheckFromProto(c))
-		}
 	}
 	if err := s.impl.Flush(stream.Context(), &f); err != nil {
 		return err

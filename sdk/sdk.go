@@ -53,10 +53,11 @@ type Sink interface {
 
 // Flush is one interval's output.
 type Flush struct {
-	Timestamp     int64 // Unix seconds
-	Points        []Point
-	Events        []Event
-	ServiceChecks []ServiceCheck
+	Timestamp int64 // Unix seconds
+	// Points holds metrics and, as points of type PointStatus, the service
+	// checks of the interval (the last status, message and host of each).
+	Points []Point
+	Events []Event
 }
 
 // Source reads client traffic from sockets veneurd opened and emits samples.

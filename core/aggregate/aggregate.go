@@ -1,6 +1,6 @@
 // Package aggregate keeps one flush interval's state: counters summed,
 // gauges last-write, histograms and timers in merging t-digests, sets in
-// HyperLogLog sketches, service checks last-write. State is sharded by series
+// HyperLogLog sketches, service checks last-write (flushed as status points). State is sharded by series
 // key so that several ingesting goroutines rarely meet on a lock. Flush takes
 // the interval's state away whole and turns it into points; a series that saw
 // no samples in an interval emits nothing.
@@ -64,6 +64,10 @@ type Config struct {
 	Compression  float64
 	HLLPrecision uint8
 	Hostname     string
+	// ExtendTags are added to every metric at flush, replacing a tag of the
+	// same key ("env:prod" replaces "env:dev"). Series that become the same
+	// series are merged.
+	ExtendTags []string
 }
 
 // Aggregator holds the state of the interval in progress. All methods may be
@@ -180,7 +184,8 @@ func (a *Aggregator) AddEvent(e sdk.Event) {
 }
 
 // AddServiceCheck records a service check; within an interval the last
-// status, message and host of a check (name and tags) win.
+// status, message and host of a check (name and tags) win. It is flushed as
+// a status point, as Veneur does.
 func (a *Aggregator) AddServiceCheck(c sdk.ServiceCheck) {
 	key := c.Name + "|" + strings.Join(c.Tags, ",")
 	a.mu.Lock()
@@ -193,6 +198,10 @@ func (a *Aggregator) AddServiceCheck(c sdk.ServiceCheck) {
 func (a *Aggregator) Flush(ts int64) *sdk.Flush {
 	cfg := a.cfg.Load()
 	f := &sdk.Flush{Timestamp: ts}
+	var extended map[string]*series
+	if len(cfg.ExtendTags) > 0 {
+		extended = map[string]*series{}
+	}
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -200,8 +209,15 @@ func (a *Aggregator) Flush(ts int64) *sdk.Flush {
 		sh.series = make(map[string]*series, len(taken))
 		sh.mu.Unlock()
 		for _, se := range taken {
+			if extended != nil {
+				extendInto(extended, se, cfg.ExtendTags)
+				continue
+			}
 			f.Points = appendPoints(f.Points, se, cfg, ts)
 		}
+	}
+	for _, se := range extended {
+		f.Points = appendPoints(f.Points, se, cfg, ts)
 	}
 	a.mu.Lock()
 	f.Events, a.events = a.events, nil
@@ -209,9 +225,12 @@ func (a *Aggregator) Flush(ts int64) *sdk.Flush {
 	a.checks = map[string]*sdk.ServiceCheck{}
 	a.mu.Unlock()
 	for _, c := range checks {
-		f.ServiceChecks = append(f.ServiceChecks, *c)
+		tags := c.Tags
+		if len(cfg.ExtendTags) > 0 {
+			tags = splitTags(extendTags(strings.Join(tags, ","), cfg.ExtendTags))
+		}
 		f.Points = append(f.Points, sdk.Point{
-			Name: c.Name, Tags: c.Tags, Type: sdk.PointStatus, Value: float64(c.Status),
+			Name: c.Name, Tags: tags, Type: sdk.PointStatus, Value: float64(c.Status),
 			Timestamp: ts, Hostname: orDefault(c.Hostname, cfg.Hostname), Message: c.Message,
 		})
 	}
@@ -284,6 +303,55 @@ func PercentileSuffix(q float64) string {
 	pct := math.Round(q*100*1e6) / 1e6 // 0.999*100 is 99.89999999999999
 	s := strconv.FormatFloat(pct, 'f', -1, 64)
 	return "." + strings.Replace(s, ".", "_", 1) + "percentile"
+}
+
+// extendInto adds se to m under its tags extended with extra, merging it
+// into a series already there.
+func extendInto(m map[string]*series, se *series, extra []string) {
+	se.tags = extendTags(se.tags, extra)
+	key := string([]byte{byte(se.scope), byte(se.typ)}) + se.name + "\x00" + se.tags
+	prev, ok := m[key]
+	if !ok {
+		m[key] = se
+		return
+	}
+	switch se.typ {
+	case sdk.Counter:
+		prev.value += se.value
+	case sdk.Gauge:
+		prev.value = se.value // both were written this interval; either is the last
+	case sdk.Histogram, sdk.Timer:
+		prev.digest.Merge(se.digest)
+	case sdk.Set:
+		prev.set.Merge(se.set)
+	}
+}
+
+// extendTags returns tags (sorted, comma-joined) with extra added, each
+// replacing the tags of the same key.
+func extendTags(tags string, extra []string) string {
+	var out []string
+	if tags != "" {
+		for _, t := range strings.Split(tags, ",") {
+			if !hasKeyOf(extra, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	out = append(out, extra...)
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+// hasKeyOf reports whether one of extra has tag's key (the part before ':').
+func hasKeyOf(extra []string, tag string) bool {
+	key, _, _ := strings.Cut(tag, ":")
+	for _, e := range extra {
+		if k, _, _ := strings.Cut(e, ":"); k == key {
+			return true
+		}
+	}
+	return false
 }
 
 func splitTags(tags string) []string {

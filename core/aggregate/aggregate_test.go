@@ -175,3 +175,43 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4096), "ns/sample")
 }
+
+func TestExtendTags(t *testing.T) {
+	a := New(Config{ExtendTags: []string{"env:prod", "region"}, Aggregates: Count})
+	ingest(t, a,
+		sample{typ: sdk.Counter, name: "c", tags: "env:dev,x:1", value: 1},
+		sample{typ: sdk.Counter, name: "c", tags: "env:prod,x:1", value: 2},
+		sample{typ: sdk.Counter, name: "c", tags: "x:1", value: 4},
+		sample{typ: sdk.Timer, name: "t", tags: "env:dev", value: 1},
+		sample{typ: sdk.Timer, name: "t", tags: "env:qa", value: 2},
+	)
+	a.AddServiceCheck(sdk.ServiceCheck{Name: "sc", Tags: []string{"env:dev"}})
+	expect(t, points(a.Flush(1)),
+		"c{env:prod,region,x:1} counter 7",
+		"t.count{env:prod,region} counter 2",
+		"sc{env:prod,region} status 0",
+	)
+}
+
+// TestSetAccuracy checks the sketch's estimate for 1,000,000 distinct
+// members at the default precision is within 2%.
+func TestSetAccuracy(t *testing.T) {
+	a := New(Config{})
+	var w frame.Writer
+	for i := range 1_000_000 {
+		m := fmt.Appendf(nil, "member-%d", i)
+		w.Append(uint8(sdk.Set), 0, []byte("users"), nil, frame.SetValue(metro.Hash64(m, 1337)), 1)
+		if w.Len() == 4096 {
+			a.IngestFrame(w.Bytes())
+			w.Reset()
+		}
+	}
+	a.IngestFrame(w.Bytes())
+	f := a.Flush(1)
+	got := f.Points[0].Value
+	relErr := (got - 1e6) / 1e6
+	t.Logf("1,000,000 distinct members estimated as %.0f: error %.3f%%", got, 100*relErr)
+	if relErr > 0.02 || relErr < -0.02 {
+		t.Fatalf("estimate %v is off by more than 2%%", got)
+	}
+}

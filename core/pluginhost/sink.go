@@ -69,9 +69,6 @@ func EncodeFlush(f *sdk.Flush) *FlushBatch {
 		chunk.Events = append(chunk.Events, e)
 		size += proto.Size(e)
 	}
-	for i := range f.ServiceChecks {
-		chunk.ServiceChecks = append(chunk.ServiceChecks, sdk.ServiceCheckToProto(&f.ServiceChecks[i]))
-	}
 	b.Chunks = append(b.Chunks, chunk)
 	return b
 }

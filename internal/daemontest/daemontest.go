@@ -242,9 +242,9 @@ type Line struct {
 	Timestamp int64    `json:"timestamp"`
 	Hostname  string   `json:"hostname"`
 	Message   string   `json:"message"`
-	Title     string   `json:"Title"`
-	Text      string   `json:"Text"`
-	Status    int      `json:"Status"`
+	Title     string   `json:"title"`
+	Text      string   `json:"text"`
+	AlertType string   `json:"alert_type"`
 }
 
 // ReadLines reads a localfile sink's output; a missing file reads as empty.

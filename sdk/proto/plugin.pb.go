@@ -650,10 +650,10 @@ func (x *ServiceCheck) GetTags() []string {
 }
 
 type FlushChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Points        []*Point               `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
-	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
-	ServiceChecks []*ServiceCheck        `protobuf:"bytes,3,rep,name=service_checks,json=serviceChecks,proto3" json:"service_checks,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Points include service checks, as points of type status.
+	Points []*Point `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	Events []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// Set on the first chunk of a flush.
 	Timestamp     int64 `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -700,13 +700,6 @@ func (x *FlushChunk) GetPoints() []*Point {
 func (x *FlushChunk) GetEvents() []*Event {
 	if x != nil {
 		return x.Events
-	}
-	return nil
-}
-
-func (x *FlushChunk) GetServiceChecks() []*ServiceCheck {
-	if x != nil {
-		return x.ServiceChecks
 	}
 	return nil
 }
@@ -1047,12 +1040,11 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12\x1a\n" +
 	"\bhostname\x18\x04 \x01(\tR\bhostname\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x12\n" +
-	"\x04tags\x18\x06 \x03(\tR\x04tags\"\xd6\x01\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\"\x8e\x01\n" +
 	"\n" +
 	"FlushChunk\x120\n" +
 	"\x06points\x18\x01 \x03(\v2\x18.veneurd.plugin.v1.PointR\x06points\x120\n" +
-	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
-	"\x0eservice_checks\x18\x03 \x03(\v2\x1f.veneurd.plugin.v1.ServiceCheckR\rserviceChecks\x12\x1c\n" +
+	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12\x1c\n" +
 	"\ttimestamp\x18\x04 \x01(\x03R\ttimestamp\"%\n" +
 	"\vFlushResult\x12\x16\n" +
 	"\x06points\x18\x01 \x01(\x04R\x06points\"4\n" +
@@ -1119,30 +1111,29 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	4,  // 1: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
 	6,  // 2: veneurd.plugin.v1.FlushChunk.points:type_name -> veneurd.plugin.v1.Point
 	7,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 4: veneurd.plugin.v1.FlushChunk.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	11, // 5: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	7,  // 6: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 7: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	14, // 8: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	0,  // 9: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	3,  // 10: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	0,  // 11: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	9,  // 12: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	0,  // 13: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	12, // 14: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	0,  // 15: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	2,  // 16: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	5,  // 17: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	0,  // 18: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 19: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	0,  // 20: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	13, // 21: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	0,  // 22: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	11, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
+	7,  // 5: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	8,  // 6: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	14, // 7: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	0,  // 8: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	3,  // 9: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	0,  // 10: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	9,  // 11: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	0,  // 12: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	12, // 13: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	0,  // 14: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	2,  // 15: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	5,  // 16: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	0,  // 17: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	10, // 18: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	0,  // 19: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	13, // 20: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	0,  // 21: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }

@@ -16,8 +16,8 @@ import (
 
 // Config is the debug sink's configuration.
 type Config struct {
-	// Events also prints events and service checks.
-	Events bool `hcl:"events,optional" description:"also print events and service checks"`
+	// Events also prints events.
+	Events bool `hcl:"events,optional" description:"also print events"`
 }
 
 // Sink prints flushes.
@@ -46,7 +46,7 @@ func (s *Sink) Stop(context.Context) error { return nil }
 
 // Flush prints f.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
-	if len(f.Points) == 0 && len(f.Events) == 0 && len(f.ServiceChecks) == 0 {
+	if len(f.Points) == 0 && len(f.Events) == 0 {
 		return nil
 	}
 	s.mu.Lock()
@@ -67,9 +67,6 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	if s.cfg.Events {
 		for _, e := range f.Events {
 			fmt.Fprintf(w, "  event    %q %q tags=%v\n", e.Title, e.Text, e.Tags)
-		}
-		for _, c := range f.ServiceChecks {
-			fmt.Fprintf(w, "  check    %s status=%d %q tags=%v\n", c.Name, c.Status, c.Message, c.Tags)
 		}
 	}
 	return w.Flush()

@@ -3,8 +3,8 @@
 //
 //	{"name":"x.count","tags":["a:b","env:dev"],"type":"counter","value":3,"timestamp":1795300000,"hostname":"h1"}
 //
-// Events and service checks are written as objects with "kind":"event" and
-// "kind":"service_check".
+// Service checks are status points and carry "kind":"service_check" and
+// their "message"; events are objects with "kind":"event".
 package localfile
 
 import (
@@ -76,6 +76,7 @@ func (s *Sink) Stop(context.Context) error {
 
 // Line is one point as written; the field order is the format's.
 type Line struct {
+	Kind      string   `json:"kind,omitempty"`
 	Name      string   `json:"name"`
 	Tags      []string `json:"tags"`
 	Type      string   `json:"type"`
@@ -85,14 +86,18 @@ type Line struct {
 	Message   string   `json:"message,omitempty"`
 }
 
-type eventLine struct {
-	Kind string `json:"kind"`
-	sdk.Event
-}
-
-type checkLine struct {
-	Kind string `json:"kind"`
-	sdk.ServiceCheck
+// EventLine is one event as written.
+type EventLine struct {
+	Kind           string   `json:"kind"` // "event"
+	Title          string   `json:"title"`
+	Text           string   `json:"text"`
+	Tags           []string `json:"tags"`
+	Timestamp      int64    `json:"timestamp"`
+	Hostname       string   `json:"hostname"`
+	AggregationKey string   `json:"aggregation_key,omitempty"`
+	Priority       string   `json:"priority,omitempty"`
+	SourceType     string   `json:"source_type,omitempty"`
+	AlertType      string   `json:"alert_type,omitempty"`
 }
 
 // Flush appends f's points, events and service checks.
@@ -109,17 +114,24 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 		if tags == nil {
 			tags = []string{}
 		}
-		if err := enc.Encode(Line{p.Name, tags, p.Type.String(), p.Value, p.Timestamp, p.Hostname, p.Message}); err != nil {
+		var kind string
+		if p.Type == sdk.PointStatus {
+			kind = "service_check"
+		}
+		if err := enc.Encode(Line{kind, p.Name, tags, p.Type.String(), p.Value, p.Timestamp, p.Hostname, p.Message}); err != nil {
 			return err
 		}
 	}
 	for _, e := range f.Events {
-		if err := enc.Encode(eventLine{"event", e}); err != nil {
-			return err
+		tags := e.Tags
+		if tags == nil {
+			tags = []string{}
 		}
-	}
-	for _, c := range f.ServiceChecks {
-		if err := enc.Encode(checkLine{"service_check", c}); err != nil {
+		line := EventLine{"event", e.Title, e.Text, tags, e.Timestamp, e.Hostname, e.AggregationKey, e.Priority, e.SourceType, e.AlertType}
+		if line.Timestamp == 0 {
+			line.Timestamp = f.Timestamp
+		}
+		if err := enc.Encode(line); err != nil {
 			return err
 		}
 	}
