@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,7 @@ type Server struct {
 
 type source struct {
 	*pluginhost.Source
-	addrs []string
+	keys []listen.Key
 }
 
 // New prepares a Server for cfg; nothing runs before Start.
@@ -105,6 +106,35 @@ func (s *Server) configureRequest(b *config.PluginBlock) *pb.ConfigureRequest {
 // veneurd opens and hands to the source.
 const ListenAttribute = "listen"
 
+// ReadersAttribute is the attribute of a source block that says how many
+// SO_REUSEPORT sockets veneurd opens for each datagram listen address.
+const ReadersAttribute = "readers"
+
+// listenKeys returns the sockets a source block asks for.
+func listenKeys(b *config.PluginBlock) ([]listen.Key, error) {
+	addrs, err := listenAddrs(b)
+	if err != nil {
+		return nil, err
+	}
+	readers := 1
+	if v, ok := b.Values[ReadersAttribute]; ok && !v.IsNull() {
+		if err := gocty.FromCtyValue(v, &readers); err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", ReadersAttribute, err)
+		}
+	}
+	var keys []listen.Key
+	for _, a := range addrs {
+		n := 1
+		if listen.Datagram(a) && strings.HasPrefix(a, "udp") {
+			n = max(readers, 1)
+		}
+		for i := range n {
+			keys = append(keys, listen.Key{Address: a, Index: i})
+		}
+	}
+	return keys, nil
+}
+
 // listenAddrs returns a source block's listen addresses.
 func listenAddrs(b *config.PluginBlock) ([]string, error) {
 	v, ok := b.Values[ListenAttribute]
@@ -119,23 +149,25 @@ func listenAddrs(b *config.PluginBlock) ([]string, error) {
 }
 
 func (s *Server) startSource(b *config.PluginBlock) error {
-	addrs, err := listenAddrs(b)
+	keys, err := listenKeys(b)
 	if err != nil {
 		return err
 	}
 	var files []*os.File
+	addrs := make([]string, len(keys))
 	release := func() {
-		for _, a := range addrs[:len(files)] {
-			s.pool.Release(a)
+		for _, k := range keys[:len(files)] {
+			s.pool.Release(k)
 		}
 	}
-	for _, a := range addrs {
-		f, err := s.pool.Acquire(a)
+	for i, k := range keys {
+		f, err := s.pool.Acquire(k)
 		if err != nil {
 			release()
 			return err
 		}
 		files = append(files, f)
+		addrs[i] = k.Address
 	}
 	src, err := pluginhost.StartSource(s.launcher, pluginhost.Spec{Type: b.Type, Address: b.Address(), Files: files},
 		addrs, s.configureRequest(b), s.ingest)
@@ -143,7 +175,7 @@ func (s *Server) startSource(b *config.PluginBlock) error {
 		release()
 		return err
 	}
-	s.sources = append(s.sources, &source{Source: src, addrs: addrs})
+	s.sources = append(s.sources, &source{Source: src, keys: keys})
 	return nil
 }
 
@@ -189,8 +221,8 @@ func (s *Server) shutdown() {
 	s.log.Info("shutting down", "timeout", timeout)
 	for _, src := range s.sources {
 		src.Stop(time.Until(deadline))
-		for _, a := range src.addrs {
-			s.pool.Release(a)
+		for _, k := range src.keys {
+			s.pool.Release(k)
 		}
 	}
 	s.sources = nil
@@ -241,8 +273,8 @@ func (s *Server) flush(t time.Time, wait bool) {
 func (s *Server) stopAll(timeout time.Duration) {
 	for _, src := range s.sources {
 		src.Stop(timeout)
-		for _, a := range src.addrs {
-			s.pool.Release(a)
+		for _, k := range src.keys {
+			s.pool.Release(k)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -83,29 +83,48 @@ func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) 
 
 // SchemaToProto encodes a schema for the wire.
 func SchemaToProto(sch schema.Schema) (*pb.SchemaResponse, error) {
-	resp := &pb.SchemaResponse{}
+	attrs, err := attributesToProto(sch)
+	return &pb.SchemaResponse{Attributes: attrs}, err
+}
+
+func attributesToProto(sch schema.Schema) ([]*pb.Attribute, error) {
+	var out []*pb.Attribute
 	for _, a := range sch {
 		ty, err := schema.TypeJSON(a.Type)
 		if err != nil {
 			return nil, err
 		}
-		resp.Attributes = append(resp.Attributes, &pb.Attribute{
+		nested, err := attributesToProto(a.Nested)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &pb.Attribute{
 			Name: a.Name, Type: ty, Required: a.Required, Sensitive: a.Sensitive, Description: a.Description,
+			Block: a.Block, Nested: nested,
 		})
 	}
-	return resp, nil
+	return out, nil
 }
 
 // SchemaFromProto decodes a schema from the wire.
 func SchemaFromProto(resp *pb.SchemaResponse) (schema.Schema, error) {
+	return attributesFromProto(resp.Attributes)
+}
+
+func attributesFromProto(attrs []*pb.Attribute) (schema.Schema, error) {
 	var sch schema.Schema
-	for _, a := range resp.Attributes {
+	for _, a := range attrs {
 		ty, err := schema.ParseType(a.Type)
 		if err != nil {
 			return nil, fmt.Errorf("attribute %s: %w", a.Name, err)
 		}
+		nested, err := attributesFromProto(a.Nested)
+		if err != nil {
+			return nil, err
+		}
 		sch = append(sch, schema.Attribute{
 			Name: a.Name, Type: ty, Required: a.Required, Sensitive: a.Sensitive, Description: a.Description,
+			Block: a.Block, Nested: nested,
 		})
 	}
 	return sch, nil

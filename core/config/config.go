@@ -353,23 +353,7 @@ func (l *loader) plugin(block *hcl.Block) (*PluginBlock, hcl.Diagnostics) {
 		TypeRange:  block.LabelRanges[0],
 		attrRanges: map[string]hcl.Range{},
 	}
-	content, diags := block.Body.Content(sch.BodySchema())
-	for name, attr := range content.Attributes {
-		a, _ := sch.Lookup(name)
-		pb.attrRanges[name] = attr.Expr.Range()
-		v, d := attr.Expr.Value(l.ctx)
-		diags = append(diags, d...)
-		if d.HasErrors() {
-			continue
-		}
-		cv, err := convert.Convert(v, a.Type)
-		if err != nil {
-			diags = append(diags, attrError(attr, "Incorrect attribute value type",
-				fmt.Sprintf("Inappropriate value for attribute %q: %s.", name, err)))
-			continue
-		}
-		pb.Values[name] = cv
-	}
+	diags := l.decodeBody(block.Body, sch, "", pb.Values, pb.attrRanges)
 	js, err := schema.MarshalValues(pb.Values)
 	if err != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot encode configuration",
@@ -384,6 +368,51 @@ func (l *loader) plugin(block *hcl.Block) (*PluginBlock, hcl.Diagnostics) {
 	sum := sha256.Sum256([]byte(pb.Address() + "\x00" + string(js)))
 	pb.Hash = hex.EncodeToString(sum[:8])
 	return pb, diags
+}
+
+// decodeBody decodes body against sch into values, recording each
+// attribute's range under prefix+name (nested blocks' attributes as
+// "block.attr", which is how plugins name them in AttrErrors).
+func (l *loader) decodeBody(body hcl.Body, sch schema.Schema, prefix string, values map[string]cty.Value, ranges map[string]hcl.Range) hcl.Diagnostics {
+	content, diags := body.Content(sch.BodySchema())
+	for name, attr := range content.Attributes {
+		a, _ := sch.Lookup(name)
+		ranges[prefix+name] = attr.Expr.Range()
+		v, d := attr.Expr.Value(l.ctx)
+		diags = append(diags, d...)
+		if d.HasErrors() {
+			continue
+		}
+		cv, err := convert.Convert(v, a.Type)
+		if err != nil {
+			diags = append(diags, attrError(attr, "Incorrect attribute value type",
+				fmt.Sprintf("Inappropriate value for attribute %q: %s.", name, err)))
+			continue
+		}
+		values[name] = cv
+	}
+	seen := map[string]*hcl.Block{}
+	for _, b := range content.Blocks {
+		if first, ok := seen[b.Type]; ok {
+			diags = append(diags, duplicate(b, first, b.Type+" block", fmt.Sprintf("Only one %s block is allowed", b.Type)))
+			continue
+		}
+		seen[b.Type] = b
+		a, _ := sch.Lookup(b.Type)
+		ranges[prefix+b.Type] = b.DefRange
+		nested := map[string]cty.Value{}
+		diags = append(diags, l.decodeBody(b.Body, a.Nested, prefix+b.Type+".", nested, ranges)...)
+		full := map[string]cty.Value{}
+		for _, na := range a.Nested {
+			if v, ok := nested[na.Name]; ok {
+				full[na.Name] = v
+			} else {
+				full[na.Name] = cty.NullVal(na.Type)
+			}
+		}
+		values[b.Type] = cty.ObjectVal(full)
+	}
+	return diags
 }
 
 func contains(list []string, s string) bool {

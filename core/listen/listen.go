@@ -6,11 +6,16 @@
 package listen
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Address is a parsed listener address such as "udp://127.0.0.1:8126".
@@ -44,10 +49,17 @@ func ParseAddress(s string) (Address, error) {
 	return Address{}, fmt.Errorf("listen address %q: unsupported scheme %q (use udp, tcp, unix or unixgram)", s, u.Scheme)
 }
 
-// Pool holds open sockets by address. Its methods may be called concurrently.
+// Key names one socket: an address and, for datagram addresses read by
+// several SO_REUSEPORT sockets, which of them.
+type Key struct {
+	Address string
+	Index   int
+}
+
+// Pool holds open sockets by key. Its methods may be called concurrently.
 type Pool struct {
 	mu    sync.Mutex
-	socks map[string]*socket
+	socks map[Key]*socket
 }
 
 type socket struct {
@@ -56,17 +68,18 @@ type socket struct {
 }
 
 // NewPool returns an empty pool.
-func NewPool() *Pool { return &Pool{socks: map[string]*socket{}} }
+func NewPool() *Pool { return &Pool{socks: map[Key]*socket{}} }
 
-// Acquire returns the socket for addr, opening it on first use. Each Acquire
+// Acquire returns the socket for k, opening it on first use. Each Acquire
 // must be matched by a Release.
-func (p *Pool) Acquire(addr string) (*os.File, error) {
+func (p *Pool) Acquire(k Key) (*os.File, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if s, ok := p.socks[addr]; ok {
+	if s, ok := p.socks[k]; ok {
 		s.refs++
 		return s.file, nil
 	}
+	addr := k.Address
 	a, err := ParseAddress(addr)
 	if err != nil {
 		return nil, err
@@ -75,33 +88,39 @@ func (p *Pool) Acquire(addr string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
-	p.socks[addr] = &socket{file: f, refs: 1}
+	p.socks[k] = &socket{file: f, refs: 1}
 	return f, nil
 }
 
-// Release drops one reference to addr's socket and closes it with the last.
-func (p *Pool) Release(addr string) {
+// Release drops one reference to k's socket and closes it with the last.
+func (p *Pool) Release(k Key) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, ok := p.socks[addr]
+	s, ok := p.socks[k]
 	if !ok {
 		return
 	}
 	if s.refs--; s.refs == 0 {
 		s.file.Close()
-		delete(p.socks, addr)
+		delete(p.socks, k)
 	}
 }
 
-// Addresses lists the open sockets.
-func (p *Pool) Addresses() []string {
+// Keys lists the open sockets.
+func (p *Pool) Keys() []Key {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]string, 0, len(p.socks))
-	for a := range p.socks {
-		out = append(out, a)
+	out := make([]Key, 0, len(p.socks))
+	for k := range p.socks {
+		out = append(out, k)
 	}
 	return out
+}
+
+// Datagram reports whether addr is a datagram address (udp or unixgram).
+func Datagram(addr string) bool {
+	a, err := ParseAddress(addr)
+	return err == nil && (a.Network == "unixgram" || strings.HasPrefix(a.Network, "udp"))
 }
 
 type filer interface{ File() (*os.File, error) }
@@ -112,7 +131,10 @@ func open(a Address) (*os.File, error) {
 	var c filer
 	switch a.Network {
 	case "udp", "udp4", "udp6":
-		conn, err := net.ListenPacket(a.Network, a.Addr)
+		// Every UDP socket allows SO_REUSEPORT, so that more readers can
+		// join it later (a reload that raises readers).
+		lc := net.ListenConfig{Control: reusePort}
+		conn, err := lc.ListenPacket(context.Background(), a.Network, a.Addr)
 		if err != nil {
 			return nil, err
 		}
@@ -155,4 +177,15 @@ func removeStale(path string) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
 		os.Remove(path)
 	}
+}
+
+func reusePort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }

@@ -64,10 +64,13 @@ type Attribute struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// A cty type in its JSON form, e.g. "string", ["list","number"].
-	Type          []byte `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
-	Required      bool   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
-	Sensitive     bool   `protobuf:"varint,4,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
-	Description   string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	Type        []byte `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Required    bool   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	Sensitive   bool   `protobuf:"varint,4,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// A nested block (at most one of its kind) holding the nested attributes.
+	Block         bool         `protobuf:"varint,6,opt,name=block,proto3" json:"block,omitempty"`
+	Nested        []*Attribute `protobuf:"bytes,7,rep,name=nested,proto3" json:"nested,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +138,20 @@ func (x *Attribute) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *Attribute) GetBlock() bool {
+	if x != nil {
+		return x.Block
+	}
+	return false
+}
+
+func (x *Attribute) GetNested() []*Attribute {
+	if x != nil {
+		return x.Nested
+	}
+	return nil
 }
 
 type SchemaResponse struct {
@@ -989,13 +1006,15 @@ var File_sdk_proto_plugin_proto protoreflect.FileDescriptor
 const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\x16sdk/proto/plugin.proto\x12\x11veneurd.plugin.v1\"\a\n" +
-	"\x05Empty\"\x8f\x01\n" +
+	"\x05Empty\"\xdb\x01\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\fR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12\x1c\n" +
 	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"h\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x14\n" +
+	"\x05block\x18\x06 \x01(\bR\x05block\x124\n" +
+	"\x06nested\x18\a \x03(\v2\x1c.veneurd.plugin.v1.AttributeR\x06nested\"h\n" +
 	"\x0eSchemaResponse\x12<\n" +
 	"\n" +
 	"attributes\x18\x01 \x03(\v2\x1c.veneurd.plugin.v1.AttributeR\n" +
@@ -1107,33 +1126,34 @@ var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*ErrorCount)(nil),        // 14: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
-	1,  // 0: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
-	4,  // 1: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
-	6,  // 2: veneurd.plugin.v1.FlushChunk.points:type_name -> veneurd.plugin.v1.Point
-	7,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
-	11, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	7,  // 5: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 6: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	14, // 7: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	0,  // 8: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	3,  // 9: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	0,  // 10: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	9,  // 11: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	0,  // 12: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	12, // 13: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	0,  // 14: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	2,  // 15: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	5,  // 16: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	0,  // 17: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 18: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	0,  // 19: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	13, // 20: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	0,  // 21: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	1,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
+	1,  // 1: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
+	4,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
+	6,  // 3: veneurd.plugin.v1.FlushChunk.points:type_name -> veneurd.plugin.v1.Point
+	7,  // 4: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
+	11, // 5: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
+	7,  // 6: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	8,  // 7: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	14, // 8: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	0,  // 9: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	3,  // 10: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	0,  // 11: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	9,  // 12: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	0,  // 13: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	12, // 14: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	0,  // 15: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	2,  // 16: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	5,  // 17: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	0,  // 18: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	10, // 19: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	0,  // 20: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	13, // 21: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	0,  // 22: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }

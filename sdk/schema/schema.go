@@ -5,7 +5,9 @@
 // with ",optional" is optional, any other attribute is required. A field
 // tagged `sensitive:"true"` is redacted when veneurd shows the config. The
 // field's Go type gives the attribute's type: string, bool, integer and float
-// kinds, and slices and maps of those.
+// kinds, and slices and maps of those. A field tagged ",block" whose type is
+// a pointer to a struct is an optional nested block holding attributes
+// (`tls { cert_file = "..." }`).
 package schema
 
 import (
@@ -24,10 +26,13 @@ import (
 // Attribute describes one configuration attribute.
 type Attribute struct {
 	Name        string
-	Type        cty.Type
+	Type        cty.Type // for a block, the object type of its attributes
 	Required    bool
 	Sensitive   bool
 	Description string
+	// Block is set for a nested block; Nested are its attributes.
+	Block  bool
+	Nested Schema
 }
 
 // Schema is an ordered list of attributes.
@@ -48,8 +53,25 @@ func Of(config any) (Schema, error) {
 			continue
 		}
 		name, kind, _ := strings.Cut(tag, ",")
+		if kind == "block" {
+			if f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
+				return nil, fmt.Errorf("field %s: a block must be a pointer to a struct", f.Name)
+			}
+			nested, err := Of(reflect.New(f.Type.Elem()).Interface())
+			if err != nil {
+				return nil, fmt.Errorf("block %s: %w", name, err)
+			}
+			for _, a := range nested {
+				if a.Block {
+					return nil, fmt.Errorf("block %s: blocks cannot nest further", name)
+				}
+			}
+			s = append(s, Attribute{Name: name, Type: nested.ObjectType(), Block: true, Nested: nested,
+				Description: f.Tag.Get("description")})
+			continue
+		}
 		if kind != "" && kind != "optional" && kind != "attr" {
-			return nil, fmt.Errorf("field %s: only attributes are supported, not %q", f.Name, kind)
+			return nil, fmt.Errorf("field %s: only attributes and blocks are supported, not %q", f.Name, kind)
 		}
 		ty, err := typeOf(f.Type)
 		if err != nil {
@@ -99,9 +121,27 @@ func typeOf(t reflect.Type) (cty.Type, error) {
 func (s Schema) BodySchema() *hcl.BodySchema {
 	bs := &hcl.BodySchema{}
 	for _, a := range s {
+		if a.Block {
+			bs.Blocks = append(bs.Blocks, hcl.BlockHeaderSchema{Type: a.Name})
+			continue
+		}
 		bs.Attributes = append(bs.Attributes, hcl.AttributeSchema{Name: a.Name, Required: a.Required})
 	}
 	return bs
+}
+
+// ObjectType is the object type of s's attributes, all optional but the
+// required ones.
+func (s Schema) ObjectType() cty.Type {
+	attrs := map[string]cty.Type{}
+	var optional []string
+	for _, a := range s {
+		attrs[a.Name] = a.Type
+		if !a.Required {
+			optional = append(optional, a.Name)
+		}
+	}
+	return cty.ObjectWithOptionalAttrs(attrs, optional)
 }
 
 // Lookup returns the attribute called name.
@@ -115,11 +155,20 @@ func (s Schema) Lookup(name string) (Attribute, bool) {
 }
 
 // MarshalValues encodes attribute values as one JSON object, leaving out
-// nulls so that the plugin's defaults stand.
+// nulls so that the plugin's defaults stand. A block's value is an object
+// and is encoded the same way.
 func MarshalValues(values map[string]cty.Value) ([]byte, error) {
 	obj := make(map[string]json.RawMessage, len(values))
 	for name, v := range values {
 		if v.IsNull() {
+			continue
+		}
+		if v.Type().IsObjectType() {
+			b, err := MarshalValues(v.AsValueMap())
+			if err != nil {
+				return nil, fmt.Errorf("block %s: %w", name, err)
+			}
+			obj[name] = b
 			continue
 		}
 		b, err := ctyjson.Marshal(v, v.Type())

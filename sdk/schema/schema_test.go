@@ -68,3 +68,48 @@ func TestTypeRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+type tlsConfig struct {
+	CertFile string `hcl:"cert_file"`
+	CAFile   string `hcl:"client_ca_file,optional"`
+}
+
+type withBlock struct {
+	Listen []string   `hcl:"listen"`
+	TLS    *tlsConfig `hcl:"tls,block"`
+}
+
+func TestNestedBlock(t *testing.T) {
+	s, err := Of(&withBlock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 2 || !s[1].Block || len(s[1].Nested) != 2 || !s[1].Nested[0].Required {
+		t.Fatalf("schema %#v", s)
+	}
+	bs := s.BodySchema()
+	if len(bs.Blocks) != 1 || bs.Blocks[0].Type != "tls" || len(bs.Attributes) != 1 {
+		t.Fatalf("body schema %#v", bs)
+	}
+	data, err := MarshalValues(map[string]cty.Value{
+		"listen": cty.ListVal([]cty.Value{cty.StringVal("tcp://127.0.0.1:1")}),
+		"tls": cty.ObjectVal(map[string]cty.Value{
+			"cert_file":      cty.StringVal("/c.pem"),
+			"client_ca_file": cty.NullVal(cty.String),
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &withBlock{}
+	if err := UnmarshalValues(data, c); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if c.TLS == nil || c.TLS.CertFile != "/c.pem" || c.TLS.CAFile != "" {
+		t.Fatalf("decoded %+v from %s", c.TLS, data)
+	}
+	c = &withBlock{}
+	if err := UnmarshalValues([]byte(`{"listen":["x"]}`), c); err != nil || c.TLS != nil {
+		t.Fatalf("absent block: %+v, %v", c.TLS, err)
+	}
+}

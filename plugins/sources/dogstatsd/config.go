@@ -1,7 +1,11 @@
 package dogstatsd
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -12,12 +16,32 @@ type Config struct {
 	Listen []string `hcl:"listen" description:"sockets to read, e.g. udp://127.0.0.1:8126"`
 	// MaxPacketSize bounds a datagram; a longer one is dropped whole.
 	MaxPacketSize int `hcl:"max_packet_size,optional" description:"largest datagram accepted, in bytes"`
+	// Readers is how many SO_REUSEPORT sockets veneurd opens for each UDP
+	// address; each is read by its own goroutine.
+	Readers int `hcl:"readers,optional" description:"SO_REUSEPORT sockets per UDP address"`
 	// ReadBufferBytes is the datagram sockets' SO_RCVBUF: what the kernel
 	// holds while the reader is busy. Bursts larger than it are dropped.
 	ReadBufferBytes int `hcl:"read_buffer_bytes,optional" description:"SO_RCVBUF of datagram sockets, in bytes"`
+	// IdleTimeout closes a stream connection that sends nothing for this
+	// long.
+	IdleTimeout string `hcl:"idle_timeout,optional" description:"close idle TCP and UNIX stream connections after this long"`
+	// TLS turns tcp:// listeners into TLS listeners.
+	TLS *TLSConfig `hcl:"tls,block" description:"TLS for tcp:// listeners"`
+
+	idleTimeout time.Duration
+	tlsConfig   *tls.Config
 }
 
-func defaultConfig() *Config { return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20} }
+// TLSConfig is the tls block.
+type TLSConfig struct {
+	CertFile string `hcl:"cert_file" description:"PEM certificate chain"`
+	KeyFile  string `hcl:"key_file" description:"PEM private key"`
+	// ClientCAFile, when set, makes a certificate signed by this CA
+	// mandatory for clients: others are refused at the handshake.
+	ClientCAFile string `hcl:"client_ca_file,optional" description:"require client certificates signed by this CA"`
+}
+
+func defaultConfig() *Config { return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20, Readers: 1, IdleTimeout: "5m"} }
 
 func (c *Config) validate() error {
 	if len(c.Listen) == 0 {
@@ -27,9 +51,49 @@ func (c *Config) validate() error {
 		return &sdk.AttrError{Attribute: "max_packet_size", Summary: "Packet size out of range",
 			Detail: fmt.Sprintf("max_packet_size must be between 512 and 65535 bytes, not %d.", c.MaxPacketSize)}
 	}
+	if c.Readers < 1 || c.Readers > 64 {
+		return &sdk.AttrError{Attribute: "readers", Summary: "Readers out of range",
+			Detail: fmt.Sprintf("readers must be between 1 and 64, not %d.", c.Readers)}
+	}
 	if c.ReadBufferBytes < 0 || c.ReadBufferBytes > 1<<30 {
 		return &sdk.AttrError{Attribute: "read_buffer_bytes", Summary: "Buffer size out of range",
 			Detail: fmt.Sprintf("read_buffer_bytes must be between 0 (the system default) and 1 GiB, not %d.", c.ReadBufferBytes)}
 	}
+	d, err := time.ParseDuration(c.IdleTimeout)
+	if err != nil || d <= 0 {
+		return &sdk.AttrError{Attribute: "idle_timeout", Summary: "Invalid duration",
+			Detail: fmt.Sprintf("%q is not a positive duration such as \"5m\".", c.IdleTimeout)}
+	}
+	c.idleTimeout = d
+	if c.TLS != nil {
+		tc, err := c.TLS.load()
+		if err != nil {
+			return err
+		}
+		c.tlsConfig = tc
+	}
 	return nil
+}
+
+// load reads the certificate, key and client CA.
+func (t *TLSConfig) load() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, &sdk.AttrError{Attribute: "tls.cert_file", Summary: "Cannot load the TLS certificate", Detail: err.Error() + "."}
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, &sdk.AttrError{Attribute: "tls.client_ca_file", Summary: "Cannot read the client CA", Detail: err.Error() + "."}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &sdk.AttrError{Attribute: "tls.client_ca_file", Summary: "Invalid client CA",
+				Detail: fmt.Sprintf("%s holds no PEM certificate.", t.ClientCAFile)}
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
 }

@@ -6,10 +6,12 @@ package dogstatsd
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,9 @@ import (
 // flushAfter bounds how long a parsed sample may wait in a reader's batch
 // before it is sent to the host.
 const flushAfter = 20 * time.Millisecond
+
+// handshakeTimeout bounds a TLS handshake.
+const handshakeTimeout = 10 * time.Second
 
 // idleWake is how often an idle reader wakes to send what it holds and to
 // notice that it must stop.
@@ -155,6 +160,10 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output
 	if err != nil {
 		return err
 	}
+	tlsOn := s.cfg.tlsConfig != nil && strings.HasPrefix(l.Address, "tcp")
+	if tlsOn {
+		ln = tls.NewListener(ln, s.cfg.tlsConfig)
+	}
 	var wg sync.WaitGroup
 	conns := map[net.Conn]struct{}{}
 	var mu sync.Mutex
@@ -182,7 +191,23 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveConn(c, out.Writer())
+			w := out.Writer()
+			if tc, ok := c.(*tls.Conn); ok {
+				hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+				err := tc.HandshakeContext(hctx)
+				cancel()
+				if err != nil {
+					s.log.Debug("tls handshake refused", "remote", c.RemoteAddr(), "error", err)
+					w.Error("connection", "tls_handshake")
+					w.Flush()
+					mu.Lock()
+					delete(conns, c)
+					mu.Unlock()
+					c.Close()
+					return
+				}
+			}
+			s.serveConn(ctx, c, w)
 			mu.Lock()
 			delete(conns, c)
 			mu.Unlock()
@@ -192,11 +217,17 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output
 }
 
 // serveConn reads newline-framed lines from one stream connection.
-func (s *Source) serveConn(c net.Conn, w sdk.Writer) {
+func (s *Source) serveConn(ctx context.Context, c net.Conn, w sdk.Writer) {
 	defer w.Flush()
 	h := handler{w: w, log: s.log}
 	r := bufio.NewReaderSize(c, 64<<10)
 	for {
+		if r.Buffered() == 0 {
+			c.SetReadDeadline(time.Now().Add(s.cfg.idleTimeout))
+			if ctx.Err() != nil { // stopping: the deadline just set must not undo the stop's
+				return
+			}
+		}
 		line, err := r.ReadSlice('\n')
 		if len(line) > 0 {
 			h.packet(line)
