@@ -3,7 +3,7 @@ BIN     := bin/veneurd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test gen examples fuzz bench vet clean
+.PHONY: all build run test testdeps gen examples fuzz bench vet clean
 
 all: build
 
@@ -13,9 +13,12 @@ build:
 run: build
 	./$(BIN) run
 
-test: build
+test: build testdeps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 8m ./...
+
+testdeps:
+	./scripts/test-deps.sh
 
 examples:
 	$(GO) build -o bin/sink_example ./examples/plugins/sink_example

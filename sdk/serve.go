@@ -32,6 +32,14 @@ const LogLevelEnv = "VENEURD_PLUGIN_LOG_LEVEL"
 
 // Serve serves p over gRPC and does not return. A plugin's main calls it.
 func Serve(p Plugin) {
+	// veneurd reads the plugin's stderr as JSON log lines and logs them
+	// under the block's address.
+	logger := hclog.New(&hclog.LoggerOptions{
+		Level:      hclog.LevelFromString(os.Getenv(LogLevelEnv)),
+		Output:     os.Stderr,
+		JSONFormat: true,
+	})
+	hclog.SetDefault(logger)
 	set, err := PluginSet(p)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -41,11 +49,7 @@ func Serve(p Plugin) {
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{ProtocolVersion: set},
 		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger: hclog.New(&hclog.LoggerOptions{
-			Level:      hclog.LevelFromString(os.Getenv(LogLevelEnv)),
-			Output:     os.Stderr,
-			JSONFormat: true,
-		}),
+		Logger:           logger,
 	})
 }
 

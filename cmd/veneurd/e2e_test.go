@@ -136,7 +136,7 @@ sink "blackhole" "null" {}
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	raw.Write([]byte("e2e.raw:1|c|@0.5\ne2e.half:0.5|c\ne2e.half:0.5|c\n"))
+	raw.Write([]byte("e2e.raw:1|c|@0.5\ne2e.half:0.5|c\nbad:x|c\ne2e.half:0.5|c\n"))
 	if err := client.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +188,9 @@ sink "blackhole" "null" {}
 	if setTimestamps == 1 && math.Abs(setMax-1000) > 20 {
 		t.Errorf("set cardinality %v, want 1000 within 2%%", setMax)
 	}
+
+	// The bad line between good ones is rejected alone, and logged.
+	d.WaitLog("reason=bad_value", 5*time.Second)
 
 	t.Run("timer percentiles", func(t *testing.T) { testTimerPercentiles(t, d, client, out) })
 }

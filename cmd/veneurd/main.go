@@ -25,6 +25,7 @@ func commands() []command {
 	return []command{
 		{name: "run", summary: "run a pipeline", run: runCmd},
 		{name: "validate", summary: "check pipeline files and report every problem", run: validateCmd},
+		{name: "emit", summary: "send one metric, event or service check (veneur-emit)", run: emitCmd},
 		{name: "version", summary: "print the version", run: versionCmd},
 		{name: "plugin-serve", summary: "internal, do not call: serves a builtin plugin to veneurd", run: pluginServeCmd, hidden: true},
 	}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veneurd/veneurd/internal/daemontest"
+)
+
+// testPKI is a CA with a server certificate for 127.0.0.1 and a client
+// certificate, written as PEM files.
+type testPKI struct {
+	dir                       string
+	caFile, certFile, keyFile string
+	clientCert                tls.Certificate
+	roots                     *x509.CertPool
+	otherClientCert           tls.Certificate // signed by another CA
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	dir := t.TempDir()
+	p := &testPKI{dir: dir, roots: x509.NewCertPool()}
+	ca, caKey := newCert(t, "veneurd test CA", nil, nil, true)
+	p.roots.AddCert(ca)
+	p.caFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
+	server, serverKey := newCert(t, "127.0.0.1", ca, caKey, false)
+	p.certFile = writePEM(t, dir, "server.pem", "CERTIFICATE", server.Raw)
+	der, _ := x509.MarshalECPrivateKey(serverKey)
+	p.keyFile = writePEM(t, dir, "server-key.pem", "EC PRIVATE KEY", der)
+	client, clientKey := newCert(t, "client", ca, caKey, false)
+	p.clientCert = tls.Certificate{Certificate: [][]byte{client.Raw}, PrivateKey: clientKey}
+	other, otherKey := newCert(t, "other CA", nil, nil, true)
+	stranger, strangerKey := newCert(t, "stranger", other, otherKey, false)
+	p.otherClientCert = tls.Certificate{Certificate: [][]byte{stranger.Raw}, PrivateKey: strangerKey}
+	return p
+}
+
+func newCert(t *testing.T, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IsCA:         isCA, BasicConstraintsValid: true,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
+}
+
+func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestTransports sends counters over every transport to one daemon and
+// checks each total exactly.
+func TestTransports(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.jsonl")
+	udp := daemontest.FreePort(t, "udp")
+	udpReaders := daemontest.FreePort(t, "udp")
+	tcp := daemontest.FreePort(t, "tcp")
+	tlsMutual := daemontest.FreePort(t, "tcp")
+	tlsServer := daemontest.FreePort(t, "tcp")
+	unixgram := filepath.Join(dir, "dsd.sock")
+	unixStream := filepath.Join(dir, "dsd-stream.sock")
+	// A stale socket file from a previous run must be replaced.
+	if l, err := net.Listen("unix", unixStream); err == nil {
+		l.(*net.UnixListener).SetUnlinkOnClose(false)
+		l.Close()
+	}
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd { interval = "1s" }
+source "dogstatsd" "plain" {
+  listen = ["udp://%s", "tcp://%s", "unixgram://%s", "unix://%s"]
+}
+source "dogstatsd" "readers" {
+  listen  = ["udp://%s"]
+  readers = 3
+}
+source "dogstatsd" "mutual" {
+  listen = ["tcp://%s"]
+  tls {
+    cert_file      = %q
+    key_file       = %q
+    client_ca_file = %q
+  }
+}
+source "dogstatsd" "tls" {
+  listen = ["tcp://%s"]
+  tls {
+    cert_file = %q
+    key_file  = %q
+  }
+}
+sink "localfile" "out" { path = %q }
+`, udp, tcp, unixgram, unixStream, udpReaders, tlsMutual, pki.certFile, pki.keyFile, pki.caFile,
+		tlsServer, pki.certFile, pki.keyFile, out))
+
+	if n := countSockets(t, d.Cmd.Process.Pid, udpReaders); n != 3 {
+		t.Errorf("readers = 3 opened %d sockets for %s", n, udpReaders)
+	}
+
+	const n = 500
+	lines := func(name string) []byte {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "transport.%s:1|c|#i:%d\n", name, i%2)
+		}
+		return []byte(b.String())
+	}
+	send := func(network, addr string, payload []byte) {
+		t.Helper()
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if network == "udp" || network == "unixgram" {
+			for _, l := range strings.SplitAfter(string(payload), "\n") {
+				if l != "" {
+					c.Write([]byte(l))
+				}
+			}
+			return
+		}
+		if _, err := c.Write(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("udp", udp, lines("udp"))
+	send("tcp", tcp, lines("tcp"))
+	send("unixgram", unixgram, lines("unixgram"))
+	send("unix", unixStream, lines("unix"))
+	// Several senders, so that SO_REUSEPORT spreads them over the readers.
+	for range 4 {
+		send("udp", udpReaders, lines("readers"))
+	}
+	sendTLS := func(addr string, cert *tls.Certificate, payload []byte) error {
+		cfg := &tls.Config{RootCAs: pki.roots, ServerName: "127.0.0.1"}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write(payload); err != nil {
+			return err
+		}
+		// With TLS 1.3 a refused client certificate shows on the first read.
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			return nil
+		}
+		return err
+	}
+	if err := sendTLS(tlsMutual, &pki.clientCert, lines("mutual")); err != nil {
+		t.Errorf("client with a certificate from the CA: %v", err)
+	}
+	if err := sendTLS(tlsMutual, nil, []byte("transport.refused:1|c\n")); err == nil {
+		t.Error("a client without a certificate was accepted")
+	}
+	if err := sendTLS(tlsMutual, &pki.otherClientCert, []byte("transport.refused:1|c\n")); err == nil {
+		t.Error("a client with a certificate from another CA was accepted")
+	}
+	if err := sendTLS(tlsServer, nil, lines("tls")); err != nil {
+		t.Errorf("server-only TLS: %v", err)
+	}
+
+	want := map[string]float64{"udp": n, "tcp": n, "unixgram": n, "unix": n, "readers": 4 * n, "mutual": n, "tls": n}
+	total := func(ls []daemontest.Line, name string) float64 {
+		return daemontest.Sum(ls, "transport."+name, "i:0") + daemontest.Sum(ls, "transport."+name, "i:1")
+	}
+	got := d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
+		for name, w := range want {
+			if total(ls, name) < w {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(1200 * time.Millisecond) // one more interval: anything extra would show
+	got = daemontest.ReadLines(t, out)
+	for name, w := range want {
+		if g := total(got, name); g != w {
+			t.Errorf("transport.%s = %v, want %v", name, g, w)
+		}
+	}
+	if g := daemontest.Sum(got, "transport.refused"); g != 0 {
+		t.Errorf("refused TLS clients got %v through", g)
+	}
+}
+
+// countSockets counts the UDP sockets bound to addr that the daemon holds.
+func countSockets(t *testing.T, pid int, addr string) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command("sh", "-c", fmt.Sprintf("ls -l /proc/%d/fd | grep -o 'socket:\\[[0-9]*\\]' | tr -dc '0-9\\n'", pid)).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inodes := map[string]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		inodes[l] = true
+	}
+	udp, _ := os.ReadFile("/proc/net/udp")
+	n := 0
+	p, _ := parsePort(port)
+	for _, l := range strings.Split(string(udp), "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) > 9 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && inodes[f[9]] {
+			n++
+		}
+	}
+	return n
+}
+
+func parsePort(s string) (int, error) {
+	var p int
+	_, err := fmt.Sscanf(s, "%d", &p)
+	return p, err
+}
+
+func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }
