@@ -1,0 +1,46 @@
+package plugins_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/veneurd/veneurd/core/config"
+	"github.com/veneurd/veneurd/plugins"
+)
+
+var hclBlock = regexp.MustCompile("(?s)```hcl\n(.*?)```")
+
+// TestReadmeExamples loads every hcl example in every plugin README, so the
+// docs cannot rot, and checks that each README has the standard sections.
+func TestReadmeExamples(t *testing.T) {
+	for _, b := range plugins.Builtins {
+		path := filepath.Join(b.Kind+"s", b.Type, "README.md")
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("builtin %s %s has no README: %v", b.Kind, b.Type, err)
+			continue
+		}
+		for _, section := range []string{"## Name", "## Description", "## Syntax", "## Metrics", "## Examples"} {
+			if !strings.Contains(string(src), section) {
+				t.Errorf("%s lacks %q", path, section)
+			}
+		}
+		examples := hclBlock.FindAllSubmatch(src, -1)
+		if len(examples) == 0 {
+			t.Errorf("%s has no hcl example", path)
+		}
+		for i, m := range examples {
+			pipeline := string(m[1])
+			if b.Kind == "source" {
+				pipeline += "\nsink \"blackhole\" \"readme\" {}\n"
+			}
+			_, diags := config.Load(map[string][]byte{path: []byte(pipeline)}, plugins.Catalog{})
+			if diags.HasErrors() {
+				t.Errorf("%s example %d: %s", path, i+1, diags.Error())
+			}
+		}
+	}
+}

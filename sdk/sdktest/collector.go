@@ -1,0 +1,256 @@
+package sdktest
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/veneurd/veneurd/sdk"
+	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+// Metric is one sample a source wrote.
+type Metric struct {
+	Type  sdk.MetricType
+	Scope sdk.Scope
+	Name  string
+	// Tags are as written: sorted and comma-joined, "" when none.
+	Tags  string
+	Value float64 // for sets, sdk/frame.SetValue of the member's hash
+	Rate  float64
+}
+
+func (m Metric) String() string {
+	return fmt.Sprintf("%s %s{%s} = %g @%g scope=%d", m.Type, m.Name, m.Tags, m.Value, m.Rate, m.Scope)
+}
+
+// Error is one line a source rejected, as it reported it with Writer.Error.
+type Error struct {
+	PacketType string
+	Reason     string
+}
+
+// Collector is an sdk.Output that keeps what a source writes, for tests. As
+// in veneurd, what a Writer holds becomes visible only when the Writer is
+// flushed; metrics go through the same packed frames as on the wire, so names
+// or tags longer than a frame allows are counted as a "metric" "too_long"
+// error, as the SDK does.
+//
+// A Collector also checks that sources keep the Writer contract: each Writer
+// is used by one goroutine at a time, tags are sorted, rates are in (0, 1],
+// values are finite, and, once Close is called after Run returned, that no
+// Writer holds unflushed samples and none is used any more. Problems lists
+// what was broken.
+//
+// The zero value is ready to use. A Collector's methods may be called
+// concurrently.
+type Collector struct {
+	mu       sync.Mutex
+	metrics  []Metric
+	events   []sdk.Event
+	checks   []sdk.ServiceCheck
+	errors   []Error
+	problems []string
+	writers  []*collectorWriter
+	closed   bool
+}
+
+// Writer returns a new Writer, implementing sdk.Output.
+func (c *Collector) Writer() sdk.Writer {
+	w := &collectorWriter{c: c}
+	c.mu.Lock()
+	c.writers = append(c.writers, w)
+	if c.closed {
+		c.problems = append(c.problems, "Output.Writer was called after Run returned")
+	}
+	c.mu.Unlock()
+	return w
+}
+
+// Metrics returns the metrics flushed so far, in the order they were.
+func (c *Collector) Metrics() []Metric {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.metrics)
+}
+
+// Events returns the events flushed so far.
+func (c *Collector) Events() []sdk.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.events)
+}
+
+// ServiceChecks returns the service checks flushed so far.
+func (c *Collector) ServiceChecks() []sdk.ServiceCheck {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.checks)
+}
+
+// Errors returns the rejected lines flushed so far, one per Writer.Error call.
+func (c *Collector) Errors() []Error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.errors)
+}
+
+// Close marks the end of Run: from now on using a Writer is a problem, and so
+// is any Writer still holding samples it was not asked to flush.
+func (c *Collector) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	for i, w := range c.writers {
+		if n := w.pending.Load(); n > 0 {
+			c.problems = append(c.problems, fmt.Sprintf(
+				"Run returned with %d samples written to Writer %d but never flushed: call Writer.Flush before returning", n, i))
+		}
+	}
+}
+
+// Problems lists the ways the source broke the Writer contract.
+func (c *Collector) Problems() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.problems)
+}
+
+// String summarizes what was collected, for failure messages.
+func (c *Collector) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d metrics, %d events, %d service checks, %d errors", len(c.metrics), len(c.events), len(c.checks), len(c.errors))
+	var pending int64
+	for _, w := range c.writers {
+		pending += w.pending.Load()
+	}
+	if pending > 0 {
+		fmt.Fprintf(&b, " (and %d written but not flushed)", pending)
+	}
+	for i, m := range c.metrics {
+		if i == 20 {
+			fmt.Fprintf(&b, "\n\t... and %d more metrics", len(c.metrics)-i)
+			break
+		}
+		fmt.Fprintf(&b, "\n\tmetric %s", m)
+	}
+	for _, e := range c.events {
+		fmt.Fprintf(&b, "\n\tevent %+v", e)
+	}
+	for _, s := range c.checks {
+		fmt.Fprintf(&b, "\n\tservice check %+v", s)
+	}
+	for _, e := range c.errors {
+		fmt.Fprintf(&b, "\n\terror %s %s", e.PacketType, e.Reason)
+	}
+	return b.String()
+}
+
+func (c *Collector) problem(format string, args ...any) {
+	c.mu.Lock()
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+	c.mu.Unlock()
+}
+
+// collectorWriter batches like the SDK's writer: into a packed frame, with
+// events, service checks and errors alongside, until Flush.
+type collectorWriter struct {
+	c       *Collector
+	busy    atomic.Bool
+	pending atomic.Int64 // samples, events, checks and errors not yet flushed
+
+	fw     frame.Writer
+	events []sdk.Event
+	checks []sdk.ServiceCheck
+	errors []Error
+}
+
+// enter flags a Writer used by two goroutines at once or after Run returned.
+func (w *collectorWriter) enter(method string) {
+	if !w.busy.CompareAndSwap(false, true) {
+		w.c.problem("Writer.%s was called while another goroutine was using the same Writer: take one Writer per goroutine", method)
+	}
+	w.c.mu.Lock()
+	closed := w.c.closed
+	w.c.mu.Unlock()
+	if closed {
+		w.c.problem("Writer.%s was called after Run returned", method)
+	}
+}
+
+func (w *collectorWriter) exit() { w.busy.Store(false) }
+
+func (w *collectorWriter) Metric(typ sdk.MetricType, scope sdk.Scope, name, tags []byte, value, rate float64) {
+	w.enter("Metric")
+	defer w.exit()
+	switch {
+	case typ < sdk.Counter || typ > sdk.Status:
+		w.c.problem("metric %q has unknown type %d", name, typ)
+	case scope > sdk.ScopeGlobal:
+		w.c.problem("metric %q has unknown scope %d", name, scope)
+	case len(name) == 0:
+		w.c.problem("a metric was written without a name")
+	case !(rate > 0 && rate <= 1):
+		w.c.problem("metric %q has rate %g, outside (0, 1]", name, rate)
+	case typ != sdk.Set && (math.IsNaN(value) || math.IsInf(value, 0)):
+		w.c.problem("metric %q has value %g", name, value)
+	case len(tags) > 0 && !slices.IsSorted(strings.Split(string(tags), ",")):
+		w.c.problem("metric %q has tags %q, which are not sorted", name, tags)
+	}
+	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
+		w.errors = append(w.errors, Error{"metric", "too_long"})
+	}
+	w.pending.Add(1)
+}
+
+func (w *collectorWriter) Event(e sdk.Event) {
+	w.enter("Event")
+	defer w.exit()
+	e.Tags = slices.Clone(e.Tags)
+	w.events = append(w.events, e)
+	w.pending.Add(1)
+}
+
+func (w *collectorWriter) ServiceCheck(s sdk.ServiceCheck) {
+	w.enter("ServiceCheck")
+	defer w.exit()
+	s.Tags = slices.Clone(s.Tags)
+	w.checks = append(w.checks, s)
+	w.pending.Add(1)
+}
+
+func (w *collectorWriter) Error(packetType, reason string) {
+	w.enter("Error")
+	defer w.exit()
+	w.errors = append(w.errors, Error{packetType, reason})
+	w.pending.Add(1)
+}
+
+func (w *collectorWriter) Flush() {
+	w.enter("Flush")
+	defer w.exit()
+	var metrics []Metric
+	r := frame.NewReader(w.fw.Bytes())
+	for r.Next() {
+		s := &r.Sample
+		metrics = append(metrics, Metric{Type: sdk.MetricType(s.Type), Scope: sdk.Scope(s.Scope),
+			Name: string(s.Name), Tags: string(s.Tags), Value: s.Value, Rate: s.Rate})
+	}
+	if err := r.Err(); err != nil {
+		w.c.problem("a frame did not decode: %v", err)
+	}
+	w.c.mu.Lock()
+	w.c.metrics = append(w.c.metrics, metrics...)
+	w.c.events = append(w.c.events, w.events...)
+	w.c.checks = append(w.c.checks, w.checks...)
+	w.c.errors = append(w.c.errors, w.errors...)
+	w.c.mu.Unlock()
+	w.fw.Reset()
+	w.events, w.checks, w.errors = nil, nil, nil
+	w.pending.Store(0)
+}
