@@ -56,11 +56,11 @@ func emitCmd(args []string, stdout, stderr io.Writer) int {
 
 	name := fs.String("name", "", "metric name, e.g. daemontools.service.starts")
 	var count, gauge, rate float64
-	fs.Func("count", "send a counter incremented by this value (integer or float)", floatFlag(&count))
-	fs.Func("gauge", "send a gauge with this value", floatFlag(&gauge))
+	fs.Func("count", "send a counter incremented by `N`, an integer or a float", floatFlag(&count))
+	fs.Func("gauge", "send a gauge set to `VALUE`", floatFlag(&gauge))
 	timing := fs.Duration("timing", 0, "send a timer with this Go duration (e.g. 12ms, 1.5s), in milliseconds")
 	set := fs.String("set", "", "send a set with this member")
-	fs.Func("rate", "sample rate in (0, 1] the value was sampled at, sent as |@RATE", floatFlag(&rate))
+	fs.Func("rate", "sample `RATE` in (0, 1] the value was sampled at, sent as |@RATE", floatFlag(&rate))
 
 	var ev emitEvent
 	fs.StringVar(&ev.Title, "e_title", "", "event title (required for an event)")
