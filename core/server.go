@@ -37,7 +37,7 @@ type Server struct {
 	stats    *Stats
 
 	sources []*source
-	sinks   []*pluginhost.Sink
+	sinks   []*sink
 
 	flushes sync.WaitGroup
 }
@@ -45,6 +45,11 @@ type Server struct {
 type source struct {
 	*pluginhost.Source
 	keys []listen.Key
+}
+
+type sink struct {
+	*pluginhost.Sink
+	timeout time.Duration
 }
 
 // New prepares a Server for cfg; nothing runs before Start.
@@ -80,12 +85,12 @@ func aggregationConfig(cfg *config.Config) aggregate.Config {
 // source reads has nowhere to go. On error, whatever started is stopped.
 func (s *Server) Start() error {
 	for _, b := range s.cfg.Sinks {
-		sink, err := pluginhost.StartSink(s.launcher, pluginhost.Spec{Type: b.Type, Address: b.Address()}, s.configureRequest(b))
+		ps, err := pluginhost.StartSink(s.launcher, specOf(b), s.configureRequest(b))
 		if err != nil {
 			s.stopAll(time.Second)
 			return fmt.Errorf("%s: %w", b.Address(), err)
 		}
-		s.sinks = append(s.sinks, sink)
+		s.sinks = append(s.sinks, &sink{Sink: ps, timeout: b.FlushTimeout})
 	}
 	for _, b := range s.cfg.Sources {
 		if err := s.startSource(b); err != nil {
@@ -96,6 +101,11 @@ func (s *Server) Start() error {
 	s.log.Info("pipeline started", "config_hash", s.cfg.Hash, "sources", len(s.sources), "sinks", len(s.sinks),
 		"interval", s.cfg.Daemon.Interval)
 	return nil
+}
+
+// specOf says how to run a block's plugin.
+func specOf(b *config.PluginBlock) pluginhost.Spec {
+	return pluginhost.Spec{Type: b.Type, Address: b.Address(), Path: b.Info.Path, SHA256: b.Info.SHA256}
 }
 
 func (s *Server) configureRequest(b *config.PluginBlock) *pb.ConfigureRequest {
@@ -169,7 +179,9 @@ func (s *Server) startSource(b *config.PluginBlock) error {
 		files = append(files, f)
 		addrs[i] = k.Address
 	}
-	src, err := pluginhost.StartSource(s.launcher, pluginhost.Spec{Type: b.Type, Address: b.Address(), Files: files},
+	spec := specOf(b)
+	spec.Files = files
+	src, err := pluginhost.StartSource(s.launcher, spec,
 		addrs, s.configureRequest(b), s.ingest)
 	if err != nil {
 		release()
@@ -238,13 +250,13 @@ func (s *Server) shutdown() {
 }
 
 // flush sends the interval that ended at t to every sink. Sinks are flushed
-// concurrently, each within the interval, and the caller does not wait unless
-// wait is set: a slow sink delays neither the others nor the next interval.
+// concurrently, each within its flush_timeout (the interval by default), and
+// the caller does not wait unless wait is set: a slow sink delays neither the
+// others nor the next interval.
 func (s *Server) flush(t time.Time, wait bool) {
 	start := time.Now()
 	f := s.agg.Flush(t.Unix())
 	batch := pluginhost.EncodeFlush(f)
-	timeout := s.cfg.Daemon.Interval
 	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events),
 		"aggregate_duration", time.Since(start))
 	var wg sync.WaitGroup
@@ -254,6 +266,7 @@ func (s *Server) flush(t time.Time, wait bool) {
 		go func() {
 			defer wg.Done()
 			defer s.flushes.Done()
+			timeout := sink.timeout
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			if err := sink.Flush(ctx, batch); err != nil {

@@ -5,10 +5,12 @@ package plugins
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/plugins/sinks/blackhole"
 	"github.com/veneurd/veneurd/plugins/sinks/debug"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
@@ -58,17 +60,17 @@ func (Catalog) Types(kind string) []string {
 	return out
 }
 
-// Schema returns a builtin's schema.
-func (Catalog) Schema(kind, typ string) (schema.Schema, bool) {
+// Lookup describes a builtin.
+func (Catalog) Lookup(kind, typ string) (config.PluginInfo, error) {
 	b, ok := Lookup(kind, typ)
 	if !ok {
-		return nil, false
+		return config.PluginInfo{}, fmt.Errorf("%s %q: %w", kind, typ, config.ErrUnknownPlugin)
 	}
 	s, err := schema.Of(b.New().Config())
 	if err != nil {
-		panic("builtin " + kind + " " + typ + ": " + err.Error()) // a programming error, caught by tests
+		return config.PluginInfo{}, fmt.Errorf("builtin %s %s: %w", kind, typ, err)
 	}
-	return s, true
+	return config.PluginInfo{Schema: s, Version: "builtin"}, nil
 }
 
 // Check has a builtin validate values in process.

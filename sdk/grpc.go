@@ -67,7 +67,11 @@ func (s *pluginServer) Schema(context.Context, *pb.Empty) (*pb.SchemaResponse, e
 	if err != nil {
 		return nil, err
 	}
-	return SchemaToProto(sch)
+	resp, err := SchemaToProto(sch)
+	if v, ok := s.impl.(Versioned); ok && resp != nil {
+		resp.Version = v.Version()
+	}
+	return resp, err
 }
 
 func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {

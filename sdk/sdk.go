@@ -32,6 +32,12 @@ type Plugin interface {
 	Configure(ctx context.Context, env Env, config any) error
 }
 
+// Versioned is implemented by plugins that report their own version, which
+// `veneurd plugins` shows.
+type Versioned interface {
+	Version() string
+}
+
 // Env describes where a plugin runs.
 type Env struct {
 	// Address is the block address, e.g. "sink.localfile.archive".

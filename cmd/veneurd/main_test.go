@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -36,7 +38,7 @@ func TestHelpListsCommands(t *testing.T) {
 }
 
 func TestDefaultPipelineIsValid(t *testing.T) {
-	cfg, diags := loadConfig("")
+	cfg, diags := loadPipeline("", hclog.NewNullLogger())
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

@@ -9,11 +9,9 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/hcl/v2"
 
 	"github.com/veneurd/veneurd/core"
 	"github.com/veneurd/veneurd/core/config"
-	"github.com/veneurd/veneurd/plugins"
 )
 
 //go:embed default.hcl
@@ -31,9 +29,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "veneurd", Level: hclog.LevelFromString(*level), Output: stderr})
 
-	cfg, diags := loadConfig(*path)
+	cfg, diags := loadPipeline(*path, log)
 	if len(diags) > 0 {
-		config.WriteDiagnostics(stderr, cfg.Files, diags)
+		config.WriteDiagnostics(stderr, filesOf(cfg), diags)
 	}
 	if diags.HasErrors() {
 		return 1
@@ -52,14 +50,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// loadConfig loads path, or the embedded default pipeline when path is "".
-func loadConfig(path string) (*config.Config, hcl.Diagnostics) {
-	if path == "" {
-		return config.Load(map[string][]byte{"<default>": defaultPipeline}, plugins.Catalog{})
-	}
-	return config.LoadPath(path, plugins.Catalog{})
-}
-
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "FILE|DIR...",
 		"Checks pipeline files and prints every problem with its file:line:column.\n"+
@@ -72,13 +62,10 @@ func validateCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	code := 0
+	log := hclog.New(&hclog.LoggerOptions{Name: "veneurd", Level: hclog.Warn, Output: stderr})
 	for _, path := range fs.Args() {
-		cfg, diags := config.LoadPath(path, plugins.Catalog{})
-		files := map[string]*hcl.File{}
-		if cfg != nil {
-			files = cfg.Files
-		}
-		config.WriteDiagnostics(stderr, files, diags)
+		cfg, diags := loadPipeline(path, log)
+		config.WriteDiagnostics(stderr, filesOf(cfg), diags)
 		if diags.HasErrors() {
 			code = 1
 			continue

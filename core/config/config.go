@@ -11,6 +11,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -33,6 +34,7 @@ type Config struct {
 	Aggregation Aggregation
 	Sources     []*PluginBlock
 	Sinks       []*PluginBlock
+	Externals   []External
 	// Files holds the parsed sources, for rendering diagnostics.
 	Files map[string]*hcl.File
 	// Hash identifies the config's content.
@@ -41,6 +43,7 @@ type Config struct {
 
 // Daemon is the veneurd block.
 type Daemon struct {
+	PluginDir       string
 	Hostname        string
 	Interval        time.Duration
 	HTTPAddress     string
@@ -77,9 +80,13 @@ type PluginBlock struct {
 	// Values are the decoded attributes; JSON is their wire form.
 	Values map[string]cty.Value
 	JSON   []byte
-	// Hash identifies kind, type, name and values: a block whose hash is
-	// unchanged across a reload keeps its process.
+	// Hash identifies kind, type, name, values and the plugin binary: a
+	// block whose hash is unchanged across a reload keeps its process.
 	Hash string
+	// Info is what the catalog said of the plugin type.
+	Info PluginInfo
+	// FlushTimeout bounds a sink's flush (sinks only; default the interval).
+	FlushTimeout time.Duration
 
 	DeclRange  hcl.Range
 	TypeRange  hcl.Range
@@ -107,12 +114,43 @@ func (b *PluginBlock) Diagnose(summary, detail, attribute string) *hcl.Diagnosti
 type Catalog interface {
 	// Types lists the plugin types of a kind, for suggestions.
 	Types(kind string) []string
-	// Schema returns the schema of a plugin type, or false if there is none.
-	Schema(kind, typ string) (schema.Schema, bool)
+	// Lookup describes a plugin type; an error wrapping ErrUnknownPlugin if
+	// there is none, another error if it cannot be loaded.
+	Lookup(kind, typ string) (PluginInfo, error)
 	// Check has the plugin validate decoded values (schema.MarshalValues),
 	// as Configure would, without side effects. Problems come back as
 	// *sdk.AttrError, joined.
 	Check(kind, typ string, values []byte) error
+}
+
+// ErrUnknownPlugin is wrapped by Catalog.Lookup for a type it does not know.
+var ErrUnknownPlugin = errors.New("unknown plugin type")
+
+// PluginInfo is what a catalog knows of a plugin type.
+type PluginInfo struct {
+	Schema schema.Schema
+	// Path is an external plugin's binary; empty for builtins.
+	Path string
+	// SHA256 pins Path's checksum (hex); empty when not pinned.
+	SHA256  string
+	Version string
+}
+
+// External is a plugin block: a third-party binary serving a plugin type.
+type External struct {
+	Kind, Type string
+	Path       string // absolute, or relative to the working directory
+	SHA256     string
+	DeclRange  hcl.Range
+	PathRange  hcl.Range
+}
+
+// Extensible catalogs can take external plugins: those a config declares
+// with plugin blocks, and those found in veneurd { plugin_dir } as
+// veneurd-<kind>-<type> binaries.
+type Extensible interface {
+	Catalog
+	Extend(ext []External, pluginDir string) (Catalog, hcl.Diagnostics)
 }
 
 // LoadPath loads a file, or every *.hcl file of a directory.
@@ -155,6 +193,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "aggregation"},
 	{Type: "source", LabelNames: []string{"type", "name"}},
 	{Type: "sink", LabelNames: []string{"type", "name"}},
+	{Type: "plugin", LabelNames: []string{"kind", "type"}},
 }}
 
 // Load parses and decodes files (name -> content) as one pipeline.
@@ -184,9 +223,11 @@ func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
 	content, d := hcl.MergeFiles(files).Content(rootSchema)
 	diags = append(diags, d...)
 
+	cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout}
 	l := &loader{ctx: evalContext(), cat: cat}
 	var daemonSeen, aggSeen *hcl.Block
 	seen := map[string]*hcl.Block{}
+	// First the blocks that say which plugins exist, then the plugin blocks.
 	for _, block := range content.Blocks {
 		switch block.Type {
 		case "veneurd":
@@ -203,6 +244,33 @@ func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
 			}
 			aggSeen = block
 			diags = append(diags, l.aggregation(block, &cfg.Aggregation)...)
+		case "plugin":
+			addr := "plugin." + block.Labels[0] + "." + block.Labels[1]
+			if first, ok := seen[addr]; ok {
+				diags = append(diags, duplicate(block, first, "plugin block",
+					fmt.Sprintf("A %s plugin %q is already declared", block.Labels[0], block.Labels[1])))
+				continue
+			}
+			seen[addr] = block
+			ext, d := l.external(block)
+			diags = append(diags, d...)
+			if ext != nil {
+				cfg.Externals = append(cfg.Externals, *ext)
+			}
+		}
+	}
+	if len(cfg.Externals) > 0 || cfg.Daemon.PluginDir != "" {
+		if ec, ok := cat.(Extensible); ok {
+			extended, d := ec.Extend(cfg.Externals, cfg.Daemon.PluginDir)
+			diags = append(diags, d...)
+			l.cat = extended
+		} else if len(cfg.Externals) > 0 {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "External plugins unsupported",
+				Detail: "This tool cannot load external plugins.", Subject: cfg.Externals[0].DeclRange.Ptr()})
+		}
+	}
+	for _, block := range content.Blocks {
+		switch block.Type {
 		case "source", "sink":
 			addr := block.Type + "." + block.Labels[0] + "." + block.Labels[1]
 			if first, ok := seen[addr]; ok {
@@ -211,7 +279,7 @@ func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
 				continue
 			}
 			seen[addr] = block
-			pb, d := l.plugin(block)
+			pb, d := l.plugin(block, cfg.Daemon.Interval)
 			diags = append(diags, d...)
 			if pb == nil {
 				continue
@@ -223,9 +291,7 @@ func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
 			}
 		}
 	}
-	if daemonSeen == nil {
-		cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout}
-	}
+
 	if cfg.Daemon.Hostname == "" {
 		cfg.Daemon.Hostname, _ = os.Hostname()
 	}
@@ -268,6 +334,7 @@ type loader struct {
 
 var daemonSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "hostname"}, {Name: "interval"}, {Name: "http_address"}, {Name: "shutdown_timeout"},
+	{Name: "plugin_dir"},
 }}
 
 func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
@@ -276,6 +343,10 @@ func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
 	a := content.Attributes
 	diags = l.str(a["hostname"], &d.Hostname, diags)
 	diags = l.str(a["http_address"], &d.HTTPAddress, diags)
+	diags = l.str(a["plugin_dir"], &d.PluginDir, diags)
+	if d.PluginDir != "" {
+		d.PluginDir = relativeTo(block.DefRange.Filename, d.PluginDir)
+	}
 	diags = l.duration(a["interval"], &d.Interval, diags)
 	diags = l.duration(a["shutdown_timeout"], &d.ShutdownTimeout, diags)
 	return diags
@@ -332,28 +403,49 @@ func (l *loader) aggregation(block *hcl.Block, agg *Aggregation) hcl.Diagnostics
 	return diags
 }
 
-func (l *loader) plugin(block *hcl.Block) (*PluginBlock, hcl.Diagnostics) {
+// SinkAttributes are attributes of every sink block that veneurd itself
+// reads; the plugin never sees them.
+var sinkAttributes = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "flush_timeout"}}}
+
+func (l *loader) plugin(block *hcl.Block, interval time.Duration) (*PluginBlock, hcl.Diagnostics) {
 	kind, typ := block.Type, block.Labels[0]
-	sch, ok := l.cat.Schema(kind, typ)
-	if !ok {
+	info, err := l.cat.Lookup(kind, typ)
+	if errors.Is(err, ErrUnknownPlugin) {
 		types := l.cat.Types(kind)
 		sort.Strings(types)
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Unknown " + kind + " type",
-			Detail: fmt.Sprintf("There is no %s plugin of type %q.%s Known %s types: %s.",
-				kind, typ, suggest(typ, types), kind, strings.Join(types, ", ")),
+			Detail: fmt.Sprintf("There is no %s plugin of type %q.%s Known %s types: %s. A third-party plugin needs a plugin \"%s\" %q block naming its binary.",
+				kind, typ, suggest(typ, types), kind, strings.Join(types, ", "), kind, typ),
 			Subject: block.LabelRanges[0].Ptr(),
 		}}
 	}
-	pb := &PluginBlock{
-		Kind: kind, Type: typ, Name: block.Labels[1], Schema: sch,
-		Values:     map[string]cty.Value{},
-		DeclRange:  block.DefRange,
-		TypeRange:  block.LabelRanges[0],
-		attrRanges: map[string]hcl.Range{},
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot load " + kind + " plugin",
+			Detail:   fmt.Sprintf("The %s plugin %q cannot be loaded: %s.", kind, typ, err),
+			Subject:  block.LabelRanges[0].Ptr(),
+		}}
 	}
-	diags := l.decodeBody(block.Body, sch, "", pb.Values, pb.attrRanges)
+	pb := &PluginBlock{
+		Kind: kind, Type: typ, Name: block.Labels[1], Schema: info.Schema, Info: info,
+		Values:       map[string]cty.Value{},
+		DeclRange:    block.DefRange,
+		TypeRange:    block.LabelRanges[0],
+		attrRanges:   map[string]hcl.Range{},
+		FlushTimeout: interval,
+	}
+	body := block.Body
+	var diags hcl.Diagnostics
+	if kind == "sink" {
+		own, rest, d := body.PartialContent(sinkAttributes)
+		diags = append(diags, d...)
+		diags = l.duration(own.Attributes["flush_timeout"], &pb.FlushTimeout, diags)
+		body = rest
+	}
+	diags = append(diags, l.decodeBody(body, info.Schema, "", pb.Values, pb.attrRanges)...)
 	js, err := schema.MarshalValues(pb.Values)
 	if err != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot encode configuration",
@@ -365,9 +457,52 @@ func (l *loader) plugin(block *hcl.Block) (*PluginBlock, hcl.Diagnostics) {
 			diags = append(diags, pb.Diagnose(ae.Summary, ae.Detail, ae.Attribute))
 		}
 	}
-	sum := sha256.Sum256([]byte(pb.Address() + "\x00" + string(js)))
+	sum := sha256.Sum256([]byte(pb.Address() + "\x00" + string(js) + "\x00" + info.Path + "\x00" + info.SHA256 +
+		"\x00" + pb.FlushTimeout.String()))
 	pb.Hash = hex.EncodeToString(sum[:8])
 	return pb, diags
+}
+
+var externalSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "path", Required: true}, {Name: "sha256"},
+}}
+
+// external decodes a plugin block.
+func (l *loader) external(block *hcl.Block) (*External, hcl.Diagnostics) {
+	ext := &External{Kind: block.Labels[0], Type: block.Labels[1], DeclRange: block.DefRange}
+	var diags hcl.Diagnostics
+	if ext.Kind != "source" && ext.Kind != "sink" {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown plugin kind",
+			Detail:  fmt.Sprintf("A plugin block's first label is \"source\" or \"sink\", not %q.", ext.Kind),
+			Subject: block.LabelRanges[0].Ptr()})
+	}
+	content, d := block.Body.Content(externalSchema)
+	diags = append(diags, d...)
+	if attr := content.Attributes["path"]; attr != nil {
+		ext.PathRange = attr.Expr.Range()
+		diags = l.str(attr, &ext.Path, diags)
+		ext.Path = relativeTo(block.DefRange.Filename, ext.Path)
+	}
+	if attr := content.Attributes["sha256"]; attr != nil {
+		diags = l.str(attr, &ext.SHA256, diags)
+		if b, err := hex.DecodeString(ext.SHA256); err != nil || len(b) != sha256.Size {
+			diags = append(diags, attrError(attr, "Invalid checksum",
+				fmt.Sprintf("sha256 must be 64 hexadecimal digits, as sha256sum prints them, not %q.", ext.SHA256)))
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return ext, diags
+}
+
+// relativeTo resolves a relative path against the directory of the config
+// file that names it.
+func relativeTo(file, path string) string {
+	if path == "" || filepath.IsAbs(path) || file == "" || strings.HasPrefix(file, "<") {
+		return path
+	}
+	return filepath.Join(filepath.Dir(file), path)
 }
 
 // decodeBody decodes body against sch into values, recording each

@@ -30,9 +30,12 @@ func (c testCatalog) Types(kind string) []string {
 	return out
 }
 
-func (c testCatalog) Schema(kind, typ string) (schema.Schema, bool) {
+func (c testCatalog) Lookup(kind, typ string) (PluginInfo, error) {
 	s, ok := c[kind+"."+typ]
-	return s, ok
+	if !ok {
+		return PluginInfo{}, ErrUnknownPlugin
+	}
+	return PluginInfo{Schema: s}, nil
 }
 
 // Check rejects a localfile path that is not absolute, as a plugin would.

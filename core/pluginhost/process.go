@@ -6,6 +6,9 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,6 +36,8 @@ type Spec struct {
 	Address string // block address, names the process's logger
 	// Path is an external plugin's binary; empty for builtins.
 	Path string
+	// SHA256 pins Path's checksum (hex): a binary that differs is refused.
+	SHA256 string
 	// Files are handed to the process as fds 3, 4, ... (sources' sockets).
 	Files []*os.File
 }
@@ -49,10 +54,18 @@ type Process struct {
 // Start launches a process for spec and connects to it.
 func (l *Launcher) Start(spec Spec) (*Process, error) {
 	var cmd *exec.Cmd
+	var secure *plugin.SecureConfig
 	if spec.Path == "" {
 		cmd = exec.Command(l.Self, "plugin-serve", spec.Kind, spec.Type)
 	} else {
 		cmd = exec.Command(spec.Path)
+		if spec.SHA256 != "" {
+			sum, err := hex.DecodeString(spec.SHA256)
+			if err != nil {
+				return nil, fmt.Errorf("sha256 %q: %w", spec.SHA256, err)
+			}
+			secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+		}
 	}
 	cmd.Env = append(os.Environ(), sdk.LogLevelEnv+"="+l.Logger.GetLevel().String())
 	cmd.ExtraFiles = spec.Files
@@ -65,6 +78,7 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.HostPlugins(),
 		Cmd:              cmd,
+		SecureConfig:     secure,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		Logger:           l.Logger.Named(spec.Address),
@@ -74,6 +88,9 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	rpc, err := client.Client()
 	if err != nil {
 		client.Kill()
+		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
+			return nil, fmt.Errorf("%s does not match its sha256 %s; refusing to run it", spec.Path, spec.SHA256)
+		}
 		return nil, fmt.Errorf("start %s plugin %q: %w", spec.Kind, spec.Type, err)
 	}
 	raw, err := rpc.Dispense(spec.Kind)
