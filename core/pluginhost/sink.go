@@ -102,6 +102,7 @@ func (s *Sink) Flush(ctx context.Context, b *FlushBatch) error {
 	return flushTo(ctx, next, b)
 }
 
+// flushTo streams b to p and checks that the sink saw every point.
 func flushTo(ctx context.Context, p *Process, b *FlushBatch) error {
 	stream, err := p.Sink.Flush(ctx)
 	if err != nil {
@@ -113,8 +114,14 @@ func flushTo(ctx context.Context, p *Process, b *FlushBatch) error {
 			return errors.Join(err, rerr)
 		}
 	}
-	_, err = stream.CloseAndRecv()
-	return err
+	res, err := stream.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	if res.Points != uint64(b.Points) {
+		return fmt.Errorf("sink acknowledged %d of %d points", res.Points, b.Points)
+	}
+	return nil
 }
 
 // Stop stops the sink and ends its process.

@@ -292,3 +292,19 @@ func Sum(lines []Line, name string, tags ...string) float64 {
 	}
 	return s
 }
+
+// BuildPlugin builds a plugin main package (a path relative to the module
+// root, e.g. "./examples/plugins/sink_example") into dir and returns the
+// binary's path.
+func BuildPlugin(t testing.TB, pkg, dir string) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	out := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}

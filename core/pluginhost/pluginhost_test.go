@@ -1,0 +1,103 @@
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/veneurd/veneurd/core/config"
+	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/sdk"
+	pb "github.com/veneurd/veneurd/sdk/proto"
+)
+
+func launcher(t *testing.T) *Launcher {
+	return &Launcher{Self: daemontest.Binary(t), Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}})}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+
+// TestMillionPointFlush sends one flush of 1,000,000 points to a real
+// blackhole sink process: it must arrive whole, in chunks under gRPC's
+// message limit.
+func TestMillionPointFlush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a plugin process")
+	}
+	s, err := StartSink(launcher(t), Spec{Type: "blackhole", Address: "sink.blackhole.test"}, &pb.ConfigureRequest{ConfigJson: []byte("{}")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	f := &sdk.Flush{Timestamp: 1}
+	for i := range 1_000_000 {
+		f.Points = append(f.Points, sdk.Point{Name: "a.fairly.typical.metric.name", Tags: []string{"env:prod", fmt.Sprintf("host:h%d", i)},
+			Type: sdk.PointCounter, Value: float64(i), Timestamp: 1, Hostname: "host"})
+	}
+	b := EncodeFlush(f)
+	if len(b.Chunks) < 2 {
+		t.Fatalf("1,000,000 points in %d chunk(s)", len(b.Chunks))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	if err := s.Flush(ctx, b); err != nil { // the sink acknowledges the number of points it saw
+		t.Fatal(err)
+	}
+	t.Logf("1,000,000 points in %d chunks flushed in %s", len(b.Chunks), time.Since(start))
+}
+
+// TestExternalPluginRefusals checks that a binary whose checksum differs
+// from its pin, and one built against another protocol version, are refused
+// with messages that say so.
+func TestExternalPluginRefusals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds plugins")
+	}
+	dir := t.TempDir()
+	sleepy := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/sleepy", dir)
+	oldproto := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/oldproto", dir)
+	l := launcher(t)
+
+	_, err := l.Start(Spec{Kind: sdk.KindSink, Type: "sleepy", Address: "plugin.sink.sleepy", Path: sleepy,
+		SHA256: strings.Repeat("ab", 32)})
+	if err == nil || !strings.Contains(err.Error(), "does not match its sha256") {
+		t.Errorf("checksum mismatch: %v", err)
+	}
+
+	_, err = l.Start(Spec{Kind: sdk.KindSink, Type: "oldproto", Address: "plugin.sink.oldproto", Path: oldproto})
+	if err == nil || !strings.Contains(err.Error(), "Plugin version: 99") || !strings.Contains(err.Error(), "Client versions: [1]") {
+		t.Errorf("incompatible protocol: %v", err)
+	}
+
+	// Through the catalog, the same refusals are diagnostics at the plugin block.
+	cat := NewCatalog(noBuiltins{}, l)
+	defer cat.Close()
+	_, diags := cat.Extend([]config.External{{Kind: "sink", Type: "old", Path: oldproto,
+		PathRange: rangeIn("p.hcl", 2)}}, "")
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "p.hcl:2") || !strings.Contains(diags.Error(), "Plugin version: 99") {
+		t.Errorf("diagnostics: %v", diags)
+	}
+	if info, err := cat.Lookup("sink", "missing"); err == nil {
+		t.Errorf("unknown plugin found: %+v", info)
+	}
+}
+
+type noBuiltins struct{}
+
+func (noBuiltins) Types(string) []string { return nil }
+func (noBuiltins) Lookup(kind, typ string) (config.PluginInfo, error) {
+	return config.PluginInfo{}, config.ErrUnknownPlugin
+}
+func (noBuiltins) Check(string, string, []byte) error { return nil }
+
+func rangeIn(file string, line int) hcl.Range {
+	return hcl.Range{Filename: file, Start: hcl.Pos{Line: line, Column: 3}, End: hcl.Pos{Line: line, Column: 9}}
+}
