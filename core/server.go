@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -270,7 +269,7 @@ func (s *Server) flush(t time.Time, wait bool) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			if err := sink.Flush(ctx, batch); err != nil {
-				if errors.Is(err, context.DeadlineExceeded) {
+				if ctx.Err() != nil {
 					err = fmt.Errorf("flush timed out after %s: %w", timeout, err)
 				}
 				s.log.Error("sink flush failed", "sink", sink.Address(), "points", batch.Points, "error", err)
