@@ -13,7 +13,7 @@ build:
 run: build
 	./$(BIN) run
 
-test: build testdeps
+test: build examples testdeps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 8m ./...
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/core/listen"
 	"github.com/veneurd/veneurd/core/pluginhost"
+	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
@@ -28,27 +30,39 @@ type Options struct {
 
 // Server is a running pipeline.
 type Server struct {
-	cfg      *config.Config
 	log      hclog.Logger
 	launcher *pluginhost.Launcher
 	pool     *listen.Pool
 	agg      *aggregate.Aggregator
-	stats    *Stats
+	tel      *telemetry.Registry
 
-	sources []*source
-	sinks   []*sink
+	mu         sync.Mutex // guards the fields below
+	cfg        *config.Config
+	sources    []*source
+	sinks      []*sink
+	pendingAgg *aggregate.Config // applied after the next flush
+	drops      map[string]uint64 // kernel drops last seen, per listener
 
-	flushes sync.WaitGroup
+	reloadMu sync.Mutex // one Apply at a time
+	flushes  sync.WaitGroup
+
+	processed telemetry.Counter
+	received  sync.Map // protocol -> telemetry.Counter
 }
 
 type source struct {
 	*pluginhost.Source
-	keys []listen.Key
+	block *config.PluginBlock
+	keys  []listen.Key
 }
 
 type sink struct {
 	*pluginhost.Sink
-	timeout time.Duration
+	block    *config.PluginBlock
+	inflight sync.WaitGroup
+	flushed  telemetry.Counter
+	errors   telemetry.Counter
+	duration telemetry.Counter
 }
 
 // New prepares a Server for cfg; nothing runs before Start.
@@ -59,14 +73,42 @@ func New(cfg *config.Config, opts Options) *Server {
 	if opts.Self == "" {
 		opts.Self, _ = os.Executable()
 	}
-	return &Server{
-		cfg:      cfg,
-		log:      opts.Logger,
-		launcher: &pluginhost.Launcher{Self: opts.Self, Logger: opts.Logger},
-		pool:     listen.NewPool(),
-		agg:      aggregate.New(aggregationConfig(cfg)),
-		stats:    newStats(),
+	tel := telemetry.New()
+	s := &Server{
+		cfg:       cfg,
+		log:       opts.Logger,
+		pool:      listen.NewPool(),
+		agg:       aggregate.New(aggregationConfig(cfg)),
+		tel:       tel,
+		drops:     map[string]uint64{},
+		processed: tel.Counter(telemetry.MetricsProcessed),
 	}
+	s.launcher = &pluginhost.Launcher{Self: opts.Self, Logger: opts.Logger, OnRestart: func(addr string) {
+		tel.Counter(telemetry.PluginRestarts, "plugin:"+addr).Inc()
+	}}
+	var mem runtime.MemStats
+	var memMu sync.Mutex
+	readMem := func(f func(*runtime.MemStats) float64) func() float64 {
+		return func() float64 {
+			memMu.Lock()
+			defer memMu.Unlock()
+			runtime.ReadMemStats(&mem)
+			return f(&mem)
+		}
+	}
+	tel.GaugeFunc(telemetry.GCNumber, readMem(func(m *runtime.MemStats) float64 { return float64(m.NumGC) }))
+	tel.GaugeFunc(telemetry.HeapAllocBytes, readMem(func(m *runtime.MemStats) float64 { return float64(m.HeapAlloc) }))
+	return s
+}
+
+// Telemetry returns the server's self-metrics.
+func (s *Server) Telemetry() *telemetry.Registry { return s.tel }
+
+// Config returns the config in effect.
+func (s *Server) Config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
 }
 
 func aggregationConfig(cfg *config.Config) aggregate.Config {
@@ -83,23 +125,40 @@ func aggregationConfig(cfg *config.Config) aggregate.Config {
 // Start opens sockets and launches plugins: sinks first, so that nothing a
 // source reads has nowhere to go. On error, whatever started is stopped.
 func (s *Server) Start() error {
-	for _, b := range s.cfg.Sinks {
-		ps, err := pluginhost.StartSink(s.launcher, specOf(b), s.configureRequest(b))
+	cfg := s.Config()
+	for _, b := range cfg.Sinks {
+		k, err := s.startSink(b)
 		if err != nil {
 			s.stopAll(time.Second)
-			return fmt.Errorf("%s: %w", b.Address(), err)
+			return err
 		}
-		s.sinks = append(s.sinks, &sink{Sink: ps, timeout: b.FlushTimeout})
+		s.sinks = append(s.sinks, k)
 	}
-	for _, b := range s.cfg.Sources {
-		if err := s.startSource(b); err != nil {
+	for _, b := range cfg.Sources {
+		src, err := s.startSource(b)
+		if err != nil {
 			s.stopAll(time.Second)
-			return fmt.Errorf("%s: %w", b.Address(), err)
+			return err
 		}
+		s.sources = append(s.sources, src)
 	}
-	s.log.Info("pipeline started", "config_hash", s.cfg.Hash, "sources", len(s.sources), "sinks", len(s.sinks),
-		"interval", s.cfg.Daemon.Interval)
+	s.log.Info("pipeline started", "config_hash", cfg.Hash, "sources", len(s.sources), "sinks", len(s.sinks),
+		"interval", cfg.Daemon.Interval)
 	return nil
+}
+
+func (s *Server) startSink(b *config.PluginBlock) (*sink, error) {
+	ps, err := pluginhost.StartSink(s.launcher, specOf(b), s.configureRequest(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Address(), err)
+	}
+	tag := "sink:" + b.Address()
+	return &sink{
+		Sink: ps, block: b,
+		flushed:  s.tel.Counter(telemetry.SinkMetricsFlushed, tag),
+		errors:   s.tel.Counter(telemetry.SinkFlushErrors, tag),
+		duration: s.tel.Counter(telemetry.SinkFlushDuration, tag),
+	}, nil
 }
 
 // specOf says how to run a block's plugin.
@@ -108,7 +167,7 @@ func specOf(b *config.PluginBlock) pluginhost.Spec {
 }
 
 func (s *Server) configureRequest(b *config.PluginBlock) *pb.ConfigureRequest {
-	return &pb.ConfigureRequest{ConfigJson: b.JSON, Address: b.Address(), Hostname: s.cfg.Daemon.Hostname}
+	return &pb.ConfigureRequest{ConfigJson: b.JSON, Address: b.Address(), Hostname: s.Config().Daemon.Hostname}
 }
 
 // ListenAttribute is the attribute of a source block that lists the sockets
@@ -116,14 +175,16 @@ func (s *Server) configureRequest(b *config.PluginBlock) *pb.ConfigureRequest {
 const ListenAttribute = "listen"
 
 // ReadersAttribute is the attribute of a source block that says how many
-// SO_REUSEPORT sockets veneurd opens for each datagram listen address.
+// SO_REUSEPORT sockets veneurd opens for each UDP listen address.
 const ReadersAttribute = "readers"
 
 // listenKeys returns the sockets a source block asks for.
 func listenKeys(b *config.PluginBlock) ([]listen.Key, error) {
-	addrs, err := listenAddrs(b)
-	if err != nil {
-		return nil, err
+	var addrs []string
+	if v, ok := b.Values[ListenAttribute]; ok && !v.IsNull() {
+		if err := gocty.FromCtyValue(v, &addrs); err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", ListenAttribute, err)
+		}
 	}
 	readers := 1
 	if v, ok := b.Values[ReadersAttribute]; ok && !v.IsNull() {
@@ -134,7 +195,7 @@ func listenKeys(b *config.PluginBlock) ([]listen.Key, error) {
 	var keys []listen.Key
 	for _, a := range addrs {
 		n := 1
-		if listen.Datagram(a) && strings.HasPrefix(a, "udp") {
+		if strings.HasPrefix(a, "udp") {
 			n = max(readers, 1)
 		}
 		for i := range n {
@@ -144,23 +205,13 @@ func listenKeys(b *config.PluginBlock) ([]listen.Key, error) {
 	return keys, nil
 }
 
-// listenAddrs returns a source block's listen addresses.
-func listenAddrs(b *config.PluginBlock) ([]string, error) {
-	v, ok := b.Values[ListenAttribute]
-	if !ok || v.IsNull() {
-		return nil, nil
-	}
-	var addrs []string
-	if err := gocty.FromCtyValue(v, &addrs); err != nil {
-		return nil, fmt.Errorf("attribute %s: %w", ListenAttribute, err)
-	}
-	return addrs, nil
-}
-
-func (s *Server) startSource(b *config.PluginBlock) error {
+// startSource acquires a source's sockets and launches it. The sockets may
+// already be open (held by the source it replaces): the new process then
+// reads them alongside the old one until the old one stops.
+func (s *Server) startSource(b *config.PluginBlock) (*source, error) {
 	keys, err := listenKeys(b)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%s: %w", b.Address(), err)
 	}
 	var files []*os.File
 	addrs := make([]string, len(keys))
@@ -173,28 +224,43 @@ func (s *Server) startSource(b *config.PluginBlock) error {
 		f, err := s.pool.Acquire(k)
 		if err != nil {
 			release()
-			return err
+			return nil, fmt.Errorf("%s: %w", b.Address(), err)
 		}
 		files = append(files, f)
 		addrs[i] = k.Address
 	}
 	spec := specOf(b)
 	spec.Files = files
-	src, err := pluginhost.StartSource(s.launcher, spec,
-		addrs, s.configureRequest(b), s.ingest)
+	src, err := pluginhost.StartSource(s.launcher, spec, addrs, s.configureRequest(b), s.ingest)
 	if err != nil {
 		release()
-		return err
+		return nil, fmt.Errorf("%s: %w", b.Address(), err)
 	}
-	s.sources = append(s.sources, &source{Source: src, keys: keys})
-	return nil
+	return &source{Source: src, block: b, keys: keys}, nil
+}
+
+// stopSource stops a source (it drains what it read) and releases its
+// sockets, closing those no other source holds.
+func (s *Server) stopSource(src *source, timeout time.Duration) {
+	src.Stop(timeout)
+	for _, k := range src.keys {
+		s.pool.Release(k)
+	}
+}
+
+// stopSink stops a sink once the flushes it is in have ended.
+func (s *Server) stopSink(k *sink, ctx context.Context) {
+	k.inflight.Wait()
+	k.Stop(ctx)
 }
 
 // ingest takes one batch from a source.
 func (s *Server) ingest(b *pb.Batch) {
-	if err := s.agg.IngestFrame(b.Samples); err != nil {
+	n, err := s.agg.IngestFrame(b.Samples)
+	s.processed.Add(uint64(n))
+	if err != nil {
 		s.log.Error("dropping the rest of a corrupt sample frame", "error", err)
-		s.stats.packetError("metric", "corrupt_frame", 1)
+		s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_frame").Inc()
 	}
 	for _, e := range b.Events {
 		s.agg.AddEvent(sdk.EventFromProto(e))
@@ -203,7 +269,14 @@ func (s *Server) ingest(b *pb.Batch) {
 		s.agg.AddServiceCheck(sdk.ServiceCheckFromProto(c))
 	}
 	for _, e := range b.Errors {
-		s.stats.packetError(e.PacketType, e.Reason, e.Count)
+		s.tel.Counter(telemetry.PacketErrors, "packet_type:"+e.PacketType, "reason:"+e.Reason).Add(e.Count)
+	}
+	if b.Received > 0 {
+		c, ok := s.received.Load(b.Protocol)
+		if !ok {
+			c, _ = s.received.LoadOrStore(b.Protocol, s.tel.Counter(telemetry.ReceivedPerProtocol, "protocol:"+b.Protocol))
+		}
+		c.(telemetry.Counter).Add(b.Received)
 	}
 }
 
@@ -211,8 +284,8 @@ func (s *Server) ingest(b *pb.Batch) {
 // stops the pipeline: sources stop reading and drain, a final flush goes to
 // every sink, and the sinks stop, all within the shutdown timeout.
 func (s *Server) Run(ctx context.Context) error {
-	interval := s.cfg.Daemon.Interval
 	for {
+		interval := s.Config().Daemon.Interval
 		next := time.Now().Truncate(interval).Add(interval)
 		t := time.NewTimer(time.Until(next))
 		select {
@@ -227,72 +300,74 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) shutdown() {
-	timeout := s.cfg.Daemon.ShutdownTimeout
+	s.reloadMu.Lock() // no reload while stopping
+	defer s.reloadMu.Unlock()
+	timeout := s.Config().Daemon.ShutdownTimeout
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down", "timeout", timeout)
-	for _, src := range s.sources {
-		src.Stop(time.Until(deadline))
-		for _, k := range src.keys {
-			s.pool.Release(k)
-		}
-	}
+	s.mu.Lock()
+	sources := s.sources
 	s.sources = nil
+	s.mu.Unlock()
+	for _, src := range sources {
+		s.stopSource(src, time.Until(deadline))
+	}
 	s.flush(time.Now(), true)
 	s.flushes.Wait()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
 	defer cancel()
-	for _, sink := range s.sinks {
-		sink.Stop(ctx)
-	}
+	s.mu.Lock()
+	sinks := s.sinks
 	s.sinks = nil
+	s.mu.Unlock()
+	for _, k := range sinks {
+		s.stopSink(k, ctx)
+	}
 	s.log.Info("stopped")
-}
-
-// flush sends the interval that ended at t to every sink. Sinks are flushed
-// concurrently, each within its flush_timeout (the interval by default), and
-// the caller does not wait unless wait is set: a slow sink delays neither the
-// others nor the next interval.
-func (s *Server) flush(t time.Time, wait bool) {
-	start := time.Now()
-	f := s.agg.Flush(t.Unix())
-	batch := pluginhost.EncodeFlush(f)
-	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events),
-		"aggregate_duration", time.Since(start))
-	var wg sync.WaitGroup
-	for _, sink := range s.sinks {
-		wg.Add(1)
-		s.flushes.Add(1)
-		go func() {
-			defer wg.Done()
-			defer s.flushes.Done()
-			timeout := sink.timeout
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			if err := sink.Flush(ctx, batch); err != nil {
-				if ctx.Err() != nil {
-					err = fmt.Errorf("flush timed out after %s: %w", timeout, err)
-				}
-				s.log.Error("sink flush failed", "sink", sink.Address(), "points", batch.Points, "error", err)
-			}
-		}()
-	}
-	if wait {
-		wg.Wait()
-	}
 }
 
 // stopAll stops whatever Start managed to launch.
 func (s *Server) stopAll(timeout time.Duration) {
 	for _, src := range s.sources {
-		src.Stop(timeout)
-		for _, k := range src.keys {
-			s.pool.Release(k)
-		}
+		s.stopSource(src, timeout)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for _, sink := range s.sinks {
-		sink.Stop(ctx)
+	for _, k := range s.sinks {
+		s.stopSink(k, ctx)
 	}
 	s.sources, s.sinks = nil, nil
+}
+
+// Health reports why the pipeline is not healthy, or nil: every listener
+// must be bound and every plugin process running.
+func (s *Server) Health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var down []string
+	for _, src := range s.sources {
+		if !src.Running() {
+			down = append(down, src.Address())
+		}
+	}
+	for _, k := range s.sinks {
+		if !k.Running() {
+			down = append(down, k.Address())
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("plugin not running: %s", strings.Join(down, ", "))
+	}
+	open := map[string]bool{}
+	for _, k := range s.pool.Keys() {
+		open[k.Address] = true
+	}
+	for _, src := range s.sources {
+		for _, k := range src.keys {
+			if !open[k.Address] {
+				return fmt.Errorf("listener %s is not bound", k.Address)
+			}
+		}
+	}
+	return nil
 }

@@ -243,8 +243,8 @@ type streamOutput struct {
 	pool sync.Pool // []byte frame buffers
 }
 
-func (o *streamOutput) Writer() Writer {
-	return &batchWriter{out: o, errs: map[errKey]uint64{}}
+func (o *streamOutput) Writer(protocol string) Writer {
+	return &batchWriter{out: o, protocol: protocol, errs: map[errKey]uint64{}}
 }
 
 func (o *streamOutput) recycle(b *pb.Batch) {
@@ -256,12 +256,14 @@ func (o *streamOutput) recycle(b *pb.Batch) {
 type errKey struct{ packetType, reason string }
 
 type batchWriter struct {
-	out    *streamOutput
-	fw     frame.Writer
-	events []*pb.Event
-	checks []*pb.ServiceCheck
-	errs   map[errKey]uint64
-	nerrs  int
+	out      *streamOutput
+	protocol string
+	received uint64
+	fw       frame.Writer
+	events   []*pb.Event
+	checks   []*pb.ServiceCheck
+	errs     map[errKey]uint64
+	nerrs    int
 }
 
 func (w *batchWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
@@ -271,21 +273,27 @@ func (w *batchWriter) Metric(typ MetricType, scope Scope, name, tags []byte, val
 		}
 	}
 	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
-		w.Error("metric", "too_long")
+		w.Error("metric", "too_long") // counts the line as received
 		return
 	}
+	w.received++
 	if w.fw.Len() >= maxBatchSamples || w.fw.Size() >= maxBatchBytes {
 		w.Flush()
 	}
 }
 
-func (w *batchWriter) Event(e Event) { w.events = append(w.events, EventToProto(&e)) }
+func (w *batchWriter) Event(e Event) {
+	w.received++
+	w.events = append(w.events, EventToProto(&e))
+}
 
 func (w *batchWriter) ServiceCheck(c ServiceCheck) {
+	w.received++
 	w.checks = append(w.checks, ServiceCheckToProto(&c))
 }
 
 func (w *batchWriter) Error(packetType, reason string) {
+	w.received++
 	w.errs[errKey{packetType, reason}]++
 	w.nerrs++
 }
@@ -294,7 +302,9 @@ func (w *batchWriter) Flush() {
 	if w.fw.Len() == 0 && len(w.events) == 0 && len(w.checks) == 0 && w.nerrs == 0 {
 		return
 	}
-	b := &pb.Batch{Samples: w.fw.Bytes(), Events: w.events, ServiceChecks: w.checks}
+	b := &pb.Batch{Samples: w.fw.Bytes(), Events: w.events, ServiceChecks: w.checks,
+		Protocol: w.protocol, Received: w.received}
+	w.received = 0
 	for k, n := range w.errs {
 		b.Errors = append(b.Errors, &pb.ErrorCount{PacketType: k.packetType, Reason: k.reason, Count: n})
 		delete(w.errs, k)

@@ -86,8 +86,10 @@ type Listener struct {
 
 // Output hands out Writers.
 type Output interface {
-	// Writer returns a new Writer for one goroutine.
-	Writer() Writer
+	// Writer returns a new Writer for one goroutine reading protocol
+	// ("udp", "tcp", "unixgram", ...): what it writes is counted in
+	// veneur.listen.received_per_protocol_total under that protocol.
+	Writer(protocol string) Writer
 }
 
 // Writer batches what a source emits. Not safe for concurrent use: each

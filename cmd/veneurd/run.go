@@ -5,13 +5,20 @@ import (
 	_ "embed"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/veneurd/veneurd/core"
+	"github.com/veneurd/veneurd/core/admin"
 	"github.com/veneurd/veneurd/core/config"
+	"github.com/veneurd/veneurd/core/telemetry"
 )
 
 //go:embed default.hcl
@@ -41,14 +48,97 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
+	d := &daemon{path: *path, srv: srv, log: log}
+	d.loaded(cfg)
+	if addr := cfg.Daemon.HTTPAddress; addr != "" {
+		adm, err := admin.Listen(addr, admin.Handler(d, cfg.Daemon.EnableProfiling), log.Named("admin"))
+		if err != nil {
+			log.Error("cannot serve the admin interface", "address", addr, "error", err)
+			srv.Run(canceled())
+			return 1
+		}
+		defer adm.Close()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				d.Reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if err := srv.Run(ctx); err != nil {
 		log.Error("stopped with an error", "error", err)
 		return 1
 	}
 	return 0
 }
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// daemon ties the running server to its config file: reloads (SIGHUP and
+// POST /-/reload) and the admin interface's view of it.
+type daemon struct {
+	path string
+	srv  *core.Server
+	log  hclog.Logger
+	mu   sync.Mutex // one reload at a time
+}
+
+// loaded records a config taking effect in the self-metrics.
+func (d *daemon) loaded(cfg *config.Config) {
+	tel := d.srv.Telemetry()
+	hash, _ := strconv.ParseUint(cfg.Hash[:8], 16, 64)
+	tel.Gauge(telemetry.ConfigHash).Set(float64(hash))
+	tel.Gauge(telemetry.ConfigLoadTime).Set(float64(time.Now().Unix()))
+}
+
+// Reload re-reads the config path. The new config is loaded and validated,
+// and its new plugin processes started, before anything changes; on any
+// error the running pipeline is untouched.
+func (d *daemon) Reload() (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	start := time.Now()
+	tel := d.srv.Telemetry()
+	cfg, diags := loadPipeline(d.path, d.log)
+	var rendered strings.Builder
+	config.WriteDiagnostics(&rendered, filesOf(cfg), diags)
+	if diags.HasErrors() {
+		tel.Counter(telemetry.ConfigReloadErrors).Inc()
+		d.log.Error("config reload failed; the running pipeline is unchanged", "path", d.path,
+			"diagnostics", strings.TrimSpace(rendered.String()))
+		return rendered.String(), fmt.Errorf("config has errors")
+	}
+	if len(diags) > 0 {
+		d.log.Warn("config reload warnings", "diagnostics", strings.TrimSpace(rendered.String()))
+	}
+	if err := d.srv.Apply(cfg); err != nil {
+		tel.Counter(telemetry.ConfigReloadErrors).Inc()
+		d.log.Error("config reload failed; the running pipeline is unchanged", "path", d.path, "error", err)
+		return rendered.String(), err
+	}
+	tel.Counter(telemetry.ConfigReloads).Inc()
+	d.loaded(cfg)
+	d.log.Info("config reloaded", "path", d.path, "config_hash", cfg.Hash, "load_time", time.Since(start))
+	return rendered.String(), nil
+}
+
+// Health, WriteMetrics and ConfigHCL serve the admin interface.
+func (d *daemon) Health() error                  { return d.srv.Health() }
+func (d *daemon) WriteMetrics(w io.Writer) error { return d.srv.WriteMetrics(w) }
+func (d *daemon) ConfigHCL() []byte              { return d.srv.Config().HCL() }
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "FILE|DIR...",

@@ -122,14 +122,17 @@ func (a *Aggregator) SetConfig(cfg Config) {
 	a.cfg.Store(&cfg)
 }
 
-// IngestFrame adds every sample of a packed frame. It does not allocate for
-// samples of series already seen in this interval.
-func (a *Aggregator) IngestFrame(b []byte) error {
+// IngestFrame adds every sample of a packed frame and returns how many it
+// added. It does not allocate for samples of series already seen in this
+// interval.
+func (a *Aggregator) IngestFrame(b []byte) (int, error) {
 	r := frame.NewReader(b)
+	n := 0
 	for r.Next() {
 		a.add(&r.Sample)
+		n++
 	}
-	return r.Err()
+	return n, r.Err()
 }
 
 func (a *Aggregator) add(s *frame.Sample) {

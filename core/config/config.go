@@ -44,6 +44,8 @@ type Config struct {
 // Daemon is the veneurd block.
 type Daemon struct {
 	PluginDir       string
+	SelfMetrics     bool
+	EnableProfiling bool
 	Hostname        string
 	Interval        time.Duration
 	HTTPAddress     string
@@ -223,7 +225,7 @@ func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
 	content, d := hcl.MergeFiles(files).Content(rootSchema)
 	diags = append(diags, d...)
 
-	cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout}
+	cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout, SelfMetrics: true}
 	l := &loader{ctx: evalContext(), cat: cat}
 	var daemonSeen, aggSeen *hcl.Block
 	seen := map[string]*hcl.Block{}
@@ -334,16 +336,18 @@ type loader struct {
 
 var daemonSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "hostname"}, {Name: "interval"}, {Name: "http_address"}, {Name: "shutdown_timeout"},
-	{Name: "plugin_dir"},
+	{Name: "plugin_dir"}, {Name: "self_metrics"}, {Name: "enable_profiling"},
 }}
 
 func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
 	content, diags := block.Body.Content(daemonSchema)
-	d.Interval, d.ShutdownTimeout = DefaultInterval, DefaultShutdownTimeout
+
 	a := content.Attributes
 	diags = l.str(a["hostname"], &d.Hostname, diags)
 	diags = l.str(a["http_address"], &d.HTTPAddress, diags)
 	diags = l.str(a["plugin_dir"], &d.PluginDir, diags)
+	diags = l.decode(a["self_metrics"], cty.Bool, &d.SelfMetrics, diags)
+	diags = l.decode(a["enable_profiling"], cty.Bool, &d.EnableProfiling, diags)
 	if d.PluginDir != "" {
 		d.PluginDir = relativeTo(block.DefRange.Filename, d.PluginDir)
 	}

@@ -22,7 +22,10 @@ func launcher(t *testing.T) *Launcher {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
 
 // TestMillionPointFlush sends one flush of 1,000,000 points to a real
 // blackhole sink process: it must arrive whole, in chunks under gRPC's

@@ -27,6 +27,9 @@ type Launcher struct {
 	// Self is the veneurd binary that serves builtins.
 	Self   string
 	Logger hclog.Logger
+	// OnRestart, if set, is called with a block address each time a
+	// supervised process is restarted.
+	OnRestart func(address string)
 }
 
 // Spec says which plugin to run.

@@ -161,6 +161,9 @@ func (s *supervisor) watch() {
 				continue
 			}
 			s.restarts.Add(1)
+			if s.l.OnRestart != nil {
+				s.l.OnRestart(s.spec.Address)
+			}
 			started = time.Now()
 			s.log.Info("plugin restarted", "pid", p.Pid())
 			s.set(p)

@@ -277,7 +277,13 @@ func (d *Daemon) WaitLines(path string, timeout time.Duration, cond func([]Line)
 	var lines []Line
 	ok := d.waitFor(func() bool { lines = ReadLines(d.t, path); return cond(lines) }, timeout)
 	if !ok {
-		d.t.Fatalf("%s: condition not met within %s (%d lines)", path, timeout, len(lines))
+		var b strings.Builder
+		for _, l := range lines {
+			if !strings.HasPrefix(l.Name, "veneur.") || strings.Contains(l.Name, "drops") || strings.Contains(l.Name, "processed") || strings.Contains(l.Name, "error") {
+				fmt.Fprintf(&b, "\n  %d %s%v %s %g", l.Timestamp, l.Name, l.Tags, l.Type, l.Value)
+			}
+		}
+		d.t.Fatalf("%s: condition not met within %s (%d lines); the non-self lines:%s", path, timeout, len(lines), b.String())
 	}
 	return lines
 }

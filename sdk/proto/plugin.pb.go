@@ -878,7 +878,11 @@ type Batch struct {
 	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	ServiceChecks []*ServiceCheck        `protobuf:"bytes,3,rep,name=service_checks,json=serviceChecks,proto3" json:"service_checks,omitempty"`
 	// Lines the source rejected since its previous batch, by packet type and reason.
-	Errors        []*ErrorCount `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
+	Errors []*ErrorCount `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
+	// The protocol the batch was read from and how many lines (samples,
+	// events, service checks and rejected lines) it accounts for.
+	Protocol      string `protobuf:"bytes,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Received      uint64 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -939,6 +943,20 @@ func (x *Batch) GetErrors() []*ErrorCount {
 		return x.Errors
 	}
 	return nil
+}
+
+func (x *Batch) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *Batch) GetReceived() uint64 {
+	if x != nil {
+		return x.Received
+	}
+	return 0
 }
 
 type ErrorCount struct {
@@ -1072,12 +1090,14 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"G\n" +
 	"\n" +
 	"RunRequest\x129\n" +
-	"\tlisteners\x18\x01 \x03(\v2\x1b.veneurd.plugin.v1.ListenerR\tlisteners\"\xd2\x01\n" +
+	"\tlisteners\x18\x01 \x03(\v2\x1b.veneurd.plugin.v1.ListenerR\tlisteners\"\x8a\x02\n" +
 	"\x05Batch\x12\x18\n" +
 	"\asamples\x18\x01 \x01(\fR\asamples\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
 	"\x0eservice_checks\x18\x03 \x03(\v2\x1f.veneurd.plugin.v1.ServiceCheckR\rserviceChecks\x125\n" +
-	"\x06errors\x18\x04 \x03(\v2\x1d.veneurd.plugin.v1.ErrorCountR\x06errors\"[\n" +
+	"\x06errors\x18\x04 \x03(\v2\x1d.veneurd.plugin.v1.ErrorCountR\x06errors\x12\x1a\n" +
+	"\bprotocol\x18\x05 \x01(\tR\bprotocol\x12\x1a\n" +
+	"\breceived\x18\x06 \x01(\x04R\breceived\"[\n" +
 	"\n" +
 	"ErrorCount\x12\x1f\n" +
 	"\vpacket_type\x18\x01 \x01(\tR\n" +

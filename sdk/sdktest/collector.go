@@ -2,6 +2,7 @@ package sdktest
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -14,17 +15,20 @@ import (
 
 // Metric is one sample a source wrote.
 type Metric struct {
-	Type  sdk.MetricType
-	Scope sdk.Scope
-	Name  string
+	// Protocol is the one the Writer was taken for ("udp", "tcp", ...).
+	Protocol string
+	Type     sdk.MetricType
+	Scope    sdk.Scope
+	Name     string
 	// Tags are as written: sorted and comma-joined, "" when none.
 	Tags  string
 	Value float64 // for sets, sdk/frame.SetValue of the member's hash
 	Rate  float64
 }
 
+// String formats m for failure messages.
 func (m Metric) String() string {
-	return fmt.Sprintf("%s %s{%s} = %g @%g scope=%d", m.Type, m.Name, m.Tags, m.Value, m.Rate, m.Scope)
+	return fmt.Sprintf("%s %s %s{%s} = %g @%g scope=%d", m.Protocol, m.Type, m.Name, m.Tags, m.Value, m.Rate, m.Scope)
 }
 
 // Error is one line a source rejected, as it reported it with Writer.Error.
@@ -33,6 +37,10 @@ type Error struct {
 	Reason     string
 }
 
+// Received counts, by protocol, what the Writers taken for it flushed:
+// samples, events, service checks and rejected lines, as veneurd counts them.
+type Received map[string]uint64
+
 // Collector is an sdk.Output that keeps what a source writes, for tests. As
 // in veneurd, what a Writer holds becomes visible only when the Writer is
 // flushed; metrics go through the same packed frames as on the wire, so names
@@ -40,10 +48,10 @@ type Error struct {
 // error, as the SDK does.
 //
 // A Collector also checks that sources keep the Writer contract: each Writer
-// is used by one goroutine at a time, tags are sorted, rates are in (0, 1],
-// values are finite, and, once Close is called after Run returned, that no
-// Writer holds unflushed samples and none is used any more. Problems lists
-// what was broken.
+// is taken for a protocol and used by one goroutine at a time, tags are
+// sorted, rates are in (0, 1], values are finite, and, once Close is called
+// after Run returned, no Writer holds unflushed samples and none is used any
+// more. Problems lists what was broken.
 //
 // The zero value is ready to use. A Collector's methods may be called
 // concurrently.
@@ -53,20 +61,25 @@ type Collector struct {
 	events   []sdk.Event
 	checks   []sdk.ServiceCheck
 	errors   []Error
+	received Received
 	problems []string
 	writers  []*collectorWriter
 	closed   bool
 }
 
-// Writer returns a new Writer, implementing sdk.Output.
-func (c *Collector) Writer() sdk.Writer {
-	w := &collectorWriter{c: c}
+// Writer returns a new Writer for one goroutine reading protocol,
+// implementing sdk.Output.
+func (c *Collector) Writer(protocol string) sdk.Writer {
+	w := &collectorWriter{c: c, protocol: protocol}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.writers = append(c.writers, w)
 	if c.closed {
 		c.problems = append(c.problems, "Output.Writer was called after Run returned")
 	}
-	c.mu.Unlock()
+	if protocol == "" {
+		c.problems = append(c.problems, "Output.Writer was called without a protocol")
+	}
 	return w
 }
 
@@ -96,6 +109,13 @@ func (c *Collector) Errors() []Error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.errors)
+}
+
+// Received returns what was flushed so far, counted by protocol.
+func (c *Collector) Received() Received {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.received)
 }
 
 // Close marks the end of Run: from now on using a Writer is a problem, and so
@@ -160,9 +180,10 @@ func (c *Collector) problem(format string, args ...any) {
 // collectorWriter batches like the SDK's writer: into a packed frame, with
 // events, service checks and errors alongside, until Flush.
 type collectorWriter struct {
-	c       *Collector
-	busy    atomic.Bool
-	pending atomic.Int64 // samples, events, checks and errors not yet flushed
+	c        *Collector
+	protocol string
+	busy     atomic.Bool
+	pending  atomic.Int64 // samples, events, checks and errors not yet flushed
 
 	fw     frame.Writer
 	events []sdk.Event
@@ -238,7 +259,7 @@ func (w *collectorWriter) Flush() {
 	r := frame.NewReader(w.fw.Bytes())
 	for r.Next() {
 		s := &r.Sample
-		metrics = append(metrics, Metric{Type: sdk.MetricType(s.Type), Scope: sdk.Scope(s.Scope),
+		metrics = append(metrics, Metric{Protocol: w.protocol, Type: sdk.MetricType(s.Type), Scope: sdk.Scope(s.Scope),
 			Name: string(s.Name), Tags: string(s.Tags), Value: s.Value, Rate: s.Rate})
 	}
 	if err := r.Err(); err != nil {
@@ -249,6 +270,12 @@ func (w *collectorWriter) Flush() {
 	w.c.events = append(w.c.events, w.events...)
 	w.c.checks = append(w.c.checks, w.checks...)
 	w.c.errors = append(w.c.errors, w.errors...)
+	if n := w.pending.Load(); n > 0 {
+		if w.c.received == nil {
+			w.c.received = Received{}
+		}
+		w.c.received[w.protocol] += uint64(n)
+	}
 	w.c.mu.Unlock()
 	w.fw.Reset()
 	w.events, w.checks, w.errors = nil, nil, nil

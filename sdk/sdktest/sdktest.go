@@ -25,7 +25,9 @@ package sdktest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,8 +64,10 @@ func conn(t *testing.T, p sdk.Plugin) (*grpc.ClientConn, string) {
 	}
 	client, server := plugin.TestPluginGRPCConn(t, false, set)
 	t.Cleanup(func() {
-		client.Close()
+		// The server first: closing the client asks the server to stop
+		// itself, concurrently with a Stop of ours.
 		server.Stop()
+		client.Close()
 	})
 	raw, err := client.Dispense(kind)
 	if err != nil {
@@ -80,7 +84,8 @@ func conn(t *testing.T, p sdk.Plugin) (*grpc.ClientConn, string) {
 // block, and returns the diagnostics p answered with: none when p accepted
 // the configuration. config maps attribute names to values as they would
 // appear in the block (strings, numbers, bools, and slices and maps of
-// those); it is sent as the JSON object veneurd sends. A test of a rejected
+// those; a nested block as a map of its attributes); it is sent as the JSON
+// object veneurd sends. A test of a rejected
 // value checks that a diagnostic names the attribute.
 func Configure(t *testing.T, p sdk.Plugin, config map[string]any) []*pb.Diagnostic {
 	t.Helper()
@@ -153,16 +158,7 @@ func checkSchema(t *testing.T, p sdk.Plugin, c pb.PluginClient) schema.Schema {
 	if v1, v2 := reflect.ValueOf(cfg1), reflect.ValueOf(cfg2); v1.Elem().Type().Size() > 0 && v1.Pointer() == v2.Pointer() {
 		t.Errorf("Config() returned the same pointer twice: it must return a new struct holding the defaults on every call")
 	}
-	seen := map[string]bool{}
-	for _, a := range want {
-		if a.Name == "" {
-			t.Errorf("the configuration has an attribute with an empty name")
-		}
-		if seen[a.Name] {
-			t.Errorf("the configuration declares attribute %q twice", a.Name)
-		}
-		seen[a.Name] = true
-	}
+	checkNames(t, "", want)
 
 	ctx, cancel := context.WithTimeout(context.Background(), rpcTimeout)
 	defer cancel()
@@ -174,17 +170,56 @@ func checkSchema(t *testing.T, p sdk.Plugin, c pb.PluginClient) schema.Schema {
 	if err != nil {
 		t.Fatalf("decoding the Schema RPC's answer: %v", err)
 	}
+	compareSchemas(t, "", want, got)
+	if v, ok := p.(sdk.Versioned); ok && resp.Version != v.Version() {
+		t.Errorf("the Schema RPC reports version %q, Version() %q", resp.Version, v.Version())
+	}
+	return want
+}
+
+// checkNames reports empty and repeated attribute names.
+func checkNames(t *testing.T, prefix string, sch schema.Schema) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, a := range sch {
+		if a.Name == "" {
+			t.Errorf("the configuration has an attribute with an empty name%s", inBlock(prefix))
+		}
+		if seen[a.Name] {
+			t.Errorf("the configuration declares attribute %q twice", prefix+a.Name)
+		}
+		seen[a.Name] = true
+		checkNames(t, prefix+a.Name+".", a.Nested)
+	}
+}
+
+// compareSchemas reports how got, a schema that crossed the wire, differs
+// from want. Nested blocks' attributes are named "block.attr".
+func compareSchemas(t *testing.T, prefix string, want, got schema.Schema) {
+	t.Helper()
 	if len(got) != len(want) {
-		t.Fatalf("the Schema RPC describes %d attributes, Config() %d", len(got), len(want))
+		t.Errorf("the Schema RPC describes %d attributes%s, Config() %d", len(got), inBlock(prefix), len(want))
+		return
 	}
 	for i, w := range want {
 		g := got[i]
-		if g.Name != w.Name || g.Required != w.Required || g.Sensitive != w.Sensitive || g.Description != w.Description {
-			t.Errorf("attribute %d over the wire is %+v, want %+v", i, g, w)
+		name := prefix + w.Name
+		if g.Name != w.Name || g.Required != w.Required || g.Sensitive != w.Sensitive ||
+			g.Description != w.Description || g.Block != w.Block {
+			t.Errorf("attribute %q over the wire is {Name:%q Required:%t Sensitive:%t Block:%t Description:%q}, want {Name:%q Required:%t Sensitive:%t Block:%t Description:%q}",
+				name, g.Name, g.Required, g.Sensitive, g.Block, g.Description, w.Name, w.Required, w.Sensitive, w.Block, w.Description)
 		}
 		if !g.Type.Equals(w.Type) {
-			t.Errorf("attribute %q: type %s became %s over the wire", w.Name, w.Type.FriendlyName(), g.Type.FriendlyName())
+			t.Errorf("attribute %q: type %s became %s over the wire", name, w.Type.FriendlyName(), g.Type.FriendlyName())
 		}
+		compareSchemas(t, name+".", w.Nested, g.Nested)
 	}
-	return want
+}
+
+// inBlock names the block prefix designates, for messages.
+func inBlock(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return fmt.Sprintf(" in block %q", strings.TrimSuffix(prefix, "."))
 }

@@ -43,10 +43,11 @@ func (s *Sink) Configure(_ context.Context, _ sdk.Env, cfg any) error {
 	if c.Path == "" {
 		return &sdk.AttrError{Attribute: "path", Summary: "Empty path", Detail: "The localfile sink needs a file to write to."}
 	}
-	if dir := filepath.Dir(c.Path); dir != "" {
-		if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
-			return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: fmt.Sprintf("%s is not a directory.", dir)}
-		}
+	dir := filepath.Dir(c.Path)
+	if fi, err := os.Stat(dir); err != nil {
+		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: fmt.Sprintf("The directory %s cannot be used: %v.", dir, err)}
+	} else if !fi.IsDir() {
+		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: fmt.Sprintf("%s is not a directory.", dir)}
 	}
 	s.cfg = c
 	return nil

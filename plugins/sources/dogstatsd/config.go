@@ -41,7 +41,9 @@ type TLSConfig struct {
 	ClientCAFile string `hcl:"client_ca_file,optional" description:"require client certificates signed by this CA"`
 }
 
-func defaultConfig() *Config { return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20, Readers: 1, IdleTimeout: "5m"} }
+func defaultConfig() *Config {
+	return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20, Readers: 1, IdleTimeout: "5m"}
+}
 
 func (c *Config) validate() error {
 	if len(c.Listen) == 0 {

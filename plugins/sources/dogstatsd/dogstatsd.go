@@ -72,13 +72,18 @@ func (s *Source) Configure(_ context.Context, env sdk.Env, cfg any) error {
 
 // Run reads every listener until ctx ends.
 func (s *Source) Run(ctx context.Context, listeners []sdk.Listener, out sdk.Output) error {
-	var wg sync.WaitGroup
-	errs := make(chan error, len(listeners))
-	for _, l := range listeners {
+	urls := make([]*url.URL, len(listeners))
+	for i, l := range listeners {
 		u, err := url.Parse(l.Address)
 		if err != nil {
 			return err
 		}
+		urls[i] = u
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(listeners))
+	for i, l := range listeners {
+		u := urls[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -87,7 +92,7 @@ func (s *Source) Run(ctx context.Context, listeners []sdk.Listener, out sdk.Outp
 			case "tcp", "tcp4", "tcp6", "unix":
 				err = s.serveStream(ctx, l, out)
 			default:
-				err = s.serveDatagrams(ctx, l, out.Writer())
+				err = s.serveDatagrams(ctx, l, out.Writer(u.Scheme))
 			}
 			if err != nil {
 				errs <- fmt.Errorf("%s: %w", l.Address, err)
@@ -160,9 +165,10 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output
 	if err != nil {
 		return err
 	}
-	tlsOn := s.cfg.tlsConfig != nil && strings.HasPrefix(l.Address, "tcp")
-	if tlsOn {
+	protocol, _, _ := strings.Cut(l.Address, ":")
+	if s.cfg.tlsConfig != nil && strings.HasPrefix(l.Address, "tcp") {
 		ln = tls.NewListener(ln, s.cfg.tlsConfig)
+		protocol = "tls"
 	}
 	var wg sync.WaitGroup
 	conns := map[net.Conn]struct{}{}
@@ -191,7 +197,7 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := out.Writer()
+			w := out.Writer(protocol)
 			if tc, ok := c.(*tls.Conn); ok {
 				hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 				err := tc.HandshakeContext(hctx)

@@ -1,0 +1,107 @@
+package config
+
+import (
+	"sort"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/veneurd/veneurd/sdk/schema"
+)
+
+// Redacted replaces the values of sensitive attributes in HCL output.
+const Redacted = "(sensitive)"
+
+// HCL renders the effective config, defaults filled in, with the values of
+// attributes their plugin marks sensitive replaced by Redacted.
+func (c *Config) HCL() []byte {
+	f := hclwrite.NewEmptyFile()
+	root := f.Body()
+	d := root.AppendNewBlock("veneurd", nil).Body()
+	d.SetAttributeValue("hostname", cty.StringVal(c.Daemon.Hostname))
+	d.SetAttributeValue("interval", cty.StringVal(c.Daemon.Interval.String()))
+	d.SetAttributeValue("shutdown_timeout", cty.StringVal(c.Daemon.ShutdownTimeout.String()))
+	if c.Daemon.HTTPAddress != "" {
+		d.SetAttributeValue("http_address", cty.StringVal(c.Daemon.HTTPAddress))
+	}
+	if c.Daemon.PluginDir != "" {
+		d.SetAttributeValue("plugin_dir", cty.StringVal(c.Daemon.PluginDir))
+	}
+	d.SetAttributeValue("self_metrics", cty.BoolVal(c.Daemon.SelfMetrics))
+	d.SetAttributeValue("enable_profiling", cty.BoolVal(c.Daemon.EnableProfiling))
+
+	root.AppendNewline()
+	a := root.AppendNewBlock("aggregation", nil).Body()
+	a.SetAttributeValue("percentiles", numberList(c.Aggregation.Percentiles))
+	a.SetAttributeValue("aggregates", stringList(c.Aggregation.Aggregates))
+	if len(c.Aggregation.ExtendTags) > 0 {
+		a.SetAttributeValue("extend_tags", stringList(c.Aggregation.ExtendTags))
+	}
+	a.SetAttributeValue("tdigest_compression", cty.NumberFloatVal(c.Aggregation.TDigestCompression))
+	a.SetAttributeValue("hll_precision", cty.NumberIntVal(int64(c.Aggregation.HLLPrecision)))
+
+	for _, e := range c.Externals {
+		root.AppendNewline()
+		b := root.AppendNewBlock("plugin", []string{e.Kind, e.Type}).Body()
+		b.SetAttributeValue("path", cty.StringVal(e.Path))
+		if e.SHA256 != "" {
+			b.SetAttributeValue("sha256", cty.StringVal(e.SHA256))
+		}
+	}
+	for _, pb := range append(append([]*PluginBlock(nil), c.Sources...), c.Sinks...) {
+		root.AppendNewline()
+		b := root.AppendNewBlock(pb.Kind, []string{pb.Type, pb.Name}).Body()
+		if pb.Kind == "sink" {
+			b.SetAttributeValue("flush_timeout", cty.StringVal(pb.FlushTimeout.String()))
+		}
+		writeValues(b, pb.Schema, pb.Values)
+	}
+	return f.Bytes()
+}
+
+func writeValues(b *hclwrite.Body, sch schema.Schema, values map[string]cty.Value) {
+	names := make([]string, 0, len(values))
+	for n := range values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := values[n]
+		a, _ := sch.Lookup(n)
+		switch {
+		case v.IsNull():
+		case a.Block:
+			nested := map[string]cty.Value{}
+			for k, nv := range v.AsValueMap() {
+				nested[k] = nv
+			}
+			writeValues(b.AppendNewBlock(n, nil).Body(), a.Nested, nested)
+		case a.Sensitive:
+			b.SetAttributeValue(n, cty.StringVal(Redacted))
+		default:
+			b.SetAttributeValue(n, v)
+		}
+	}
+}
+
+func numberList(fs []float64) cty.Value {
+	if len(fs) == 0 {
+		return cty.ListValEmpty(cty.Number)
+	}
+	vs := make([]cty.Value, len(fs))
+	for i, f := range fs {
+		vs[i] = cty.NumberFloatVal(f)
+	}
+	return cty.ListVal(vs)
+}
+
+func stringList(ss []string) cty.Value {
+	if len(ss) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
+	vs := make([]cty.Value, len(ss))
+	for i, s := range ss {
+		vs[i] = cty.StringVal(s)
+	}
+	return cty.ListVal(vs)
+}

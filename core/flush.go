@@ -1,0 +1,104 @@
+package core
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/veneurd/veneurd/core/pluginhost"
+	"github.com/veneurd/veneurd/core/telemetry"
+	"github.com/veneurd/veneurd/sdk"
+)
+
+// flush sends the interval that ended at t to every sink. Sinks are flushed
+// concurrently, each within its flush_timeout (the interval by default), and
+// the caller does not wait unless wait is set: a slow sink delays neither the
+// others nor the next interval.
+func (s *Server) flush(t time.Time, wait bool) {
+	start := time.Now()
+	f := s.agg.Flush(t.Unix())
+	s.mu.Lock()
+	cfg, sinks, pending := s.cfg, s.sinks, s.pendingAgg
+	s.pendingAgg = nil
+	for _, k := range sinks {
+		k.inflight.Add(1)
+	}
+	s.mu.Unlock()
+	if pending != nil { // a reload's aggregation settings start with the next interval
+		s.agg.SetConfig(*pending)
+	}
+	s.countFlushed(f.Points)
+	s.updateDrops()
+	if cfg.Daemon.SelfMetrics {
+		f.Points = append(f.Points, s.tel.Points(f.Timestamp, cfg.Daemon.Hostname)...)
+	}
+	batch := pluginhost.EncodeFlush(f)
+	s.tel.Gauge(telemetry.FlushDuration).Set(float64(time.Since(start).Nanoseconds()))
+	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events), "aggregate_duration", time.Since(start))
+	done := make(chan struct{}, len(sinks))
+	for _, k := range sinks {
+		s.flushes.Add(1)
+		go func() {
+			defer func() { done <- struct{}{} }()
+			defer s.flushes.Done()
+			defer k.inflight.Done()
+			timeout := k.block.FlushTimeout
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			begin := time.Now()
+			err := k.Flush(ctx, batch)
+			k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
+			if err != nil {
+				k.errors.Inc()
+				if ctx.Err() != nil {
+					s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", batch.Points, "error", err)
+				} else {
+					s.log.Error("sink flush failed", "sink", k.Address(), "points", batch.Points, "error", err)
+				}
+				return
+			}
+			k.flushed.Add(uint64(batch.Points))
+		}()
+	}
+	if wait {
+		for range sinks {
+			<-done
+		}
+	}
+}
+
+// countFlushed counts flushed points by type.
+func (s *Server) countFlushed(points []sdk.Point) {
+	var byType [4]uint64
+	for i := range points {
+		if t := points[i].Type; int(t) < len(byType) {
+			byType[t]++
+		}
+	}
+	for _, t := range []sdk.PointType{sdk.PointCounter, sdk.PointGauge, sdk.PointStatus} {
+		if byType[t] > 0 {
+			s.tel.Counter(telemetry.MetricsFlushed, "metric_type:"+t.String()).Add(byType[t])
+		}
+	}
+}
+
+// updateDrops adds the kernel's drops on our sockets since the last look to
+// veneur.listen.drops_total.
+func (s *Server) updateDrops() {
+	for addr, n := range s.pool.Drops() {
+		s.mu.Lock()
+		prev := s.drops[addr]
+		s.drops[addr] = n // a socket opened anew starts again from zero
+		s.mu.Unlock()
+		if n > prev {
+			s.tel.Counter(telemetry.ListenDrops, "listener:"+addr).Add(n - prev)
+		}
+	}
+}
+
+// WriteMetrics writes the self-metrics in the Prometheus text format, with
+// the kernel's drop counts read now.
+func (s *Server) WriteMetrics(w io.Writer) error {
+	s.updateDrops()
+	return s.tel.WritePrometheus(w)
+}

@@ -1,0 +1,240 @@
+// Package telemetry keeps veneurd's own metrics under Veneur's names
+// (veneur.*), so that dashboards built for Veneur keep working. Counting is an
+// atomic add on a *Counter the caller looked up once: nothing on the packet
+// path allocates or takes a lock. The registry is read two ways: as points
+// flushed through the pipeline like any metric (tagged veneurd:self), and in
+// the Prometheus text format on the admin address.
+package telemetry
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/veneurd/veneurd/sdk"
+)
+
+// SelfTag marks the points of veneurd's own metrics.
+const SelfTag = "veneurd:self"
+
+// Names of the self-metrics, as Veneur calls them.
+const (
+	PacketErrors        = "veneur.packet.error_total"                  // packet_type, reason
+	ReceivedPerProtocol = "veneur.listen.received_per_protocol_total"  // protocol
+	ListenDrops         = "veneur.listen.drops_total"                  // listener
+	MetricsProcessed    = "veneur.worker.metrics_processed_total"      //
+	MetricsFlushed      = "veneur.worker.metrics_flushed_total"        // metric_type
+	FlushDuration       = "veneur.flush.duration_ns"                   //
+	SinkMetricsFlushed  = "veneur.sink.metrics_flushed_total"          // sink
+	SinkFlushErrors     = "veneur.sink.flush_error_total"              // sink
+	SinkFlushDuration   = "veneur.sink.metric_flush_total_duration_ns" // sink
+	PluginRestarts      = "veneur.plugin.restarts_total"               // plugin
+	ConfigReloads       = "veneur.config.reload_total"                 //
+	ConfigReloadErrors  = "veneur.config.reload_error_total"           //
+	ConfigHash          = "veneur.config.hash"                         // the config hash's first 32 bits
+	ConfigLoadTime      = "veneur.config.load_timestamp"               // Unix seconds
+	GCNumber            = "veneur.gc.number"                           //
+	HeapAllocBytes      = "veneur.mem.heap_alloc_bytes"                //
+)
+
+type kind uint8
+
+const (
+	kindCounter kind = iota
+	kindGauge
+)
+
+// Registry holds self-metrics. Its methods may be called concurrently.
+type Registry struct {
+	mu      sync.Mutex
+	metrics map[string]*metric
+}
+
+type metric struct {
+	name string
+	tags []string // sorted
+	kind kind
+	v    atomic.Uint64 // a count, or a gauge's float64 bits
+	fn   func() float64
+	sent uint64 // the count at the last Points; guarded by Registry.mu
+}
+
+// New returns an empty registry.
+func New() *Registry { return &Registry{metrics: map[string]*metric{}} }
+
+func (r *Registry) get(name string, k kind, tags []string) *metric {
+	tags = append([]string(nil), tags...)
+	sort.Strings(tags)
+	key := name + "\x00" + strings.Join(tags, ",")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.metrics[key]
+	if !ok {
+		m = &metric{name: name, tags: tags, kind: k}
+		r.metrics[key] = m
+	}
+	return m
+}
+
+// Counter is a monotonic count.
+type Counter struct{ m *metric }
+
+// Counter returns the counter name with tags ("key:value"), creating it at
+// zero. Look counters up once and keep them: Add is the cheap part.
+func (r *Registry) Counter(name string, tags ...string) Counter {
+	return Counter{r.get(name, kindCounter, tags)}
+}
+
+// Add adds n.
+func (c Counter) Add(n uint64) { c.m.v.Add(n) }
+
+// Inc adds one.
+func (c Counter) Inc() { c.m.v.Add(1) }
+
+// Value returns the count.
+func (c Counter) Value() uint64 { return c.m.v.Load() }
+
+// Gauge is a value that goes up and down.
+type Gauge struct{ m *metric }
+
+// Gauge returns the gauge name with tags.
+func (r *Registry) Gauge(name string, tags ...string) Gauge {
+	return Gauge{r.get(name, kindGauge, tags)}
+}
+
+// Set sets the gauge.
+func (g Gauge) Set(v float64) { g.m.v.Store(math.Float64bits(v)) }
+
+// GaugeFunc registers a gauge read by calling fn when the registry is read.
+func (r *Registry) GaugeFunc(name string, fn func() float64, tags ...string) {
+	m := r.get(name, kindGauge, tags)
+	r.mu.Lock()
+	m.fn = fn
+	r.mu.Unlock()
+}
+
+// CounterValue returns a counter's value (0 if it does not exist), for tests
+// and health checks.
+func (r *Registry) CounterValue(name string, tags ...string) uint64 {
+	tags = append([]string(nil), tags...)
+	sort.Strings(tags)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, ok := r.metrics[name+"\x00"+strings.Join(tags, ",")]; ok {
+		return m.v.Load()
+	}
+	return 0
+}
+
+func (r *Registry) sorted() []*metric {
+	out := make([]*metric, 0, len(r.metrics))
+	for _, m := range r.metrics {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].name != out[j].name {
+			return out[i].name < out[j].name
+		}
+		return strings.Join(out[i].tags, ",") < strings.Join(out[j].tags, ",")
+	})
+	return out
+}
+
+func (m *metric) value() float64 {
+	if m.fn != nil {
+		return m.fn()
+	}
+	if m.kind == kindCounter {
+		return float64(m.v.Load())
+	}
+	return math.Float64frombits(m.v.Load())
+}
+
+// Points returns the self-metrics as points for one flush: counters as what
+// they counted since the previous call (left out when nothing), gauges as
+// their value. Each point carries the veneurd:self tag.
+func (r *Registry) Points(ts int64, hostname string) []sdk.Point {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []sdk.Point
+	for _, m := range r.sorted() {
+		tags := append(append(make([]string, 0, len(m.tags)+1), m.tags...), SelfTag)
+		sort.Strings(tags)
+		p := sdk.Point{Name: m.name, Tags: tags, Timestamp: ts, Hostname: hostname}
+		if m.kind == kindCounter {
+			now := m.v.Load()
+			if now == m.sent {
+				continue
+			}
+			p.Type, p.Value = sdk.PointCounter, float64(now-m.sent)
+			m.sent = now
+		} else {
+			p.Type, p.Value = sdk.PointGauge, m.value()
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// WritePrometheus writes every self-metric in the Prometheus text format:
+// dots become underscores, tags "k:v" become labels, counters are totals.
+func (r *Registry) WritePrometheus(w io.Writer) error {
+	r.mu.Lock()
+	ms := r.sorted()
+	r.mu.Unlock()
+	var last string
+	for _, m := range ms {
+		name := promName(m.name)
+		if name != last {
+			typ := "gauge"
+			if m.kind == kindCounter {
+				typ = "counter"
+			}
+			if _, err := fmt.Fprintf(w, "# TYPE %s %s\n", name, typ); err != nil {
+				return err
+			}
+			last = name
+		}
+		if _, err := fmt.Fprintf(w, "%s%s %s\n", name, promLabels(m.tags), formatValue(m.value())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func promName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == ':' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+func promLabels(tags []string) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, t := range tags {
+		k, v, _ := strings.Cut(t, ":")
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%q", promName(k), v)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func formatValue(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("%g", v)
+}
