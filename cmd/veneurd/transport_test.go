@@ -264,3 +264,5 @@ func parsePort(s string) (int, error) {
 }
 
 func splitHostPort(addr string) (string, string, error) { return net.SplitHostPort(addr) }
+
+var netDial = net.Dial
