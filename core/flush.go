@@ -33,7 +33,7 @@ func (s *Server) flush(t time.Time, wait bool) {
 		f.Points = append(f.Points, s.tel.Points(f.Timestamp, cfg.Daemon.Hostname)...)
 	}
 	batch := pluginhost.EncodeFlush(f)
-	s.tel.Gauge(telemetry.FlushDuration).Set(float64(time.Since(start).Nanoseconds()))
+	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
 	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events), "aggregate_duration", time.Since(start))
 	done := make(chan struct{}, len(sinks))
 	for _, k := range sinks {

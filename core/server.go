@@ -46,8 +46,9 @@ type Server struct {
 	reloadMu sync.Mutex // one Apply at a time
 	flushes  sync.WaitGroup
 
-	processed telemetry.Counter
-	received  sync.Map // protocol -> telemetry.Counter
+	processed     telemetry.Counter
+	flushDuration telemetry.Gauge
+	received      sync.Map // protocol -> telemetry.Counter
 }
 
 type source struct {
@@ -75,13 +76,14 @@ func New(cfg *config.Config, opts Options) *Server {
 	}
 	tel := telemetry.New()
 	s := &Server{
-		cfg:       cfg,
-		log:       opts.Logger,
-		pool:      listen.NewPool(),
-		agg:       aggregate.New(aggregationConfig(cfg)),
-		tel:       tel,
-		drops:     map[string]uint64{},
-		processed: tel.Counter(telemetry.MetricsProcessed),
+		cfg:           cfg,
+		log:           opts.Logger,
+		pool:          listen.NewPool(),
+		agg:           aggregate.New(aggregationConfig(cfg)),
+		tel:           tel,
+		drops:         map[string]uint64{},
+		processed:     tel.Counter(telemetry.MetricsProcessed),
+		flushDuration: tel.Gauge(telemetry.FlushDuration),
 	}
 	s.launcher = &pluginhost.Launcher{Self: opts.Self, Logger: opts.Logger, OnRestart: func(addr string) {
 		tel.Counter(telemetry.PluginRestarts, "plugin:"+addr).Inc()

@@ -11,6 +11,8 @@ import (
 
 type config struct {
 	Sleep string `hcl:"sleep,optional"`
+	// Token stands for a credential: veneurd must never show it.
+	Token string `hcl:"token,optional" sensitive:"true"`
 }
 
 type sink struct{ sleep time.Duration }
