@@ -26,6 +26,7 @@ func commands() []command {
 		{name: "run", summary: "run a pipeline", run: runCmd},
 		{name: "validate", summary: "check pipeline files and report every problem", run: validateCmd},
 		{name: "emit", summary: "send one metric, event or service check (veneur-emit)", run: emitCmd},
+		{name: "bench", summary: "load a veneurd with DogStatsD traffic and measure what it keeps up with", run: benchCmd},
 		{name: "plugins", summary: "list builtin plugins and the external ones a pipeline names", run: pluginsCmd},
 		{name: "version", summary: "print the version", run: versionCmd},
 		{name: "plugin-serve", summary: "internal, do not call: serves a builtin plugin to veneurd", run: pluginServeCmd, hidden: true},
