@@ -124,14 +124,14 @@ func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Write
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	h := handler{w: w, log: s.log}
-	buf := make([]byte, s.cfg.MaxPacketSize+1)
+	r := newBatchReader(conn, s.cfg.MaxPacketSize+1)
 	// A deadline is always armed: while packets flow, batches are sent once
 	// they are flushAfter old; when they stop, the deadline wakes the reader
 	// to send what it holds.
 	last := time.Now()
 	conn.SetReadDeadline(last.Add(idleWake))
 	for {
-		n, _, err := conn.ReadFrom(buf)
+		n, err := r.read()
 		if err != nil {
 			if ctx.Err() != nil {
 				w.Flush()
@@ -141,16 +141,18 @@ func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Write
 			if errors.As(err, &ne) && ne.Timeout() {
 				w.Flush()
 				last = time.Now()
-				conn.SetReadDeadline(time.Now().Add(idleWake))
+				conn.SetReadDeadline(last.Add(idleWake))
 				continue
 			}
 			w.Flush()
 			return err
 		}
-		if n > s.cfg.MaxPacketSize {
-			w.Error("metric", "toolong")
-		} else {
-			h.packet(buf[:n])
+		for i := range n {
+			if p := r.datagram(i); len(p) > s.cfg.MaxPacketSize {
+				w.Error("metric", "toolong")
+			} else {
+				h.packet(p)
+			}
 		}
 		if now := time.Now(); now.Sub(last) >= flushAfter {
 			w.Flush()
