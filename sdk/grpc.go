@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/veneurd/veneurd/sdk/frame"
@@ -210,7 +211,7 @@ const (
 func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error {
 	listeners := make([]Listener, len(req.Listeners))
 	for i, l := range req.Listeners {
-		listeners[i] = Listener{Address: l.Address, File: os.NewFile(uintptr(l.Fd), l.Address)}
+		listeners[i] = Listener{Address: l.Address, File: inheritedFile(int(l.Fd), l.Address)}
 	}
 	out := &streamOutput{ch: make(chan *pb.Batch, 64)}
 	ctx, cancel := context.WithCancel(stream.Context())
@@ -311,4 +312,19 @@ func (w *batchWriter) Flush() {
 	}
 	w.fw, w.events, w.checks, w.nerrs = frame.Writer{}, nil, nil, 0
 	w.out.ch <- b
+}
+
+// inheritedFile wraps a socket inherited from veneurd in an *os.File that
+// this process's Go runtime does not poll. os.NewFile polls a descriptor
+// that is non-blocking, and the socket's open file description is shared
+// with veneurd and, during a reload, with another source process: polled, it
+// would wake this runtime for every datagram that arrives. It is made
+// blocking for the moment of the call only, and non-blocking again after.
+// A source that wants the netpoller (net.FileListener, net.FilePacketConn)
+// gets it on the duplicate those functions make.
+func inheritedFile(fd int, name string) *os.File {
+	unix.SetNonblock(fd, false)
+	f := os.NewFile(uintptr(fd), name)
+	unix.SetNonblock(fd, true)
+	return f
 }

@@ -3,6 +3,9 @@ package sdk
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
+	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -40,6 +43,7 @@ func Serve(p Plugin) {
 		JSONFormat: true,
 	})
 	hclog.SetDefault(logger)
+	profile(logger)
 	set, err := PluginSet(p)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -70,4 +74,40 @@ func HostPlugins() map[int]plugin.PluginSet {
 		KindSource: &SourcePlugin{},
 		KindSink:   &SinkPlugin{},
 	}}
+}
+
+// Environment variables that make a plugin process profile itself: with
+// VENEURD_PLUGIN_CPUPROFILE=/tmp/prof, a plugin writes its CPU profile for
+// the first VENEURD_PLUGIN_CPUPROFILE_SECONDS (default 30) seconds to
+// /tmp/prof.<pid>. For measuring, not for production.
+const (
+	CPUProfileEnv        = "VENEURD_PLUGIN_CPUPROFILE"
+	CPUProfileSecondsEnv = "VENEURD_PLUGIN_CPUPROFILE_SECONDS"
+)
+
+func profile(log hclog.Logger) {
+	prefix := os.Getenv(CPUProfileEnv)
+	if prefix == "" {
+		return
+	}
+	secs, err := strconv.Atoi(os.Getenv(CPUProfileSecondsEnv))
+	if err != nil || secs <= 0 {
+		secs = 30
+	}
+	path := fmt.Sprintf("%s.%d", prefix, os.Getpid())
+	f, err := os.Create(path)
+	if err != nil {
+		log.Error("cannot write a CPU profile", "error", err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		log.Error("cannot start the CPU profile", "error", err)
+		f.Close()
+		return
+	}
+	time.AfterFunc(time.Duration(secs)*time.Second, func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		log.Info("CPU profile written", "path", path)
+	})
 }

@@ -123,12 +123,14 @@ func Datagram(addr string) bool {
 	return err == nil && (a.Network == "unixgram" || strings.HasPrefix(a.Network, "udp"))
 }
 
-type filer interface{ File() (*os.File, error) }
+type rawConner interface {
+	SyscallConn() (syscall.RawConn, error)
+}
 
 // open binds a and returns its socket as a file; the net.Conn that opened it
 // is closed, the file keeps the socket alive.
 func open(a Address) (*os.File, error) {
-	var c filer
+	var c rawConner
 	switch a.Network {
 	case "udp", "udp4", "udp6":
 		// Every UDP socket allows SO_REUSEPORT, so that more readers can
@@ -168,7 +170,41 @@ func open(a Address) (*os.File, error) {
 	default:
 		return nil, fmt.Errorf("unsupported network %q", a.Network)
 	}
-	return c.File()
+	return detach(c, a.Addr)
+}
+
+// detach returns a socket as an *os.File that veneurd's own runtime never
+// polls. The socket's open file description is shared with the source
+// processes, which read it non-blocking; were the file in this process's
+// epoll set, every datagram arriving would wake this process for nothing
+// (net.Conn.File returns exactly such a file), and File.Fd would turn the
+// shared description to blocking mode under the readers' feet.
+func detach(c rawConner, name string) (*os.File, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.Dup(int(s)) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, derr
+	}
+	unix.CloseOnExec(fd)
+	// os.NewFile polls a descriptor that is non-blocking; make it blocking
+	// for that moment only, then non-blocking again for the readers.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // removeStale deletes a socket file left behind by a process that died, but

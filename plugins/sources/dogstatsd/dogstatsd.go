@@ -113,37 +113,35 @@ func drain(ch chan error) []error {
 }
 
 func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Writer) error {
-	conn, err := net.FilePacketConn(l.File)
+	r, err := newBatchReader(l.File, s.cfg.MaxPacketSize+1)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	if s.cfg.ReadBufferBytes > 0 {
-		s.setReadBuffer(conn, l.Address)
+	if want := s.cfg.ReadBufferBytes; want > 0 {
+		if got := r.setReadBuffer(want); got < want {
+			s.log.Warn("the kernel granted a smaller socket receive buffer than configured; raise net.core.rmem_max",
+				"listener", l.Address, "read_buffer_bytes", want, "granted", got)
+		}
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
 	h := handler{w: w, log: s.log}
-	r := newBatchReader(conn, s.cfg.MaxPacketSize+1)
-	// A deadline is always armed: while packets flow, batches are sent once
-	// they are flushAfter old; when they stop, the deadline wakes the reader
-	// to send what it holds.
+	// Batches are sent once they are flushAfter old while datagrams flow,
+	// and when the socket has been idle for idleWake.
 	last := time.Now()
-	conn.SetReadDeadline(last.Add(idleWake))
-	for {
+	for ctx.Err() == nil {
 		n, err := r.read()
-		if err != nil {
-			if ctx.Err() != nil {
+		if err == errEmpty {
+			ready, err := r.wait(idleWake)
+			if err != nil {
 				w.Flush()
-				return nil
+				return err
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if !ready {
 				w.Flush()
 				last = time.Now()
-				conn.SetReadDeadline(last.Add(idleWake))
-				continue
 			}
+			continue
+		}
+		if err != nil {
 			w.Flush()
 			return err
 		}
@@ -157,9 +155,18 @@ func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Write
 		if now := time.Now(); now.Sub(last) >= flushAfter {
 			w.Flush()
 			last = now
-			conn.SetReadDeadline(now.Add(idleWake))
+		}
+		if n < batchSize {
+			// The socket is empty for now: rather than wake for every
+			// datagram, let the kernel queue a couple of milliseconds'
+			// worth and read it in one system call. At 100,000 datagrams/s
+			// this turns 100,000 wake-ups a second into 500; at full speed
+			// reads return whole batches and never wait.
+			time.Sleep(coalesce)
 		}
 	}
+	w.Flush()
+	return nil
 }
 
 func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output) error {
@@ -315,3 +322,8 @@ func (h *handler) reject(kind PacketType, err error) {
 // so that sketches built from our hashes merge with sketches built by
 // Sketch.Insert anywhere else.
 const hashSeed = 1337
+
+// coalesce is how long a reader that emptied its socket waits before reading
+// again. It bounds the latency it adds, and the kernel buffer must hold this
+// long's traffic: at 2,000,000 lines/s in 1,400-byte datagrams, about 400 KB.
+const coalesce = 2 * time.Millisecond
