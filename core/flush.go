@@ -16,7 +16,8 @@ import (
 // others nor the next interval.
 func (s *Server) flush(t time.Time, wait bool) {
 	start := time.Now()
-	f := s.agg.Flush(t.Unix())
+	enc := pluginhost.NewEncoder(t.Unix())
+	events := s.agg.FlushTo(enc)
 	s.mu.Lock()
 	cfg, sinks, pending := s.cfg, s.sinks, s.pendingAgg
 	s.pendingAgg = nil
@@ -27,14 +28,18 @@ func (s *Server) flush(t time.Time, wait bool) {
 	if pending != nil { // a reload's aggregation settings start with the next interval
 		s.agg.SetConfig(*pending)
 	}
-	s.countFlushed(f.Points)
+	s.countFlushed(enc.ByType)
 	s.updateDrops()
 	if cfg.Daemon.SelfMetrics {
-		f.Points = append(f.Points, s.tel.Points(f.Timestamp, cfg.Daemon.Hostname)...)
+		self := s.tel.Points(t.Unix(), cfg.Daemon.Hostname)
+		for i := range self {
+			enc.Append(&self[i])
+		}
 	}
-	batch := pluginhost.EncodeFlush(f)
+	batch := enc.Finish(events)
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
-	s.log.Debug("flush", "points", len(f.Points), "events", len(f.Events), "aggregate_duration", time.Since(start))
+	s.log.Debug("flush", "points", batch.Points, "events", len(events), "chunks", len(batch.Chunks),
+		"aggregate_duration", time.Since(start))
 	done := make(chan struct{}, len(sinks))
 	for _, k := range sinks {
 		s.flushes.Add(1)
@@ -68,13 +73,7 @@ func (s *Server) flush(t time.Time, wait bool) {
 }
 
 // countFlushed counts flushed points by type.
-func (s *Server) countFlushed(points []sdk.Point) {
-	var byType [4]uint64
-	for i := range points {
-		if t := points[i].Type; int(t) < len(byType) {
-			byType[t]++
-		}
-	}
+func (s *Server) countFlushed(byType [4]uint64) {
 	for _, t := range []sdk.PointType{sdk.PointCounter, sdk.PointGauge, sdk.PointStatus} {
 		if byType[t] > 0 {
 			s.tel.Counter(telemetry.MetricsFlushed, "metric_type:"+t.String()).Add(byType[t])

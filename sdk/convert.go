@@ -4,18 +4,6 @@ import pb "github.com/veneurd/veneurd/sdk/proto"
 
 // Conversions between the SDK's types and their wire form.
 
-// PointToProto encodes p.
-func PointToProto(p *Point) *pb.Point {
-	return &pb.Point{Name: p.Name, Tags: p.Tags, Type: uint32(p.Type), Value: p.Value,
-		Timestamp: p.Timestamp, Hostname: p.Hostname, Message: p.Message}
-}
-
-// PointFromProto decodes p.
-func PointFromProto(p *pb.Point) Point {
-	return Point{Name: p.Name, Tags: p.Tags, Type: PointType(p.Type), Value: p.Value,
-		Timestamp: p.Timestamp, Hostname: p.Hostname, Message: p.Message}
-}
-
 // EventToProto encodes e.
 func EventToProto(e *Event) *pb.Event {
 	return &pb.Event{Title: e.Title, Text: e.Text, Timestamp: e.Timestamp, Hostname: e.Hostname,

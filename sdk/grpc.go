@@ -158,8 +158,13 @@ func (s *sinkServer) Stop(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
 	return &pb.Empty{}, s.impl.Stop(ctx)
 }
 
+// Flush hands the sink each chunk of a flush as it arrives, so that neither
+// side ever holds a large flush as points: one chunk (a few MB packed) at a
+// time, its points slice reused from chunk to chunk.
 func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 	var f Flush
+	var points []Point
+	var total uint64
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -171,17 +176,23 @@ func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 		if chunk.Timestamp != 0 {
 			f.Timestamp = chunk.Timestamp
 		}
-		for _, p := range chunk.Points {
-			f.Points = append(f.Points, PointFromProto(p))
+		if points, err = UnpackPoints(chunk.Points, points[:0]); err != nil {
+			return err
 		}
+		f.Points, f.Events = points, f.Events[:0]
 		for _, e := range chunk.Events {
 			f.Events = append(f.Events, EventFromProto(e))
 		}
+		if len(f.Points) == 0 && len(f.Events) == 0 {
+			continue
+		}
+		if err := s.impl.Flush(stream.Context(), &f); err != nil {
+			return err
+		}
+		total += uint64(len(f.Points))
+		clear(points) // drop the chunk's strings before the next arrives
 	}
-	if err := s.impl.Flush(stream.Context(), &f); err != nil {
-		return err
-	}
-	return stream.SendAndClose(&pb.FlushResult{Points: uint64(len(f.Points))})
+	return stream.SendAndClose(&pb.FlushResult{Points: total})
 }
 
 type sourceServer struct {

@@ -50,14 +50,18 @@ type Env struct {
 type Sink interface {
 	Plugin
 	Start(ctx context.Context) error
-	// Flush delivers one interval's points. The Flush and everything it holds
-	// are owned by the caller and may be shared with other sinks: a sink must
-	// not mutate them or keep them after Flush returns.
+	// Flush delivers an interval's points in parts: a large interval comes
+	// as several calls, in order, each with the same Timestamp and a part of
+	// at most a few megabytes; a small one as one call. Calls for one
+	// interval do not overlap, but those of different intervals may. The
+	// Flush and everything it holds are owned by the caller and may be
+	// shared with other sinks: a sink must not mutate them or keep them
+	// after Flush returns (the memory is reused for the next part).
 	Flush(ctx context.Context, f *Flush) error
 	Stop(ctx context.Context) error
 }
 
-// Flush is one interval's output.
+// Flush is one interval's output, or a part of it (see Sink.Flush).
 type Flush struct {
 	Timestamp int64 // Unix seconds
 	// Points holds metrics and, as points of type PointStatus, the service

@@ -68,6 +68,8 @@ type Config struct {
 	// same key ("env:prod" replaces "env:dev"). Series that become the same
 	// series are merged.
 	ExtendTags []string
+
+	percentileSuffixes []string
 }
 
 // Aggregator holds the state of the interval in progress. All methods may be
@@ -118,6 +120,10 @@ func (a *Aggregator) SetConfig(cfg Config) {
 	}
 	if cfg.HLLPrecision == 0 {
 		cfg.HLLPrecision = 14
+	}
+	cfg.percentileSuffixes = make([]string, len(cfg.Percentiles))
+	for i, q := range cfg.Percentiles {
+		cfg.percentileSuffixes[i] = PercentileSuffix(q)
 	}
 	a.cfg.Store(&cfg)
 }
@@ -201,11 +207,19 @@ func (a *Aggregator) AddServiceCheck(c sdk.ServiceCheck) {
 	a.mu.Unlock()
 }
 
-// Flush takes the interval's state and returns its points, stamped ts (Unix
-// seconds). The aggregator is empty afterwards.
-func (a *Aggregator) Flush(ts int64) *sdk.Flush {
+// Emitter receives the points of a flush. All points of one series come in
+// a row and share one tags string (sorted, comma-joined); a point's name is
+// name+suffix (suffix is "" but for histogram and timer outputs), so that no
+// name is built just to be copied.
+type Emitter interface {
+	Point(name, suffix, tags string, typ sdk.PointType, value float64, hostname, message string)
+}
+
+// FlushTo takes the interval's state and emits its points, then returns its
+// events. The aggregator is empty afterwards. Each shard's state is released
+// as soon as it has been emitted, so a flush holds little beyond what e keeps.
+func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 	cfg := a.cfg.Load()
-	f := &sdk.Flush{Timestamp: ts}
 	var extended map[string]*series
 	if len(cfg.ExtendTags) > 0 {
 		extended = map[string]*series{}
@@ -221,55 +235,72 @@ func (a *Aggregator) Flush(ts int64) *sdk.Flush {
 				extendInto(extended, se, cfg.ExtendTags)
 				continue
 			}
-			f.Points = appendPoints(f.Points, se, cfg, ts)
+			emitSeries(e, se, cfg)
 		}
 	}
 	for _, se := range extended {
-		f.Points = appendPoints(f.Points, se, cfg, ts)
+		emitSeries(e, se, cfg)
 	}
 	a.mu.Lock()
-	f.Events, a.events = a.events, nil
+	events := a.events
+	a.events = nil
 	checks := a.checks
 	a.checks = map[string]*sdk.ServiceCheck{}
 	a.mu.Unlock()
 	for _, c := range checks {
-		tags := c.Tags
+		tags := strings.Join(c.Tags, ",")
 		if len(cfg.ExtendTags) > 0 {
-			tags = splitTags(extendTags(strings.Join(tags, ","), cfg.ExtendTags))
+			tags = extendTags(tags, cfg.ExtendTags)
 		}
-		f.Points = append(f.Points, sdk.Point{
-			Name: c.Name, Tags: tags, Type: sdk.PointStatus, Value: float64(c.Status),
-			Timestamp: ts, Hostname: orDefault(c.Hostname, cfg.Hostname), Message: c.Message,
-		})
+		e.Point(c.Name, "", tags, sdk.PointStatus, float64(c.Status), orDefault(c.Hostname, cfg.Hostname), c.Message)
 	}
-	return f
+	return events
 }
 
-func appendPoints(out []sdk.Point, se *series, cfg *Config, ts int64) []sdk.Point {
-	tags := splitTags(se.tags)
-	p := sdk.Point{Tags: tags, Timestamp: ts, Hostname: cfg.Hostname}
+// Flush is FlushTo collecting the points as an sdk.Flush stamped ts (Unix
+// seconds).
+func (a *Aggregator) Flush(ts int64) *sdk.Flush {
+	c := &Collector{Timestamp: ts}
+	events := a.FlushTo(c)
+	return &sdk.Flush{Timestamp: ts, Points: c.Points, Events: events}
+}
+
+// Collector is an Emitter that keeps points as sdk.Points; the points of a
+// series share one Tags slice.
+type Collector struct {
+	Timestamp int64
+	Points    []sdk.Point
+	lastTags  string
+	tags      []string
+}
+
+// Point keeps one point.
+func (c *Collector) Point(name, suffix, tags string, typ sdk.PointType, value float64, hostname, message string) {
+	if len(c.Points) == 0 || tags != c.lastTags {
+		c.lastTags, c.tags = tags, splitTags(tags)
+	}
+	c.Points = append(c.Points, sdk.Point{Name: name + suffix, Tags: c.tags, Type: typ, Value: value,
+		Timestamp: c.Timestamp, Hostname: hostname, Message: message})
+}
+
+func emitSeries(e Emitter, se *series, cfg *Config) {
 	switch se.typ {
 	case sdk.Counter:
-		p.Name, p.Type, p.Value = se.name, sdk.PointCounter, se.value
-		return append(out, p)
+		e.Point(se.name, "", se.tags, sdk.PointCounter, se.value, cfg.Hostname, "")
 	case sdk.Gauge:
-		p.Name, p.Type, p.Value = se.name, sdk.PointGauge, se.value
-		return append(out, p)
+		e.Point(se.name, "", se.tags, sdk.PointGauge, se.value, cfg.Hostname, "")
 	case sdk.Set:
-		p.Name, p.Type, p.Value = se.name, sdk.PointGauge, float64(se.set.Estimate())
-		return append(out, p)
+		e.Point(se.name, "", se.tags, sdk.PointGauge, float64(se.set.Estimate()), cfg.Hostname, "")
 	case sdk.Histogram, sdk.Timer:
-		return appendHistogram(out, se, cfg, p)
+		emitHistogram(e, se, cfg)
 	}
-	return out
 }
 
-// appendHistogram emits Veneur's aggregates and percentiles of a digest.
-func appendHistogram(out []sdk.Point, se *series, cfg *Config, p sdk.Point) []sdk.Point {
+// emitHistogram emits Veneur's aggregates and percentiles of a digest.
+func emitHistogram(e Emitter, se *series, cfg *Config) {
 	d := se.digest
 	emit := func(suffix string, typ sdk.PointType, v float64) {
-		p.Name, p.Type, p.Value = se.name+suffix, typ, v
-		out = append(out, p)
+		e.Point(se.name, suffix, se.tags, typ, v, cfg.Hostname, "")
 	}
 	agg := cfg.Aggregates
 	if agg&Max != 0 {
@@ -297,10 +328,9 @@ func appendHistogram(out []sdk.Point, se *series, cfg *Config, p sdk.Point) []sd
 		}
 		emit(".hmean", sdk.PointGauge, hm)
 	}
-	for _, q := range cfg.Percentiles {
-		emit(PercentileSuffix(q), sdk.PointGauge, d.Quantile(q))
+	for i, q := range cfg.Percentiles {
+		emit(cfg.percentileSuffixes[i], sdk.PointGauge, d.Quantile(q))
 	}
-	return out
 }
 
 // PercentileSuffix names a percentile as Veneur does for whole percents

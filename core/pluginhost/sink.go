@@ -37,40 +37,84 @@ type FlushBatch struct {
 	Points int
 }
 
-// maxChunkBytes keeps chunks well under gRPC's 4 MiB message limit.
+// maxChunkBytes keeps chunks well under gRPC's 4 MiB message limit: a chunk
+// is cut once it passes this size, and one point or event is far smaller
+// than the rest of the limit.
 const maxChunkBytes = 2 << 20
 
-// EncodeFlush splits f into chunks for the wire.
+// Encoder packs one flush into chunks for the wire as its points are
+// emitted (it is an aggregate.Emitter), so that a flush never exists as a
+// slice of points. Not safe for concurrent use.
+type Encoder struct {
+	ts     int64
+	pw     sdk.PointPacker
+	batch  FlushBatch
+	chunk  *pb.FlushChunk
+	ByType [4]uint64 // points by sdk.PointType
+}
+
+// NewEncoder starts encoding a flush stamped ts.
+func NewEncoder(ts int64) *Encoder {
+	return &Encoder{ts: ts, chunk: &pb.FlushChunk{Timestamp: ts}}
+}
+
+func (e *Encoder) cutIfFull() {
+	if e.pw.Size() >= maxChunkBytes {
+		e.cut()
+	}
+}
+
+func (e *Encoder) cut() {
+	e.chunk.Points = e.pw.Bytes()
+	e.batch.Chunks = append(e.batch.Chunks, e.chunk)
+	e.chunk = &pb.FlushChunk{}
+	e.pw.Reset()
+}
+
+func (e *Encoder) count(t sdk.PointType) {
+	if int(t) < len(e.ByType) {
+		e.ByType[t]++
+	}
+	e.batch.Points++
+}
+
+// Point packs one point (see aggregate.Emitter).
+func (e *Encoder) Point(name, suffix, tags string, typ sdk.PointType, value float64, hostname, message string) {
+	e.cutIfFull()
+	e.pw.AppendJoined(name, suffix, tags, typ, value, e.ts, hostname, message)
+	e.count(typ)
+}
+
+// Append packs p.
+func (e *Encoder) Append(p *sdk.Point) {
+	e.cutIfFull()
+	e.pw.Append(p)
+	e.count(p.Type)
+}
+
+// Finish adds the events and returns the encoded flush.
+func (e *Encoder) Finish(events []sdk.Event) *FlushBatch {
+	size := e.pw.Size()
+	for i := range events {
+		ev := sdk.EventToProto(&events[i])
+		if n := proto.Size(ev); size+n > maxChunkBytes && size > 0 {
+			e.cut()
+			size = 0
+		}
+		e.chunk.Events = append(e.chunk.Events, ev)
+		size += proto.Size(ev)
+	}
+	e.cut()
+	return &e.batch
+}
+
+// EncodeFlush encodes a whole sdk.Flush.
 func EncodeFlush(f *sdk.Flush) *FlushBatch {
-	b := &FlushBatch{Points: len(f.Points)}
-	chunk := &pb.FlushChunk{Timestamp: f.Timestamp}
-	size := 0
-	cut := func() {
-		b.Chunks = append(b.Chunks, chunk)
-		chunk, size = &pb.FlushChunk{}, 0
-	}
+	e := NewEncoder(f.Timestamp)
 	for i := range f.Points {
-		p := sdk.PointToProto(&f.Points[i])
-		n := len(p.Name) + len(p.Hostname) + len(p.Message) + 32
-		for _, t := range p.Tags {
-			n += len(t) + 2
-		}
-		if size+n > maxChunkBytes && size > 0 {
-			cut()
-		}
-		chunk.Points = append(chunk.Points, p)
-		size += n
+		e.Append(&f.Points[i])
 	}
-	for i := range f.Events {
-		e := sdk.EventToProto(&f.Events[i])
-		if n := proto.Size(e); size+n > maxChunkBytes && size > 0 {
-			cut()
-		}
-		chunk.Events = append(chunk.Events, e)
-		size += proto.Size(e)
-	}
-	b.Chunks = append(b.Chunks, chunk)
-	return b
+	return e.Finish(f.Events)
 }
 
 // Flush sends one flush. If it fails because the process died, it is retried

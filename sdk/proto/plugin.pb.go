@@ -382,98 +382,6 @@ func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
 	return nil
 }
 
-type Point struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Tags          []string               `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
-	Type          uint32                 `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
-	Value         float64                `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
-	Timestamp     int64                  `protobuf:"varint,5,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	Hostname      string                 `protobuf:"bytes,6,opt,name=hostname,proto3" json:"hostname,omitempty"`
-	Message       string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Point) Reset() {
-	*x = Point{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Point) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Point) ProtoMessage() {}
-
-func (x *Point) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Point.ProtoReflect.Descriptor instead.
-func (*Point) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *Point) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *Point) GetTags() []string {
-	if x != nil {
-		return x.Tags
-	}
-	return nil
-}
-
-func (x *Point) GetType() uint32 {
-	if x != nil {
-		return x.Type
-	}
-	return 0
-}
-
-func (x *Point) GetValue() float64 {
-	if x != nil {
-		return x.Value
-	}
-	return 0
-}
-
-func (x *Point) GetTimestamp() int64 {
-	if x != nil {
-		return x.Timestamp
-	}
-	return 0
-}
-
-func (x *Point) GetHostname() string {
-	if x != nil {
-		return x.Hostname
-	}
-	return ""
-}
-
-func (x *Point) GetMessage() string {
-	if x != nil {
-		return x.Message
-	}
-	return ""
-}
-
 type Event struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Title          string                 `protobuf:"bytes,1,opt,name=title,proto3" json:"title,omitempty"`
@@ -491,7 +399,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +411,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +424,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{7}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Event) GetTitle() string {
@@ -596,7 +504,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -608,7 +516,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -621,7 +529,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{8}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -668,8 +576,9 @@ func (x *ServiceCheck) GetTags() []string {
 
 type FlushChunk struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Points include service checks, as points of type status.
-	Points []*Point `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	// Points packed by sdk.PointPacker; they include service checks, as points
+	// of type status.
+	Points []byte   `protobuf:"bytes,5,opt,name=points,proto3" json:"points,omitempty"`
 	Events []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	// Set on the first chunk of a flush.
 	Timestamp     int64 `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
@@ -679,7 +588,7 @@ type FlushChunk struct {
 
 func (x *FlushChunk) Reset() {
 	*x = FlushChunk{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +600,7 @@ func (x *FlushChunk) String() string {
 func (*FlushChunk) ProtoMessage() {}
 
 func (x *FlushChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,10 +613,10 @@ func (x *FlushChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushChunk.ProtoReflect.Descriptor instead.
 func (*FlushChunk) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{9}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *FlushChunk) GetPoints() []*Point {
+func (x *FlushChunk) GetPoints() []byte {
 	if x != nil {
 		return x.Points
 	}
@@ -737,7 +646,7 @@ type FlushResult struct {
 
 func (x *FlushResult) Reset() {
 	*x = FlushResult{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +658,7 @@ func (x *FlushResult) String() string {
 func (*FlushResult) ProtoMessage() {}
 
 func (x *FlushResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +671,7 @@ func (x *FlushResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResult.ProtoReflect.Descriptor instead.
 func (*FlushResult) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{10}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FlushResult) GetPoints() uint64 {
@@ -784,7 +693,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +705,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +718,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{11}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Listener) GetFd() uint32 {
@@ -835,7 +744,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +756,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +769,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RunRequest) GetListeners() []*Listener {
@@ -889,7 +798,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +810,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +823,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Batch) GetSamples() []byte {
@@ -970,7 +879,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +891,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +904,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -1050,15 +959,7 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x1c\n" +
 	"\tattribute\x18\x04 \x01(\tR\tattribute\"T\n" +
 	"\x11ConfigureResponse\x12?\n" +
-	"\vdiagnostics\x18\x01 \x03(\v2\x1d.veneurd.plugin.v1.DiagnosticR\vdiagnostics\"\xad\x01\n" +
-	"\x05Point\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04tags\x18\x02 \x03(\tR\x04tags\x12\x12\n" +
-	"\x04type\x18\x03 \x01(\rR\x04type\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\x01R\x05value\x12\x1c\n" +
-	"\ttimestamp\x18\x05 \x01(\x03R\ttimestamp\x12\x1a\n" +
-	"\bhostname\x18\x06 \x01(\tR\bhostname\x12\x18\n" +
-	"\amessage\x18\a \x01(\tR\amessage\"\x84\x02\n" +
+	"\vdiagnostics\x18\x01 \x03(\v2\x1d.veneurd.plugin.v1.DiagnosticR\vdiagnostics\"\x84\x02\n" +
 	"\x05Event\x12\x14\n" +
 	"\x05title\x18\x01 \x01(\tR\x05title\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x1c\n" +
@@ -1077,12 +978,12 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12\x1a\n" +
 	"\bhostname\x18\x04 \x01(\tR\bhostname\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x12\n" +
-	"\x04tags\x18\x06 \x03(\tR\x04tags\"\x8e\x01\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\"z\n" +
 	"\n" +
-	"FlushChunk\x120\n" +
-	"\x06points\x18\x01 \x03(\v2\x18.veneurd.plugin.v1.PointR\x06points\x120\n" +
+	"FlushChunk\x12\x16\n" +
+	"\x06points\x18\x05 \x01(\fR\x06points\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12\x1c\n" +
-	"\ttimestamp\x18\x04 \x01(\x03R\ttimestamp\"%\n" +
+	"\ttimestamp\x18\x04 \x01(\x03R\ttimestampJ\x04\b\x01\x10\x02\"%\n" +
 	"\vFlushResult\x12\x16\n" +
 	"\x06points\x18\x01 \x01(\x04R\x06points\"4\n" +
 	"\bListener\x12\x0e\n" +
@@ -1127,7 +1028,7 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*Empty)(nil),             // 0: veneurd.plugin.v1.Empty
 	(*Attribute)(nil),         // 1: veneurd.plugin.v1.Attribute
@@ -1135,45 +1036,43 @@ var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*ConfigureRequest)(nil),  // 3: veneurd.plugin.v1.ConfigureRequest
 	(*Diagnostic)(nil),        // 4: veneurd.plugin.v1.Diagnostic
 	(*ConfigureResponse)(nil), // 5: veneurd.plugin.v1.ConfigureResponse
-	(*Point)(nil),             // 6: veneurd.plugin.v1.Point
-	(*Event)(nil),             // 7: veneurd.plugin.v1.Event
-	(*ServiceCheck)(nil),      // 8: veneurd.plugin.v1.ServiceCheck
-	(*FlushChunk)(nil),        // 9: veneurd.plugin.v1.FlushChunk
-	(*FlushResult)(nil),       // 10: veneurd.plugin.v1.FlushResult
-	(*Listener)(nil),          // 11: veneurd.plugin.v1.Listener
-	(*RunRequest)(nil),        // 12: veneurd.plugin.v1.RunRequest
-	(*Batch)(nil),             // 13: veneurd.plugin.v1.Batch
-	(*ErrorCount)(nil),        // 14: veneurd.plugin.v1.ErrorCount
+	(*Event)(nil),             // 6: veneurd.plugin.v1.Event
+	(*ServiceCheck)(nil),      // 7: veneurd.plugin.v1.ServiceCheck
+	(*FlushChunk)(nil),        // 8: veneurd.plugin.v1.FlushChunk
+	(*FlushResult)(nil),       // 9: veneurd.plugin.v1.FlushResult
+	(*Listener)(nil),          // 10: veneurd.plugin.v1.Listener
+	(*RunRequest)(nil),        // 11: veneurd.plugin.v1.RunRequest
+	(*Batch)(nil),             // 12: veneurd.plugin.v1.Batch
+	(*ErrorCount)(nil),        // 13: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	1,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
 	1,  // 1: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
 	4,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
-	6,  // 3: veneurd.plugin.v1.FlushChunk.points:type_name -> veneurd.plugin.v1.Point
-	7,  // 4: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
-	11, // 5: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	7,  // 6: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 7: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	14, // 8: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	0,  // 9: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	3,  // 10: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	0,  // 11: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	9,  // 12: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	0,  // 13: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	12, // 14: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	0,  // 15: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	2,  // 16: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	5,  // 17: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	0,  // 18: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 19: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	0,  // 20: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	13, // 21: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	0,  // 22: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	6,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
+	10, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
+	6,  // 5: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	7,  // 6: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	13, // 7: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	0,  // 8: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	3,  // 9: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	0,  // 10: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	8,  // 11: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	0,  // 12: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	11, // 13: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	0,  // 14: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	2,  // 15: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	5,  // 16: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	0,  // 17: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	9,  // 18: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	0,  // 19: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	12, // 20: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	0,  // 21: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
@@ -1187,7 +1086,7 @@ func file_sdk_proto_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

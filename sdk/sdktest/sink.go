@@ -139,11 +139,11 @@ func flushChunks(t *testing.T, sc pb.SinkClient, f *sdk.Flush, cuts []int) {
 		if i+1 < len(cuts) {
 			to = cuts[i+1]
 		}
-		ch := &pb.FlushChunk{}
+		var pw sdk.PointPacker
 		for j := from; j < to; j++ {
-			ch.Points = append(ch.Points, sdk.PointToProto(&f.Points[j]))
+			pw.Append(&f.Points[j])
 		}
-		chunks = append(chunks, ch)
+		chunks = append(chunks, &pb.FlushChunk{Points: pw.Bytes()})
 	}
 	if len(chunks) == 0 {
 		chunks = append(chunks, &pb.FlushChunk{})

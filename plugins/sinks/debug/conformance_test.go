@@ -71,10 +71,11 @@ func TestConformance(t *testing.T) {
 				},
 				Observe: func(t *testing.T) []string {
 					headers, _, evs, pl := lines()
-					// Five flushes hold points and two events each; the
-					// empty one prints nothing.
-					if headers != 5 {
-						t.Errorf("printed %d flush headers, want 5", headers)
+					// Five flushes hold points and two events each, one of
+					// them in three parts, each part with its header; the
+					// empty flush prints nothing.
+					if headers != 13 {
+						t.Errorf("printed %d flush headers, want 13", headers)
 					}
 					if want := map[bool]int{true: 10, false: 0}[events]; evs != want {
 						t.Errorf("printed %d events, want %d", evs, want)
