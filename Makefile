@@ -32,8 +32,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=10s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzParseServiceCheck -fuzztime=10s ./plugins/sources/dogstatsd/
 
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./sdk/... ./core/... ./plugins/...
+	./scripts/bench.sh
 
 clean:
 	rm -rf bin

@@ -7,6 +7,7 @@
 package aggregate
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"math"
 	"runtime"
@@ -84,20 +85,46 @@ type Aggregator struct {
 	checks map[string]*sdk.ServiceCheck
 }
 
+// shard holds its series in a slab, indexed by key: one allocation for all
+// of them rather than one each, which is what makes a million series cheap.
 type shard struct {
 	mu     sync.Mutex
-	series map[string]*series
+	index  map[string]int32 // key -> position in series
+	series []series
 	_      [40]byte // keep neighbouring shards' locks off one cache line
 }
 
+// series is one series' state. Its key (see frame.Sample.Key: scope, type,
+// name and tag lengths, name, tags) is all it knows of its identity.
 type series struct {
-	typ    sdk.MetricType
-	scope  sdk.Scope
-	name   string
-	tags   string
+	key    string
 	value  float64
 	digest *tdigest.Merging
 	set    *hyperloglog.Sketch
+}
+
+func (se *series) typ() sdk.MetricType { return sdk.MetricType(se.key[1]) }
+func (se *series) scope() sdk.Scope    { return sdk.Scope(se.key[0]) }
+
+// name and tags are slices of the key.
+func (se *series) name() string {
+	nl := int(binary.LittleEndian.Uint16([]byte(se.key[2:4])))
+	return se.key[6 : 6+nl]
+}
+
+func (se *series) tags() string {
+	nl := int(binary.LittleEndian.Uint16([]byte(se.key[2:4])))
+	return se.key[6+nl:]
+}
+
+// seriesKey builds a key like frame.Sample.Key.
+func seriesKey(scope sdk.Scope, typ sdk.MetricType, name, tags string) string {
+	b := make([]byte, 6, 6+len(name)+len(tags))
+	b[0], b[1] = byte(scope), byte(typ)
+	binary.LittleEndian.PutUint16(b[2:], uint16(len(name)))
+	binary.LittleEndian.PutUint16(b[4:], uint16(len(tags)))
+	b = append(append(b, name...), tags...)
+	return string(b)
 }
 
 // New returns an empty Aggregator.
@@ -105,7 +132,7 @@ func New(cfg Config) *Aggregator {
 	n := max(runtime.GOMAXPROCS(0)*4, 8)
 	a := &Aggregator{seed: maphash.MakeSeed(), shards: make([]shard, n), checks: map[string]*sdk.ServiceCheck{}}
 	for i := range a.shards {
-		a.shards[i].series = map[string]*series{}
+		a.shards[i].index = map[string]int32{}
 	}
 	a.SetConfig(cfg)
 	return a
@@ -144,17 +171,20 @@ func (a *Aggregator) IngestFrame(b []byte) (int, error) {
 func (a *Aggregator) add(s *frame.Sample) {
 	sh := &a.shards[maphash.Bytes(a.seed, s.Key)%uint64(len(a.shards))]
 	sh.mu.Lock()
-	se := sh.series[string(s.Key)]
-	if se == nil {
+	i, ok := sh.index[string(s.Key)]
+	if !ok {
 		key := string(s.Key)
-		se = a.newSeries(s, key)
-		if se == nil {
+		se, ok := a.newSeries(s, key)
+		if !ok {
 			sh.mu.Unlock()
 			return
 		}
-		sh.series[key] = se
+		i = int32(len(sh.series))
+		sh.series = append(sh.series, se)
+		sh.index[key] = i
 	}
-	switch se.typ {
+	se := &sh.series[i]
+	switch se.typ() {
 	case sdk.Counter:
 		se.value += s.Value / s.Rate
 	case sdk.Gauge:
@@ -167,14 +197,12 @@ func (a *Aggregator) add(s *frame.Sample) {
 	sh.mu.Unlock()
 }
 
-// newSeries makes a series for s. Its name and tags are slices of key, the
-// map key, which holds them (see frame.Sample.Key): one allocation, not three.
-func (a *Aggregator) newSeries(s *frame.Sample, key string) *series {
-	nameAt := len(key) - len(s.Name) - len(s.Tags)
-	se := &series{typ: sdk.MetricType(s.Type), scope: sdk.Scope(s.Scope),
-		name: key[nameAt : nameAt+len(s.Name)], tags: key[nameAt+len(s.Name):]}
+// newSeries makes a series for s, keyed by key (the map key: one allocation
+// holds the series' whole identity); false for an unknown type.
+func (a *Aggregator) newSeries(s *frame.Sample, key string) (series, bool) {
+	se := series{key: key}
 	cfg := a.cfg.Load()
-	switch se.typ {
+	switch sdk.MetricType(s.Type) {
 	case sdk.Counter, sdk.Gauge:
 	case sdk.Histogram, sdk.Timer:
 		se.digest = tdigest.New(cfg.Compression)
@@ -185,9 +213,9 @@ func (a *Aggregator) newSeries(s *frame.Sample, key string) *series {
 		}
 		se.set = sk
 	default:
-		return nil
+		return se, false
 	}
-	return se
+	return se, true
 }
 
 // AddEvent queues an event for the next flush.
@@ -228,14 +256,15 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		taken := sh.series
-		sh.series = make(map[string]*series, len(taken))
+		sh.index = make(map[string]int32, len(taken))
+		sh.series = make([]series, 0, len(taken))
 		sh.mu.Unlock()
-		for _, se := range taken {
+		for j := range taken {
 			if extended != nil {
-				extendInto(extended, se, cfg.ExtendTags)
+				extendInto(extended, &taken[j], cfg.ExtendTags)
 				continue
 			}
-			emitSeries(e, se, cfg)
+			emitSeries(e, &taken[j], cfg)
 		}
 	}
 	for _, se := range extended {
@@ -284,13 +313,13 @@ func (c *Collector) Point(name, suffix, tags string, typ sdk.PointType, value fl
 }
 
 func emitSeries(e Emitter, se *series, cfg *Config) {
-	switch se.typ {
+	switch se.typ() {
 	case sdk.Counter:
-		e.Point(se.name, "", se.tags, sdk.PointCounter, se.value, cfg.Hostname, "")
+		e.Point(se.name(), "", se.tags(), sdk.PointCounter, se.value, cfg.Hostname, "")
 	case sdk.Gauge:
-		e.Point(se.name, "", se.tags, sdk.PointGauge, se.value, cfg.Hostname, "")
+		e.Point(se.name(), "", se.tags(), sdk.PointGauge, se.value, cfg.Hostname, "")
 	case sdk.Set:
-		e.Point(se.name, "", se.tags, sdk.PointGauge, float64(se.set.Estimate()), cfg.Hostname, "")
+		e.Point(se.name(), "", se.tags(), sdk.PointGauge, float64(se.set.Estimate()), cfg.Hostname, "")
 	case sdk.Histogram, sdk.Timer:
 		emitHistogram(e, se, cfg)
 	}
@@ -299,8 +328,9 @@ func emitSeries(e Emitter, se *series, cfg *Config) {
 // emitHistogram emits Veneur's aggregates and percentiles of a digest.
 func emitHistogram(e Emitter, se *series, cfg *Config) {
 	d := se.digest
+	name, tags := se.name(), se.tags()
 	emit := func(suffix string, typ sdk.PointType, v float64) {
-		e.Point(se.name, suffix, se.tags, typ, v, cfg.Hostname, "")
+		e.Point(name, suffix, tags, typ, v, cfg.Hostname, "")
 	}
 	agg := cfg.Aggregates
 	if agg&Max != 0 {
@@ -346,14 +376,13 @@ func PercentileSuffix(q float64) string {
 // extendInto adds se to m under its tags extended with extra, merging it
 // into a series already there.
 func extendInto(m map[string]*series, se *series, extra []string) {
-	se.tags = extendTags(se.tags, extra)
-	key := string([]byte{byte(se.scope), byte(se.typ)}) + se.name + "\x00" + se.tags
-	prev, ok := m[key]
+	se.key = seriesKey(se.scope(), se.typ(), se.name(), extendTags(se.tags(), extra))
+	prev, ok := m[se.key]
 	if !ok {
-		m[key] = se
+		m[se.key] = se
 		return
 	}
-	switch se.typ {
+	switch se.typ() {
 	case sdk.Counter:
 		prev.value += se.value
 	case sdk.Gauge:

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# End-to-end benchmarks of veneurd against the targets in BENCHMARKS.md: the
+# built binary on a blackhole pipeline, loaded and measured by `veneurd bench`
+# on this machine. Each scenario runs RUNS times (default 3); the rows are
+# printed as they come, then the medians. Usage: scripts/bench.sh [scenario...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${VENEURD:-bin/veneurd}
+runs=${RUNS:-3}
+udp=127.0.0.1:${BENCH_UDP_PORT:-18226}
+admin=127.0.0.1:${BENCH_ADMIN_PORT:-18227}
+work=$(mktemp -d)
+trap 'kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+start_daemon() { # interval
+  cat > "$work/pipeline.hcl" <<HCL
+veneurd {
+  interval     = "$1"
+  http_address = "$admin"
+}
+source "dogstatsd" "bench" {
+  listen            = ["udp://$udp"]
+  read_buffer_bytes = 4194304
+}
+sink "blackhole" "null" {}
+HCL
+  "$bin" run -config "$work/pipeline.hcl" -log-level warn 2>"$work/daemon.log" &
+  daemon=$!
+  for _ in $(seq 100); do curl -sf "http://$admin/healthcheck" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "veneurd did not start:" >&2; cat "$work/daemon.log" >&2; exit 1
+}
+stop_daemon() { kill "$daemon"; wait "$daemon" 2>/dev/null || true; }
+
+bench() { "$bin" bench -target "udp://$udp" -admin "http://$admin" -json "$@"; }
+
+# metric NAME: a value from the daemon's /metrics.
+metric() { curl -s "http://$admin/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
+
+field() { python3 -c "import json,sys; [print(json.loads(l).get('$1', '')) for l in sys.stdin if l.startswith('{')]"; }
+
+scenario() { echo; echo "== $*"; }
+
+run_throughput() {
+  scenario "T1: workload W, 25 lines per datagram, highest rate kept up (< 0.1% drops, every line accounted for)"
+  start_daemon 10s
+  for _ in $(seq "$runs"); do
+    bench -rate 1000000 -duration 5s -find-max | tail -1 | tee -a "$work/t1"
+  done
+  stop_daemon
+}
+
+run_single() {
+  scenario "T2: workload W, 1 line per datagram: as fast as one sender can, then 100,000 datagrams/s"
+  start_daemon 10s
+  for _ in $(seq "$runs"); do bench -rate 0 -lines-per-datagram 1 -duration 10s -settle 12s; done
+  for _ in $(seq "$runs"); do bench -rate 100000 -lines-per-datagram 1 -duration 10s -settle 12s; done
+  stop_daemon
+}
+
+run_efficiency() {
+  scenario "T3: workload W at 200,000 lines/s, 25 lines per datagram"
+  start_daemon 10s
+  for _ in $(seq "$runs"); do bench -rate 200000 -duration 10s -settle 12s; done
+  stop_daemon
+}
+
+run_memory() {
+  scenario "T4/T5: active series held and flushed (interval 10s; flush figures from the daemon's self-metrics)"
+  for spec in "counter 1000000 counter=100" "timer 100000 timer=100" "set 100000 set=100"; do
+    set -- $spec
+    for _ in $(seq "$runs"); do
+      start_daemon 10s
+      # Three samples per series, within one interval.
+      bench -series "$2" -mix "$3" -rate $(( $2 * 3 / 4 )) -duration 4s -settle 5s | tee "$work/row"
+      # Wait for the flush of that interval, then read what it cost.
+      sleep 11
+      echo "{\"series\":\"$1\",\"count\":$2,\"flush_ns\":$(metric veneur_flush_duration_ns),\"sink_flush_ns\":$(metric 'veneur_sink_metric_flush_total_duration_ns{sink="sink.blackhole.null"}')}"
+      stop_daemon
+    done
+  done
+}
+
+run_flush_under_load() {
+  scenario "T5: ingest at 200,000 lines/s while 1,000,000 counter series flush: nothing lost"
+  start_daemon 10s
+  bench -series 1000000 -mix counter=100 -rate 800000 -duration 2s -settle 3s >/dev/null
+  bench -rate 200000 -duration 20s -settle 12s
+  stop_daemon
+}
+
+scenarios=${*:-throughput single efficiency memory flush_under_load}
+make -s build
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024) " GiB"}' /proc/meminfo), $(uname -r), $(go version | cut -d' ' -f3)"
+for s in $scenarios; do "run_$s"; done
