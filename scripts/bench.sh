@@ -72,13 +72,32 @@ run_memory() {
     set -- $spec
     for _ in $(seq "$runs"); do
       start_daemon 10s
-      # Three samples per series, within one interval.
-      bench -series "$2" -mix "$3" -rate $(( $2 * 3 / 4 )) -duration 4s -settle 5s | tee "$work/row"
-      # Wait for the flush of that interval, then read what it cost.
-      sleep 11
-      echo "{\"series\":\"$1\",\"count\":$2,\"flush_ns\":$(metric veneur_flush_duration_ns),\"sink_flush_ns\":$(metric 'veneur_sink_metric_flush_total_duration_ns{sink="sink.blackhole.null"}')}"
+      sample_rss &
+      sampler=$!
+      # Three samples per series, within one interval or two.
+      bench -series "$2" -mix "$3" -rate $(( $2 * 3 / 4 )) -duration 4s -settle 5s >"$work/row"
+      # Wait for the flushes of those samples, then read what they cost.
+      for _ in $(seq 300); do
+        flushed=$(metric 'veneur_sink_metrics_flushed_total{sink="sink.blackhole.null"}')
+        [[ ${flushed:-0} -ge $2 ]] && break
+        sleep 0.1
+      done
+      sleep 1
+      kill $sampler; wait $sampler 2>/dev/null || true
+      echo "{\"series\":\"$1\",\"count\":$2,\"last_flush_ns\":$(metric veneur_flush_duration_ns),\"sink_flush_ns_total\":$(metric 'veneur_sink_metric_flush_total_duration_ns{sink="sink.blackhole.null"}'),\"peak_rss_mb\":$(sort -n "$work/rss" | tail -1),\"ingest\":$(grep '^{' "$work/row")}"
       stop_daemon
     done
+  done
+}
+
+# sample_rss: every 100ms, the sum of the resident sets of the daemon's
+# processes, in MB, into $work/rss.
+sample_rss() {
+  : >"$work/rss"
+  while true; do
+    for p in $daemon $(pgrep -P "$daemon"); do awk '/VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null; done |
+      awk '{ s += $1 } END { print int(s / 1024) }' >>"$work/rss"
+    sleep 0.1
   done
 }
 

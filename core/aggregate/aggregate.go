@@ -256,8 +256,10 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		taken := sh.series
-		sh.index = make(map[string]int32, len(taken))
-		sh.series = make([]series, 0, len(taken))
+		// The next interval starts empty and grows: sizing it like this one
+		// would hold both in memory at once, at the flush, which is the peak.
+		sh.index = map[string]int32{}
+		sh.series = nil
 		sh.mu.Unlock()
 		for j := range taken {
 			if extended != nil {

@@ -71,6 +71,10 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 		}
 	}
 	cmd.Env = append(os.Environ(), sdk.LogLevelEnv+"="+l.Logger.GetLevel().String())
+	if os.Getenv("GOGC") == "" {
+		// As for veneurd itself: a resident set near what is live.
+		cmd.Env = append(cmd.Env, "GOGC=50")
+	}
 	cmd.ExtraFiles = spec.Files
 	// Plugins live in their own process group, so that a terminal's Ctrl-C
 	// or a supervisor signalling veneurd's group reaches veneurd alone, which
