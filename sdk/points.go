@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"unsafe"
 )
@@ -149,6 +150,10 @@ func (w *PointPacker) Size() int { return len(w.buf) }
 
 // Bytes returns the chunk; it aliases the writer's buffer until Reset.
 func (w *PointPacker) Bytes() []byte { return w.buf }
+
+// Grow makes room for n more bytes, so that a chunk of a known size is
+// built without the garbage of growing by doubling.
+func (w *PointPacker) Grow(n int) { w.buf = slices.Grow(w.buf, n) }
 
 // Reset empties the writer for a new chunk. The buffer is not reused: the
 // previous chunk may still be in use.

@@ -62,6 +62,10 @@ func (e *Encoder) cutIfFull() {
 	if e.pw.Size() >= maxChunkBytes {
 		e.cut()
 	}
+	if e.pw.Size() == 0 && e.batch.Points > 0 {
+		// A flush that filled one chunk will likely fill the next.
+		e.pw.Grow(maxChunkBytes + 64<<10)
+	}
 }
 
 func (e *Encoder) cut() {
