@@ -3,24 +3,43 @@
 //
 // The map of the daemon:
 //
-//	config/      HCL files -> config.Config + hcl.Diagnostics
+//	config/      HCL files -> config.Config + hcl.Diagnostics; config.HCL renders it back
 //	listen/      sockets, opened here and handed to source processes as fds
-//	pluginhost/  plugin processes: launch, configure, supervise, gRPC adapters
+//	pluginhost/  plugin processes: launch, configure, supervise, gRPC adapters,
+//	             the catalog of builtin and external plugins, flush encoding
 //	aggregate/   the interval's state, sharded by series key
 //	tdigest/     the merging t-digest behind histograms and timers
+//	telemetry/   veneurd's own metrics under Veneur's names
+//	admin/       the admin HTTP interface
 //
 // A sample's path: a client's datagram lands in a socket the daemon opened
-// (listen.Pool); the source plugin process that inherited the socket parses
-// it and writes samples into packed frames (sdk/frame), several thousand to a
-// gRPC message; Server.ingest decodes each frame without allocating and adds
-// its samples to the Aggregator. On each wall-clock multiple of the interval,
-// Server.flush takes the interval's state, turns it into points (Veneur's
-// names: x.count, x.99percentile, ...), encodes them once and streams them in
-// chunks to every sink process concurrently, each within a timeout.
+// (listen.Pool). The source plugin process that inherited the socket reads it
+// with recvmmsg, parses it and writes samples into packed frames (sdk/frame),
+// thousands to a gRPC message. Server.ingest decodes each frame without
+// allocating and adds its samples to the Aggregator. On each wall-clock
+// multiple of the interval, Server.flush has the Aggregator emit the
+// interval's points (Veneur's names: x.count, x.99percentile, ...) straight
+// into packed chunks (pluginhost.Encoder, sdk.PointPacker), a shard at a
+// time, and streams the chunks to every sink process concurrently, each
+// within its flush_timeout. Sinks receive a large flush part by part.
+//
+// Sockets are shared: the daemon and the source processes hold the same open
+// file descriptions. None of them may put a socket in its Go runtime's
+// netpoller (each datagram would wake every such runtime) or make it blocking
+// (the others' reads would block): the daemon holds its sockets detached
+// (listen.detach), and sources read datagrams with recvmmsg and poll(2).
 //
 // Lifecycle: Start opens sockets and launches sinks, then sources. Run
 // flushes until its context ends, then stops the sources (they drain what
 // they read), flushes a last time and stops the sinks. A plugin process that
 // dies is restarted with backoff and its configuration re-sent; a flush that
 // failed because its sink died is retried once on the new process.
+//
+// Reload (Apply): the new config is loaded and its new plugin processes
+// started before anything changes. Blocks are matched by address and config
+// hash; unchanged plugins keep their processes. A changed source gets a new
+// process on the same sockets, which reads them alongside the old one until
+// the old one has drained; the pool's reference counts close the sockets no
+// source holds any more. Aggregation settings apply after the next flush, so
+// the interval in progress flushes whole.
 package core
