@@ -85,13 +85,45 @@ type Aggregator struct {
 	checks map[string]*sdk.ServiceCheck
 }
 
-// shard holds its series in a slab, indexed by key: one allocation for all
-// of them rather than one each, which is what makes a million series cheap.
+// shard holds its series in a slab, indexed by the key's 64-bit hash: one
+// allocation for all of them rather than one each, which is what makes a
+// million series cheap, and the key is hashed once per sample (the same hash
+// picks the shard). Keys whose hash is already taken by another key, which
+// is vanishingly rare, go to a second index by key.
 type shard struct {
-	mu     sync.Mutex
-	index  map[string]int32 // key -> position in series
-	series []series
-	_      [40]byte // keep neighbouring shards' locks off one cache line
+	mu      sync.Mutex
+	index   map[uint64]int32 // key hash -> position in series
+	collide map[string]int32 // key -> position, for keys whose hash was taken
+	series  []series
+	_       [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+// find returns the position of the series keyed key, hashed h.
+func (sh *shard) find(h uint64, key []byte) (int32, bool) {
+	i, ok := sh.index[h]
+	if !ok {
+		return 0, false
+	}
+	if sh.series[i].key == string(key) {
+		return i, true
+	}
+	i, ok = sh.collide[string(key)]
+	return i, ok
+}
+
+// insert records se, keyed key and hashed h, and returns its position.
+func (sh *shard) insert(h uint64, se series) int32 {
+	i := int32(len(sh.series))
+	sh.series = append(sh.series, se)
+	if _, taken := sh.index[h]; !taken {
+		sh.index[h] = i
+		return i
+	}
+	if sh.collide == nil {
+		sh.collide = map[string]int32{}
+	}
+	sh.collide[se.key] = i
+	return i
 }
 
 // series is one series' state. Its key (see frame.Sample.Key: scope, type,
@@ -132,7 +164,7 @@ func New(cfg Config) *Aggregator {
 	n := max(runtime.GOMAXPROCS(0)*4, 8)
 	a := &Aggregator{seed: maphash.MakeSeed(), shards: make([]shard, n), checks: map[string]*sdk.ServiceCheck{}}
 	for i := range a.shards {
-		a.shards[i].index = map[string]int32{}
+		a.shards[i].index = map[uint64]int32{}
 	}
 	a.SetConfig(cfg)
 	return a
@@ -169,19 +201,17 @@ func (a *Aggregator) IngestFrame(b []byte) (int, error) {
 }
 
 func (a *Aggregator) add(s *frame.Sample) {
-	sh := &a.shards[maphash.Bytes(a.seed, s.Key)%uint64(len(a.shards))]
+	h := maphash.Bytes(a.seed, s.Key)
+	sh := &a.shards[h%uint64(len(a.shards))]
 	sh.mu.Lock()
-	i, ok := sh.index[string(s.Key)]
+	i, ok := sh.find(h, s.Key)
 	if !ok {
-		key := string(s.Key)
-		se, ok := a.newSeries(s, key)
+		se, ok := a.newSeries(s, string(s.Key))
 		if !ok {
 			sh.mu.Unlock()
 			return
 		}
-		i = int32(len(sh.series))
-		sh.series = append(sh.series, se)
-		sh.index[key] = i
+		i = sh.insert(h, se)
 	}
 	se := &sh.series[i]
 	switch se.typ() {
@@ -258,7 +288,8 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 		taken := sh.series
 		// The next interval starts empty and grows: sizing it like this one
 		// would hold both in memory at once, at the flush, which is the peak.
-		sh.index = map[string]int32{}
+		sh.index = map[uint64]int32{}
+		sh.collide = nil
 		sh.series = nil
 		sh.mu.Unlock()
 		for j := range taken {
