@@ -281,6 +281,9 @@ func TestValidateExamples(t *testing.T) {
 	if err != nil {
 		t.Fatalf("veneurd validate examples: %v\n%s", err, out)
 	}
+	if out, err := exec.Command(bin, append([]string{"fmt", "-check"}, examples...)...).CombinedOutput(); err != nil {
+		t.Fatalf("examples are not in the canonical layout (veneurd fmt): %v\n%s", err, out)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.hcl")
 	writeFile(t, bad, "veneurd {\n  interval = \"soon\"\n}\n")
 	out, err = exec.Command(bin, "validate", bad).CombinedOutput()
