@@ -309,6 +309,12 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 	checks := a.checks
 	a.checks = map[string]*sdk.ServiceCheck{}
 	a.mu.Unlock()
+	if len(cfg.ExtendTags) > 0 {
+		for i := range events {
+			sort.Strings(events[i].Tags)
+			events[i].Tags = splitTags(extendTags(strings.Join(events[i].Tags, ","), cfg.ExtendTags))
+		}
+	}
 	for _, c := range checks {
 		tags := strings.Join(c.Tags, ",")
 		if len(cfg.ExtendTags) > 0 {

@@ -186,7 +186,12 @@ func TestExtendTags(t *testing.T) {
 		sample{typ: sdk.Timer, name: "t", tags: "env:qa", value: 2},
 	)
 	a.AddServiceCheck(sdk.ServiceCheck{Name: "sc", Tags: []string{"env:dev"}})
-	expect(t, points(a.Flush(1)),
+	a.AddEvent(sdk.Event{Title: "deploy", Tags: []string{"x:1", "env:dev"}})
+	f := a.Flush(1)
+	if got := strings.Join(f.Events[0].Tags, ","); got != "env:prod,region,x:1" {
+		t.Errorf("event tags %q", got)
+	}
+	expect(t, points(f),
 		"c{env:prod,region,x:1} counter 7",
 		"t.count{env:prod,region} counter 2",
 		"sc{env:prod,region} status 0",
