@@ -112,15 +112,6 @@ func (e *Encoder) Finish(events []sdk.Event) *FlushBatch {
 	return &e.batch
 }
 
-// EncodeFlush encodes a whole sdk.Flush.
-func EncodeFlush(f *sdk.Flush) *FlushBatch {
-	e := NewEncoder(f.Timestamp)
-	for i := range f.Points {
-		e.Append(&f.Points[i])
-	}
-	return e.Finish(f.Events)
-}
-
 // Flush sends one flush. If it fails because the process died, it is retried
 // once on the restarted process, within ctx.
 func (s *Sink) Flush(ctx context.Context, b *FlushBatch) error {
