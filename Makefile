@@ -15,7 +15,9 @@ run: build
 
 test: build examples testdeps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 8m ./...
+	# One package at a time: the end-to-end tests time flushes, and the load
+	# generator's tests flood sockets and cores.
+	$(GO) test -count=1 -timeout 8m -p 1 ./...
 
 testdeps:
 	./scripts/test-deps.sh
