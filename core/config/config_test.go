@@ -147,3 +147,31 @@ func TestHashFollowsValues(t *testing.T) {
 		t.Fatal("block hash does not follow its values")
 	}
 }
+
+func TestLoadPathDirectory(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("10-daemon.hcl", "veneurd {\n  interval = \"5s\"\n}\n")
+	write("20-sinks.hcl", "sink \"debug\" \"stdout\" {}\n")
+	write("notes.txt", "not a pipeline")
+	cfg, diags := LoadPath(dir, catalog)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if cfg.Daemon.Interval != 5*time.Second || len(cfg.Sinks) != 1 {
+		t.Fatalf("loaded %+v with %d sinks", cfg.Daemon, len(cfg.Sinks))
+	}
+	// A mistake in one file names that file.
+	write("30-bad.hcl", "sink \"debug\" \"stdout\" {}\n")
+	_, diags = LoadPath(dir, catalog)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), "30-bad.hcl:1,1") || !strings.Contains(diags.Error(), "20-sinks.hcl:1:1") {
+		t.Fatalf("duplicate across files: %v", diags)
+	}
+	if _, diags := LoadPath(t.TempDir(), catalog); !diags.HasErrors() {
+		t.Fatal("an empty directory loaded")
+	}
+}
