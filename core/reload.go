@@ -44,7 +44,6 @@ func (s *Server) Apply(next *config.Config) error {
 	for _, b := range next.Sinks {
 		if old := findSink(oldSinks, b); old != nil {
 			keptSink[old] = true
-			old.block = b // same hash: same settings
 			sinks = append(sinks, old)
 			continue
 		}

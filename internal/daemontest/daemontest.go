@@ -39,7 +39,11 @@ func Binary(t testing.TB) string {
 			return
 		}
 		binPath = filepath.Join(dir, "veneurd")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/veneurd")
+		args := []string{"build", "-o", binPath}
+		if os.Getenv("VENEURD_TEST_RACE") != "" { // the daemon built with the race detector
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/veneurd")...)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
