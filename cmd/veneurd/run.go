@@ -43,6 +43,15 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		debug.SetGCPercent(50)
 	}
 
+	// Signals are caught from the start: a SIGHUP's default action would end
+	// the process, and one that arrives while plugins are starting waits for
+	// the pipeline instead; a SIGTERM then stops it as soon as it runs.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	cfg, diags := loadPipeline(*path, log)
 	if len(diags) > 0 {
 		config.WriteDiagnostics(stderr, filesOf(cfg), diags)
@@ -66,11 +75,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		defer adm.Close()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {
