@@ -135,6 +135,18 @@ func attributesFromProto(attrs []*pb.Attribute) (schema.Schema, error) {
 	return sch, nil
 }
 
+// DiagnosticsFromProto is the inverse of DiagnosticsToProto: the error
+// diagnostics as *AttrError, joined, or nil.
+func DiagnosticsFromProto(diags []*pb.Diagnostic) error {
+	var errs []error
+	for _, d := range diags {
+		if d.Severity == 1 {
+			errs = append(errs, &AttrError{Attribute: d.Attribute, Summary: d.Summary, Detail: d.Detail})
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // DiagnosticsToProto encodes the error Configure returned.
 func DiagnosticsToProto(err error) []*pb.Diagnostic {
 	var out []*pb.Diagnostic

@@ -60,11 +60,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "veneurd bench: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "Run 'veneurd bench -h' for the flags.")
-		return 2
-	}
+	usageErr := usageError(stderr, "bench")
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))
 	}

@@ -84,11 +84,7 @@ func emitCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "veneurd emit: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "Run 'veneurd emit -h' for the flags.")
-		return 2
-	}
+	usageErr := usageError(stderr, "emit")
 
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })

@@ -86,6 +86,16 @@ func newFlagSet(name, args, summary string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// usageError returns a function that reports a misuse of command cmd on
+// stderr, points at its -h, and returns the exit code 2.
+func usageError(stderr io.Writer, cmd string) func(format string, a ...any) int {
+	return func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "veneurd "+cmd+": "+format+"\n", a...)
+		fmt.Fprintf(stderr, "Run 'veneurd %s -h' for the flags.\n", cmd)
+		return 2
+	}
+}
+
 // parseFlags parses args; it returns an exit code and false when the caller
 // should return (after -h or a bad flag).
 func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {

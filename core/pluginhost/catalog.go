@@ -174,13 +174,7 @@ func (c *Catalog) Check(kind, typ string, values []byte) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, d := range diags {
-		if d.Severity == 1 {
-			errs = append(errs, &sdk.AttrError{Attribute: d.Attribute, Summary: d.Summary, Detail: d.Detail})
-		}
-	}
-	return errors.Join(errs...)
+	return sdk.DiagnosticsFromProto(diags)
 }
 
 // Close ends the processes started for schemas.

@@ -143,24 +143,3 @@ func (p *Process) Pid() int {
 
 // Kill ends the process, gracefully first.
 func (p *Process) Kill() { p.client.Kill() }
-
-// DiagnosticsError joins a plugin's error diagnostics into one error.
-func DiagnosticsError(diags []*pb.Diagnostic) error {
-	var msg string
-	for _, d := range diags {
-		if d.Severity != 1 {
-			continue
-		}
-		if msg != "" {
-			msg += "; "
-		}
-		if d.Attribute != "" {
-			msg += d.Attribute + ": "
-		}
-		msg += d.Summary + ": " + d.Detail
-	}
-	if msg == "" {
-		return nil
-	}
-	return fmt.Errorf("invalid configuration: %s", msg)
-}

@@ -2,12 +2,14 @@ package pluginhost
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -72,7 +74,9 @@ func (s *supervisor) launch() (*Process, error) {
 	defer cancel()
 	diags, err := proc.Configure(ctx, s.req)
 	if err == nil {
-		err = DiagnosticsError(diags)
+		if err = sdk.DiagnosticsFromProto(diags); err != nil {
+			err = fmt.Errorf("invalid configuration: %w", err)
+		}
 	}
 	if err == nil && s.prepare != nil {
 		err = s.prepare(ctx, proc)
