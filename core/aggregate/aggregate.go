@@ -1,14 +1,13 @@
 // Package aggregate keeps one flush interval's state: counters summed,
 // gauges last-write, histograms and timers in merging t-digests, sets in
-// HyperLogLog sketches, service checks last-write (flushed as status points). State is sharded by series
-// key so that several ingesting goroutines rarely meet on a lock. Flush takes
+// HyperLogLog sketches (kept in a state.Table), service checks last-write
+// (flushed as status points). Samples come in packed frames, or already
+// aggregated as state records from a source process. Flush takes
 // the interval's state away whole and turns it into points; a series that saw
 // no samples in an interval emits nothing.
 package aggregate
 
 import (
-	"encoding/binary"
-	"hash/maphash"
 	"math"
 	"runtime"
 	"sort"
@@ -17,9 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/axiomhq/hyperloglog"
-
-	"github.com/veneurd/veneurd/core/tdigest"
+	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/frame"
 )
@@ -73,113 +70,37 @@ type Config struct {
 	percentileSuffixes []string
 }
 
-// Aggregator holds the state of the interval in progress. All methods may be
-// called concurrently.
+// Aggregator holds the state of the interval in progress: the series in a
+// state.Table, and the events and service checks. All methods may be called
+// concurrently.
 type Aggregator struct {
-	cfg    atomic.Pointer[Config]
-	seed   maphash.Seed
-	shards []shard
+	cfg   atomic.Pointer[Config]
+	table *state.Table
 
 	mu     sync.Mutex
 	events []sdk.Event
 	checks map[string]*sdk.ServiceCheck
 }
 
-// shard holds its series in a slab, indexed by the key's 64-bit hash: one
-// allocation for all of them rather than one each, which is what makes a
-// million series cheap, and the key is hashed once per sample (the same hash
-// picks the shard). Keys whose hash is already taken by another key, which
-// is vanishingly rare, go to a second index by key.
-type shard struct {
-	mu      sync.Mutex
-	index   map[uint64]int32 // key hash -> position in series
-	collide map[string]int32 // key -> position, for keys whose hash was taken
-	series  []series
-	_       [40]byte // keep neighbouring shards' locks off one cache line
-}
-
-// find returns the position of the series keyed key, hashed h.
-func (sh *shard) find(h uint64, key []byte) (int32, bool) {
-	i, ok := sh.index[h]
-	if !ok {
-		return 0, false
-	}
-	if sh.series[i].key == string(key) {
-		return i, true
-	}
-	i, ok = sh.collide[string(key)]
-	return i, ok
-}
-
-// insert records se, keyed key and hashed h, and returns its position.
-func (sh *shard) insert(h uint64, se series) int32 {
-	i := int32(len(sh.series))
-	sh.series = append(sh.series, se)
-	if _, taken := sh.index[h]; !taken {
-		sh.index[h] = i
-		return i
-	}
-	if sh.collide == nil {
-		sh.collide = map[string]int32{}
-	}
-	sh.collide[se.key] = i
-	return i
-}
-
-// series is one series' state. Its key (see frame.Sample.Key: scope, type,
-// name and tag lengths, name, tags) is all it knows of its identity.
-type series struct {
-	key    string
-	value  float64
-	digest *tdigest.Merging
-	set    *hyperloglog.Sketch
-}
-
-func (se *series) typ() sdk.MetricType { return sdk.MetricType(se.key[1]) }
-func (se *series) scope() sdk.Scope    { return sdk.Scope(se.key[0]) }
-
-// name and tags are slices of the key.
-func (se *series) name() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.key[2:4])))
-	return se.key[6 : 6+nl]
-}
-
-func (se *series) tags() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.key[2:4])))
-	return se.key[6+nl:]
-}
-
-// seriesKey builds a key like frame.Sample.Key.
-func seriesKey(scope sdk.Scope, typ sdk.MetricType, name, tags string) string {
-	b := make([]byte, 6, 6+len(name)+len(tags))
-	b[0], b[1] = byte(scope), byte(typ)
-	binary.LittleEndian.PutUint16(b[2:], uint16(len(name)))
-	binary.LittleEndian.PutUint16(b[4:], uint16(len(tags)))
-	b = append(append(b, name...), tags...)
-	return string(b)
-}
-
 // New returns an empty Aggregator.
 func New(cfg Config) *Aggregator {
-	n := max(runtime.GOMAXPROCS(0)*4, 8)
-	a := &Aggregator{seed: maphash.MakeSeed(), shards: make([]shard, n), checks: map[string]*sdk.ServiceCheck{}}
-	for i := range a.shards {
-		a.shards[i].index = map[uint64]int32{}
-	}
+	a := &Aggregator{checks: map[string]*sdk.ServiceCheck{}}
+	a.table = state.New(cfg.params(), max(runtime.GOMAXPROCS(0)*4, 8))
 	a.SetConfig(cfg)
 	return a
+}
+
+func (c Config) params() state.Params {
+	return state.Params{Compression: c.Compression, HLLPrecision: c.HLLPrecision}
 }
 
 // SetConfig changes the configuration. Digests and sketches created from now
 // on use the new compression and precision; the next Flush uses the new
 // percentiles and aggregates.
 func (a *Aggregator) SetConfig(cfg Config) {
-	if cfg.Compression <= 0 {
-		cfg.Compression = 100
-	}
-	if cfg.HLLPrecision == 0 {
-		cfg.HLLPrecision = 14
-	}
+	a.table.SetParams(cfg.params())
+	p := a.table.Params()
+	cfg.Compression, cfg.HLLPrecision = p.Compression, p.HLLPrecision
 	cfg.percentileSuffixes = make([]string, len(cfg.Percentiles))
 	for i, q := range cfg.Percentiles {
 		cfg.percentileSuffixes[i] = PercentileSuffix(q)
@@ -194,58 +115,16 @@ func (a *Aggregator) IngestFrame(b []byte) (int, error) {
 	r := frame.NewReader(b)
 	n := 0
 	for r.Next() {
-		a.add(&r.Sample)
+		a.table.Add(&r.Sample)
 		n++
 	}
 	return n, r.Err()
 }
 
-func (a *Aggregator) add(s *frame.Sample) {
-	h := maphash.Bytes(a.seed, s.Key)
-	sh := &a.shards[h%uint64(len(a.shards))]
-	sh.mu.Lock()
-	i, ok := sh.find(h, s.Key)
-	if !ok {
-		se, ok := a.newSeries(s, string(s.Key))
-		if !ok {
-			sh.mu.Unlock()
-			return
-		}
-		i = sh.insert(h, se)
-	}
-	se := &sh.series[i]
-	switch se.typ() {
-	case sdk.Counter:
-		se.value += s.Value / s.Rate
-	case sdk.Gauge:
-		se.value = s.Value
-	case sdk.Histogram, sdk.Timer:
-		se.digest.Add(s.Value, 1/s.Rate)
-	case sdk.Set:
-		se.set.InsertHash(frame.SetHash(s.Value))
-	}
-	sh.mu.Unlock()
-}
-
-// newSeries makes a series for s, keyed by key (the map key: one allocation
-// holds the series' whole identity); false for an unknown type.
-func (a *Aggregator) newSeries(s *frame.Sample, key string) (series, bool) {
-	se := series{key: key}
-	cfg := a.cfg.Load()
-	switch sdk.MetricType(s.Type) {
-	case sdk.Counter, sdk.Gauge:
-	case sdk.Histogram, sdk.Timer:
-		se.digest = tdigest.New(cfg.Compression)
-	case sdk.Set:
-		sk, err := hyperloglog.NewSketch(cfg.HLLPrecision, true)
-		if err != nil {
-			sk = hyperloglog.New()
-		}
-		se.set = sk
-	default:
-		return se, false
-	}
-	return se, true
+// MergeState merges a frame of state records (see package state), as a
+// source process ships them, and returns how many series it merged.
+func (a *Aggregator) MergeState(b []byte) (int, error) {
+	return a.table.MergeRecords(b)
 }
 
 // AddEvent queues an event for the next flush.
@@ -278,20 +157,12 @@ type Emitter interface {
 // as soon as it has been emitted, so a flush holds little beyond what e keeps.
 func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 	cfg := a.cfg.Load()
-	var extended map[string]*series
+	var extended map[string]*state.Series
 	if len(cfg.ExtendTags) > 0 {
-		extended = map[string]*series{}
+		extended = map[string]*state.Series{}
 	}
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		taken := sh.series
-		// The next interval starts empty and grows: sizing it like this one
-		// would hold both in memory at once, at the flush, which is the peak.
-		sh.index = map[uint64]int32{}
-		sh.collide = nil
-		sh.series = nil
-		sh.mu.Unlock()
+	for i := range a.table.Shards() {
+		taken := a.table.Take(i)
 		for j := range taken {
 			if extended != nil {
 				extendInto(extended, &taken[j], cfg.ExtendTags)
@@ -351,23 +222,23 @@ func (c *Collector) Point(name, suffix, tags string, typ sdk.PointType, value fl
 		Timestamp: c.Timestamp, Hostname: hostname, Message: message})
 }
 
-func emitSeries(e Emitter, se *series, cfg *Config) {
-	switch se.typ() {
+func emitSeries(e Emitter, se *state.Series, cfg *Config) {
+	switch se.Type() {
 	case sdk.Counter:
-		e.Point(se.name(), "", se.tags(), sdk.PointCounter, se.value, cfg.Hostname, "")
+		e.Point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, cfg.Hostname, "")
 	case sdk.Gauge:
-		e.Point(se.name(), "", se.tags(), sdk.PointGauge, se.value, cfg.Hostname, "")
+		e.Point(se.Name(), "", se.Tags(), sdk.PointGauge, se.Value, cfg.Hostname, "")
 	case sdk.Set:
-		e.Point(se.name(), "", se.tags(), sdk.PointGauge, float64(se.set.Estimate()), cfg.Hostname, "")
+		e.Point(se.Name(), "", se.Tags(), sdk.PointGauge, float64(se.Set.Estimate()), cfg.Hostname, "")
 	case sdk.Histogram, sdk.Timer:
 		emitHistogram(e, se, cfg)
 	}
 }
 
 // emitHistogram emits Veneur's aggregates and percentiles of a digest.
-func emitHistogram(e Emitter, se *series, cfg *Config) {
-	d := se.digest
-	name, tags := se.name(), se.tags()
+func emitHistogram(e Emitter, se *state.Series, cfg *Config) {
+	d := se.Digest
+	name, tags := se.Name(), se.Tags()
 	emit := func(suffix string, typ sdk.PointType, v float64) {
 		e.Point(name, suffix, tags, typ, v, cfg.Hostname, "")
 	}
@@ -414,23 +285,14 @@ func PercentileSuffix(q float64) string {
 
 // extendInto adds se to m under its tags extended with extra, merging it
 // into a series already there.
-func extendInto(m map[string]*series, se *series, extra []string) {
-	se.key = seriesKey(se.scope(), se.typ(), se.name(), extendTags(se.tags(), extra))
-	prev, ok := m[se.key]
+func extendInto(m map[string]*state.Series, se *state.Series, extra []string) {
+	se.Key = state.Key(se.Scope(), se.Type(), se.Name(), extendTags(se.Tags(), extra))
+	prev, ok := m[se.Key]
 	if !ok {
-		m[se.key] = se
+		m[se.Key] = se
 		return
 	}
-	switch se.typ() {
-	case sdk.Counter:
-		prev.value += se.value
-	case sdk.Gauge:
-		prev.value = se.value // both were written this interval; either is the last
-	case sdk.Histogram, sdk.Timer:
-		prev.digest.Merge(se.digest)
-	case sdk.Set:
-		prev.set.Merge(se.set)
-	}
+	prev.Merge(se) // both were written this interval; for a gauge either is the last
 }
 
 // extendTags returns tags (sorted, comma-joined) with extra added, each

@@ -220,23 +220,3 @@ func TestSetAccuracy(t *testing.T) {
 		t.Fatalf("estimate %v is off by more than 2%%", got)
 	}
 }
-
-// TestHashCollisions forces every key of a shard onto one hash: series stay
-// apart, found through the second index.
-func TestHashCollisions(t *testing.T) {
-	var sh shard
-	sh.index = map[uint64]int32{}
-	keys := []string{"a", "b", "c"}
-	for _, k := range keys {
-		if _, ok := sh.find(42, []byte(k)); ok {
-			t.Fatalf("%s found before insert", k)
-		}
-		sh.insert(42, series{key: k})
-	}
-	for want, k := range keys {
-		i, ok := sh.find(42, []byte(k))
-		if !ok || int(i) != want || sh.series[i].key != k {
-			t.Fatalf("%s: position %d, %v", k, i, ok)
-		}
-	}
-}

@@ -1,0 +1,168 @@
+package state
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+
+	"github.com/axiomhq/hyperloglog"
+
+	"github.com/veneurd/veneurd/internal/tdigest"
+	"github.com/veneurd/veneurd/sdk"
+)
+
+// Records are the packed form of state. A frame of records is a version byte
+// followed by records, each
+//
+//	payloadLen uint32
+//	key        scope uint8, type uint8, nameLen uint16, tagsLen uint16, name, tags
+//	payload    counters and gauges: the float64 value; histograms and timers:
+//	           the t-digest's binary encoding; sets: the sketch's
+//
+// all little-endian. The key is frame.Sample.Key's layout, so one series has
+// one key in every form.
+const RecordsVersion = 1
+
+const keyHeader = 6
+
+// ErrCorrupt is wrapped by the errors of records that do not decode.
+var ErrCorrupt = errors.New("corrupt state records")
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+}
+
+// AppendRecord appends se's record to a frame, starting it when b is empty.
+func AppendRecord(b []byte, se *Series) []byte {
+	if len(b) == 0 {
+		b = append(b, RecordsVersion)
+	}
+	at := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, se.Key...)
+	start := len(b)
+	switch {
+	case se.Digest != nil:
+		b, _ = se.Digest.AppendBinary(b)
+	case se.Set != nil:
+		b, _ = se.Set.AppendBinary(b)
+	default:
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(se.Value))
+	}
+	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-start))
+	return b
+}
+
+// Ship takes the table's state away and hands it to send as frames of about
+// maxBytes each (a frame is never split inside a record). send owns each
+// frame. The table is empty afterwards, unless samples arrived meanwhile.
+func (t *Table) Ship(maxBytes int, send func(frame []byte)) {
+	var b []byte
+	for i := range t.shards {
+		taken := t.Take(i)
+		for j := range taken {
+			b = AppendRecord(b, &taken[j])
+			if len(b) >= maxBytes {
+				send(b)
+				b = nil
+			}
+		}
+	}
+	if len(b) > 0 {
+		send(b)
+	}
+}
+
+// MergeRecords merges a frame of records into t and returns how many merged.
+// Records before a corrupt one are merged; the error names what was wrong.
+func (t *Table) MergeRecords(b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if b[0] != RecordsVersion {
+		return 0, corrupt("unknown version %d", b[0])
+	}
+	b = b[1:]
+	n := 0
+	for len(b) > 0 {
+		if len(b) < 4+keyHeader {
+			return n, corrupt("truncated record header")
+		}
+		plen := int(binary.LittleEndian.Uint32(b))
+		key := b[4:]
+		klen := keyHeader + int(binary.LittleEndian.Uint16(key[2:])) + int(binary.LittleEndian.Uint16(key[4:]))
+		if len(key) < klen || len(key)-klen < plen {
+			return n, corrupt("truncated record")
+		}
+		payload := key[klen : klen+plen]
+		key = key[:klen]
+		b = b[4+klen+plen:]
+		if err := t.merge(key, payload); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// merge merges one record.
+func (t *Table) merge(key, payload []byte) error {
+	typ := sdk.MetricType(key[1])
+	h := maphash.Bytes(t.seed, key)
+	sh := &t.shards[h%uint64(len(t.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	i, found := sh.find(h, key)
+	var se *Series
+	if found {
+		se = &sh.series[i]
+	}
+	switch typ {
+	case sdk.Counter, sdk.Gauge:
+		if len(payload) != 8 {
+			return corrupt("a %s's payload is %d bytes, not 8", typ, len(payload))
+		}
+		v := math.Float64frombits(binary.LittleEndian.Uint64(payload))
+		if !found {
+			i = sh.insert(h, Series{Key: string(key), Value: v})
+			t.size.Add(sh.series[i].cost())
+		} else if typ == sdk.Counter {
+			se.Value += v
+		} else {
+			se.Value = v
+		}
+	case sdk.Histogram, sdk.Timer:
+		d := sh.scratch
+		if !found {
+			d = new(tdigest.Merging)
+		} else if d == nil {
+			d = new(tdigest.Merging)
+			sh.scratch = d
+		}
+		if err := d.UnmarshalBinary(payload); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
+		if !found {
+			i = sh.insert(h, Series{Key: string(key), Digest: d})
+			t.size.Add(sh.series[i].cost())
+		} else {
+			se.Digest.Merge(d)
+		}
+	case sdk.Set:
+		sk := new(hyperloglog.Sketch)
+		if err := sk.UnmarshalBinary(payload); err != nil {
+			return corrupt("set sketch: %v", err)
+		}
+		if !found {
+			i = sh.insert(h, Series{Key: string(key), Set: sk})
+			t.size.Add(sh.series[i].cost())
+		} else if err := se.Set.Merge(sk); err != nil {
+			return err
+		}
+	default:
+		return corrupt("unknown metric type %d", typ)
+	}
+	return nil
+}

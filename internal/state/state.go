@@ -1,0 +1,255 @@
+// Package state is an interval's mergeable state, series by series: counters
+// summed, gauges last-write, histograms and timers in merging t-digests, sets
+// in HyperLogLog sketches. A Table is filled from samples or from another
+// table's state, and gives its state away as packed records, which merge
+// into another Table.
+//
+// Both sides of the source boundary use it: a source process aggregates the
+// samples it parses in a Table and ships the state at each flush (a few
+// records per series instead of one per sample), and the daemon merges what
+// every source shipped into its own Table before it emits points. Every
+// aggregate merges, so a Table may also be shipped early, in parts (when it
+// grows past its budget), without changing the result.
+package state
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/axiomhq/hyperloglog"
+
+	"github.com/veneurd/veneurd/internal/tdigest"
+	"github.com/veneurd/veneurd/sdk"
+	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+// Params are the settings of the digests and sketches a Table creates.
+type Params struct {
+	Compression  float64
+	HLLPrecision uint8
+}
+
+func (p Params) withDefaults() Params {
+	if p.Compression <= 0 {
+		p.Compression = tdigest.DefaultCompression
+	}
+	if p.HLLPrecision == 0 {
+		p.HLLPrecision = 14
+	}
+	return p
+}
+
+// Approximate bytes a series holds besides its key, for Table.Size: the slab
+// entry and its index entry, and for a digest its storage once it has seen a
+// few hundred samples.
+const (
+	seriesBytes = 64
+	digestBytes = 2048
+)
+
+// Table holds series state, sharded by series key so that several goroutines
+// rarely meet on a lock. All methods may be called concurrently.
+type Table struct {
+	params atomic.Pointer[Params]
+	seed   maphash.Seed
+	shards []shard
+	size   atomic.Int64
+}
+
+// shard holds its series in a slab, indexed by the key's 64-bit hash: one
+// allocation for all of them rather than one each, which is what makes a
+// million series cheap, and the key is hashed once per sample (the same hash
+// picks the shard). Keys whose hash is already taken by another key, which
+// is vanishingly rare, go to a second index by key.
+type shard struct {
+	mu      sync.Mutex
+	index   map[uint64]int32 // key hash -> position in series
+	collide map[string]int32 // key -> position, for keys whose hash was taken
+	series  []Series
+	scratch *tdigest.Merging // decodes digests being merged
+	_       [32]byte         // keep neighbouring shards' locks off one cache line
+}
+
+// New returns an empty Table of n shards.
+func New(p Params, n int) *Table {
+	t := &Table{seed: maphash.MakeSeed(), shards: make([]shard, max(n, 1))}
+	for i := range t.shards {
+		t.shards[i].index = map[uint64]int32{}
+	}
+	t.SetParams(p)
+	return t
+}
+
+// SetParams changes the settings of the digests and sketches created from
+// now on.
+func (t *Table) SetParams(p Params) {
+	p = p.withDefaults()
+	t.params.Store(&p)
+}
+
+// Params returns the settings in effect.
+func (t *Table) Params() Params { return *t.params.Load() }
+
+// Size is an estimate of the bytes the table holds.
+func (t *Table) Size() int64 { return t.size.Load() }
+
+// Shards returns the number of shards, for Take.
+func (t *Table) Shards() int { return len(t.shards) }
+
+// Take empties shard i and returns its series. The next interval starts
+// empty and grows: sizing it like this one would hold both in memory at
+// once, which is the peak.
+func (t *Table) Take(i int) []Series {
+	sh := &t.shards[i]
+	sh.mu.Lock()
+	taken := sh.series
+	sh.index = map[uint64]int32{}
+	sh.collide = nil
+	sh.series = nil
+	sh.mu.Unlock()
+	var bytes int64
+	for j := range taken {
+		bytes += taken[j].cost()
+	}
+	t.size.Add(-bytes)
+	return taken
+}
+
+// Add adds one sample; it does not allocate for a series already held. A
+// sample of an unknown type is ignored and reported false.
+func (t *Table) Add(s *frame.Sample) bool {
+	h := maphash.Bytes(t.seed, s.Key)
+	sh := &t.shards[h%uint64(len(t.shards))]
+	sh.mu.Lock()
+	i, ok := sh.find(h, s.Key)
+	if !ok {
+		se, ok := t.newSeries(sdk.MetricType(s.Type), string(s.Key))
+		if !ok {
+			sh.mu.Unlock()
+			return false
+		}
+		i = sh.insert(h, se)
+		t.size.Add(se.cost())
+	}
+	se := &sh.series[i]
+	switch se.Type() {
+	case sdk.Counter:
+		se.Value += s.Value / s.Rate
+	case sdk.Gauge:
+		se.Value = s.Value
+	case sdk.Histogram, sdk.Timer:
+		se.Digest.Add(s.Value, 1/s.Rate)
+	case sdk.Set:
+		se.Set.InsertHash(frame.SetHash(s.Value))
+	}
+	sh.mu.Unlock()
+	return true
+}
+
+// newSeries makes an empty series keyed key; false for an unknown type.
+func (t *Table) newSeries(typ sdk.MetricType, key string) (Series, bool) {
+	se := Series{Key: key}
+	p := t.params.Load()
+	switch typ {
+	case sdk.Counter, sdk.Gauge:
+	case sdk.Histogram, sdk.Timer:
+		se.Digest = tdigest.New(p.Compression)
+	case sdk.Set:
+		sk, err := hyperloglog.NewSketch(p.HLLPrecision, true)
+		if err != nil {
+			sk = hyperloglog.New()
+		}
+		se.Set = sk
+	default:
+		return se, false
+	}
+	return se, true
+}
+
+// find returns the position of the series keyed key, hashed h.
+func (sh *shard) find(h uint64, key []byte) (int32, bool) {
+	i, ok := sh.index[h]
+	if !ok {
+		return 0, false
+	}
+	if sh.series[i].Key == string(key) {
+		return i, true
+	}
+	i, ok = sh.collide[string(key)]
+	return i, ok
+}
+
+// insert records se, hashed h, and returns its position.
+func (sh *shard) insert(h uint64, se Series) int32 {
+	i := int32(len(sh.series))
+	sh.series = append(sh.series, se)
+	if _, taken := sh.index[h]; !taken {
+		sh.index[h] = i
+		return i
+	}
+	if sh.collide == nil {
+		sh.collide = map[string]int32{}
+	}
+	sh.collide[se.Key] = i
+	return i
+}
+
+// Series is one series' state. Its key (see frame.Sample.Key: scope, type,
+// name and tag lengths, name, tags) is all it knows of its identity.
+type Series struct {
+	Key    string
+	Value  float64 // a counter's sum or a gauge's last value
+	Digest *tdigest.Merging
+	Set    *hyperloglog.Sketch
+}
+
+// Type and Scope are read from the key.
+func (se *Series) Type() sdk.MetricType { return sdk.MetricType(se.Key[1]) }
+func (se *Series) Scope() sdk.Scope     { return sdk.Scope(se.Key[0]) }
+
+// Name and Tags are slices of the key.
+func (se *Series) Name() string {
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
+	return se.Key[6 : 6+nl]
+}
+
+func (se *Series) Tags() string {
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
+	return se.Key[6+nl:]
+}
+
+// Merge adds other's state, of the same type, to se: sums add, the gauge
+// takes other's value (other is the later), digests and sketches merge.
+func (se *Series) Merge(other *Series) error {
+	switch se.Type() {
+	case sdk.Counter:
+		se.Value += other.Value
+	case sdk.Gauge:
+		se.Value = other.Value
+	case sdk.Histogram, sdk.Timer:
+		se.Digest.Merge(other.Digest)
+	case sdk.Set:
+		return se.Set.Merge(other.Set)
+	}
+	return nil
+}
+
+func (se *Series) cost() int64 {
+	c := int64(len(se.Key) + seriesBytes)
+	if se.Digest != nil {
+		c += digestBytes
+	}
+	return c
+}
+
+// Key builds a series key like frame.Sample.Key.
+func Key(scope sdk.Scope, typ sdk.MetricType, name, tags string) string {
+	b := make([]byte, 6, 6+len(name)+len(tags))
+	b[0], b[1] = byte(scope), byte(typ)
+	binary.LittleEndian.PutUint16(b[2:], uint16(len(name)))
+	binary.LittleEndian.PutUint16(b[4:], uint16(len(tags)))
+	b = append(append(b, name...), tags...)
+	return string(b)
+}

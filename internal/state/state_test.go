@@ -1,0 +1,206 @@
+package state
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/dgryski/go-metro"
+
+	"github.com/veneurd/veneurd/sdk"
+	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+// addAll adds the samples of a frame to t.
+func addAll(t *Table, w *frame.Writer) {
+	r := frame.NewReader(w.Bytes())
+	for r.Next() {
+		t.Add(&r.Sample)
+	}
+}
+
+// snapshot takes a table's series, keyed by key.
+func snapshot(t *Table) map[string]Series {
+	out := map[string]Series{}
+	for i := range t.Shards() {
+		for _, se := range t.Take(i) {
+			out[se.Key] = se
+		}
+	}
+	return out
+}
+
+// workload writes n samples over 40 series of every type into w.
+func workload(w *frame.Writer, rng *rand.Rand, n int) {
+	types := []sdk.MetricType{sdk.Counter, sdk.Gauge, sdk.Timer, sdk.Histogram, sdk.Set}
+	for i := range n {
+		typ := types[i%len(types)]
+		name := fmt.Appendf(nil, "m.%s.%d", typ, rng.IntN(8))
+		tags := []byte("env:prod,host:a")
+		v := rng.NormFloat64()*10 + 100
+		rate := 1.0
+		if i%7 == 0 {
+			rate = 0.5
+		}
+		if typ == sdk.Set {
+			v = frame.SetValue(metro.Hash64(fmt.Appendf(nil, "member-%d", rng.IntN(500)), 1337))
+		}
+		w.Append(uint8(typ), uint8(sdk.ScopeDefault), name, tags, v, rate)
+	}
+}
+
+// TestShippedStateMergesToTheSame checks that samples aggregated in several
+// tables, shipped as records (in small frames) and merged into one, give
+// what aggregating them all in one table gives: exact sums and gauges,
+// equal digest counts, extremes and sums, and percentiles within 1% of the
+// direct digest's, and set estimates within 2%.
+func TestShippedStateMergesToTheSame(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	direct := New(Params{}, 4)
+	merged := New(Params{}, 8)
+	for part := range 5 {
+		var w frame.Writer
+		workload(&w, rng, 20_000)
+		addAll(direct, &w)
+		src := New(Params{}, 2)
+		addAll(src, &w)
+		frames := 0
+		src.Ship(4096, func(b []byte) {
+			frames++
+			if _, err := merged.MergeRecords(b); err != nil {
+				t.Fatalf("part %d: %v", part, err)
+			}
+		})
+		if frames < 2 {
+			t.Fatalf("part %d shipped in %d frame(s); want several of at most ~4 KB", part, frames)
+		}
+		if src.Size() != 0 || len(snapshot(src)) != 0 {
+			t.Fatalf("part %d: the shipped table still holds %d bytes", part, src.Size())
+		}
+	}
+	want, got := snapshot(direct), snapshot(merged)
+	if len(want) != 40 || len(got) != len(want) {
+		t.Fatalf("%d series merged, %d aggregated directly; want 40", len(got), len(want))
+	}
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok {
+			t.Fatalf("series %q was not merged", k)
+		}
+		name := w.Name()
+		switch w.Type() {
+		case sdk.Counter:
+			if math.Abs(g.Value-w.Value) > 1e-9*math.Abs(w.Value) {
+				t.Errorf("%s: sum %v, want %v", name, g.Value, w.Value)
+			}
+		case sdk.Gauge:
+			if g.Value != w.Value {
+				t.Errorf("%s: gauge %v, want the last value %v", name, g.Value, w.Value)
+			}
+		case sdk.Timer, sdk.Histogram:
+			if g.Digest.Count() != w.Digest.Count() || g.Digest.Min() != w.Digest.Min() || g.Digest.Max() != w.Digest.Max() {
+				t.Errorf("%s: count/min/max %v/%v/%v, want %v/%v/%v", name, g.Digest.Count(), g.Digest.Min(), g.Digest.Max(),
+					w.Digest.Count(), w.Digest.Min(), w.Digest.Max())
+			}
+			if math.Abs(g.Digest.Sum()-w.Digest.Sum()) > 1e-9*math.Abs(w.Digest.Sum()) {
+				t.Errorf("%s: sum %v, want %v", name, g.Digest.Sum(), w.Digest.Sum())
+			}
+			for _, q := range []float64{0.5, 0.9, 0.99} {
+				gq, wq := g.Digest.Quantile(q), w.Digest.Quantile(q)
+				if math.Abs(gq-wq) > 0.01*math.Abs(wq) {
+					t.Errorf("%s: p%v %v, want %v within 1%%", name, q*100, gq, wq)
+				}
+			}
+		case sdk.Set:
+			ge, we := float64(g.Set.Estimate()), float64(w.Set.Estimate())
+			if math.Abs(ge-we) > 0.02*we {
+				t.Errorf("%s: %v members, want %v within 2%%", name, ge, we)
+			}
+		}
+	}
+}
+
+// TestRecordsCorrupt checks that records that do not decode are refused
+// with ErrCorrupt, after the good ones before them merged, and never panic.
+func TestRecordsCorrupt(t *testing.T) {
+	good := AppendRecord(nil, &Series{Key: Key(0, sdk.Counter, "c", ""), Value: 2})
+	for name, b := range map[string][]byte{
+		"version":    append([]byte{9}, good[1:]...),
+		"truncated":  good[:len(good)-1],
+		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, sdk.Timer, "t", ""), Value: 1})[1:]...),
+		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, sdk.MetricType(99), "x", ""), Value: 1})[1:]...),
+		"header":     append(slices.Clone(good), 1, 0),
+		"key length": append(slices.Clone(good), 8, 0, 0, 0, 0, 1, 200, 0, 0, 0),
+	} {
+		tb := New(Params{}, 1)
+		n, err := tb.MergeRecords(b)
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			continue
+		}
+		if name != "version" && name != "truncated" && n != 1 {
+			t.Errorf("%s: %d records merged before the corrupt one, want 1", name, n)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+}
+
+// TestHashCollisions forces every key of a shard onto one hash: series stay
+// apart, found through the second index.
+func TestHashCollisions(t *testing.T) {
+	var sh shard
+	sh.index = map[uint64]int32{}
+	keys := []string{"a", "b", "c"}
+	for _, k := range keys {
+		if _, ok := sh.find(42, []byte(k)); ok {
+			t.Fatalf("%s found before insert", k)
+		}
+		sh.insert(42, Series{Key: k})
+	}
+	for want, k := range keys {
+		i, ok := sh.find(42, []byte(k))
+		if !ok || int(i) != want || sh.series[i].Key != k {
+			t.Fatalf("%s: position %d, %v", k, i, ok)
+		}
+	}
+}
+
+// TestAddDoesNotAllocate checks the steady state: samples of series already
+// held cost no allocation.
+func TestAddDoesNotAllocate(t *testing.T) {
+	tb := New(Params{}, 4)
+	var w frame.Writer
+	workload(&w, rand.New(rand.NewPCG(3, 4)), 4096)
+	for range 3 {
+		addAll(tb, &w) // digests grow to their full size
+	}
+	if n := testing.AllocsPerRun(20, func() { addAll(tb, &w) }); n != 0 {
+		t.Fatalf("Add allocates %.1f times per frame of 4096 samples", n)
+	}
+}
+
+func FuzzMergeRecords(f *testing.F) {
+	tb := New(Params{}, 2)
+	var w frame.Writer
+	workload(&w, rand.New(rand.NewPCG(5, 6)), 50)
+	addAll(tb, &w)
+	tb.Ship(1<<20, func(b []byte) { f.Add(b) })
+	f.Fuzz(func(t *testing.T, b []byte) {
+		New(Params{}, 1).MergeRecords(b)
+	})
+}
+
+func BenchmarkAdd(b *testing.B) {
+	tb := New(Params{}, 8)
+	var w frame.Writer
+	workload(&w, rand.New(rand.NewPCG(7, 8)), 4096)
+	addAll(tb, &w)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		addAll(tb, &w)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*w.Len()), "ns/sample")
+}
