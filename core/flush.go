@@ -2,7 +2,9 @@ package core
 
 import (
 	"context"
+	"errors"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/veneurd/veneurd/core/pluginhost"
@@ -16,6 +18,7 @@ import (
 // others nor the next interval.
 func (s *Server) flush(t time.Time, wait bool) {
 	start := time.Now()
+	s.cutSources()
 	enc := pluginhost.NewEncoder(t.Unix())
 	events := s.agg.FlushTo(enc)
 	s.mu.Lock()
@@ -70,6 +73,40 @@ func (s *Server) flush(t time.Time, wait bool) {
 			<-done
 		}
 	}
+}
+
+// maxCutWait bounds how long a flush waits for the sources' state.
+const maxCutWait = 2 * time.Second
+
+// cutSources has every running source ship the state of the interval that
+// ends, and waits for it: up to a quarter of the interval, at most
+// maxCutWait. State that arrives later is not lost; it joins the next
+// interval.
+func (s *Server) cutSources() {
+	s.mu.Lock()
+	sources, interval := s.sources, s.cfg.Daemon.Interval
+	s.mu.Unlock()
+	if len(sources) == 0 {
+		return
+	}
+	params, begin := s.stateParams(), time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), min(interval/4, maxCutWait))
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		id := s.cutID.Add(1)
+		wg.Go(func() {
+			err := src.Cut(ctx, id, params)
+			switch {
+			case err == nil, errors.Is(err, pluginhost.ErrNotRunning):
+			case ctx.Err() != nil:
+				s.log.Warn("source did not ship its state in time; it joins the next interval", "source", src.Address(), "waited", time.Since(begin))
+			default:
+				s.log.Warn("source did not ship its state", "source", src.Address(), "error", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // countFlushed counts flushed points by type.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -43,6 +44,7 @@ type Server struct {
 	pendingAgg *aggregate.Config // applied after the next flush
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
+	cutID    atomic.Uint64
 	reloadMu sync.Mutex // one Apply at a time
 	flushes  sync.WaitGroup
 
@@ -233,7 +235,7 @@ func (s *Server) startSource(b *config.PluginBlock) (*source, error) {
 	}
 	spec := specOf(b)
 	spec.Files = files
-	src, err := pluginhost.StartSource(s.launcher, spec, addrs, s.configureRequest(b), s.ingest)
+	src, err := pluginhost.StartSource(s.launcher, spec, addrs, s.configureRequest(b), s.stateParams(), s.ingest)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("%s: %w", b.Address(), err)
@@ -256,14 +258,35 @@ func (s *Server) stopSink(k *sink, ctx context.Context) {
 	k.Stop(ctx)
 }
 
+// stateParams are the settings of the digests and sketches sources make in
+// the interval that starts next: a reload's, if one is pending.
+func (s *Server) stateParams() *pb.StateParams {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ac := aggregationConfig(s.cfg)
+	if s.pendingAgg != nil {
+		ac = *s.pendingAgg
+	}
+	return &pb.StateParams{Compression: ac.Compression, HllPrecision: uint32(ac.HLLPrecision)}
+}
+
 // ingest takes one batch from a source.
 func (s *Server) ingest(b *pb.Batch) {
-	n, err := s.agg.IngestFrame(b.Samples)
-	s.processed.Add(uint64(n))
-	if err != nil {
-		s.log.Error("dropping the rest of a corrupt sample frame", "error", err)
-		s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_frame").Inc()
+	if len(b.State) > 0 {
+		if _, err := s.agg.MergeState(b.State); err != nil {
+			s.log.Error("dropping the rest of corrupt state from a source", "error", err)
+			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_state").Inc()
+		}
 	}
+	if len(b.Samples) > 0 {
+		n, err := s.agg.IngestFrame(b.Samples)
+		s.processed.Add(uint64(n))
+		if err != nil {
+			s.log.Error("dropping the rest of a corrupt sample frame", "error", err)
+			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_frame").Inc()
+		}
+	}
+	s.processed.Add(b.Processed)
 	for _, e := range b.Events {
 		s.agg.AddEvent(sdk.EventFromProto(e))
 	}

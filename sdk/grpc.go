@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
-	"github.com/veneurd/veneurd/sdk/frame"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 	"github.com/veneurd/veneurd/sdk/schema"
 )
@@ -205,136 +203,6 @@ func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 		clear(points) // drop the chunk's strings before the next arrives
 	}
 	return stream.SendAndClose(&pb.FlushResult{Points: total})
-}
-
-type sourceServer struct {
-	pb.UnimplementedSourceServer
-	impl Source
-
-	mu   sync.Mutex
-	stop context.CancelFunc // of the Run in progress
-}
-
-func (s *sourceServer) Stop(context.Context, *pb.Empty) (*pb.Empty, error) {
-	s.mu.Lock()
-	if s.stop != nil {
-		s.stop()
-	}
-	s.mu.Unlock()
-	return &pb.Empty{}, nil
-}
-
-// Batch limits: a batch is sent when it holds maxBatchSamples samples or
-// maxBatchBytes bytes, whichever comes first.
-const (
-	maxBatchSamples = 4096
-	maxBatchBytes   = 1 << 20
-)
-
-func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error {
-	listeners := make([]Listener, len(req.Listeners))
-	for i, l := range req.Listeners {
-		listeners[i] = Listener{Address: l.Address, File: inheritedFile(int(l.Fd), l.Address)}
-	}
-	out := &streamOutput{ch: make(chan *pb.Batch, 64)}
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	s.mu.Lock()
-	s.stop = cancel
-	s.mu.Unlock()
-	done := make(chan error, 1)
-	go func() {
-		err := s.impl.Run(ctx, listeners, out)
-		close(out.ch)
-		done <- err
-	}()
-	var sendErr error
-	for b := range out.ch {
-		if sendErr == nil {
-			sendErr = stream.Send(b)
-		}
-		out.recycle(b)
-	}
-	if err := <-done; err != nil && ctx.Err() == nil {
-		return err
-	}
-	return sendErr
-}
-
-// streamOutput hands out writers that feed one Run stream.
-type streamOutput struct {
-	ch   chan *pb.Batch
-	pool sync.Pool // []byte frame buffers
-}
-
-func (o *streamOutput) Writer(protocol string) Writer {
-	return &batchWriter{out: o, protocol: protocol, errs: map[errKey]uint64{}}
-}
-
-func (o *streamOutput) recycle(b *pb.Batch) {
-	if cap(b.Samples) <= 2*maxBatchBytes {
-		o.pool.Put(b.Samples[:0])
-	}
-}
-
-type errKey struct{ packetType, reason string }
-
-type batchWriter struct {
-	out      *streamOutput
-	protocol string
-	received uint64
-	fw       frame.Writer
-	events   []*pb.Event
-	checks   []*pb.ServiceCheck
-	errs     map[errKey]uint64
-	nerrs    int
-}
-
-func (w *batchWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
-	if w.fw.Size() == 0 {
-		if buf, ok := w.out.pool.Get().([]byte); ok {
-			w.fw = frame.NewWriter(buf)
-		}
-	}
-	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
-		w.Error("metric", "too_long") // counts the line as received
-		return
-	}
-	w.received++
-	if w.fw.Len() >= maxBatchSamples || w.fw.Size() >= maxBatchBytes {
-		w.Flush()
-	}
-}
-
-func (w *batchWriter) Event(e Event) {
-	w.received++
-	w.events = append(w.events, EventToProto(&e))
-}
-
-func (w *batchWriter) ServiceCheck(c ServiceCheck) {
-	w.received++
-	w.checks = append(w.checks, ServiceCheckToProto(&c))
-}
-
-func (w *batchWriter) Error(packetType, reason string) {
-	w.received++
-	w.errs[errKey{packetType, reason}]++
-	w.nerrs++
-}
-
-func (w *batchWriter) Flush() {
-	if w.fw.Len() == 0 && len(w.events) == 0 && len(w.checks) == 0 && w.nerrs == 0 {
-		return
-	}
-	b := &pb.Batch{Samples: w.fw.Bytes(), Events: w.events, ServiceChecks: w.checks,
-		Protocol: w.protocol, Received: w.received}
-	w.received = 0
-	for k, n := range w.errs {
-		b.Errors = append(b.Errors, &pb.ErrorCount{PacketType: k.packetType, Reason: k.reason, Count: n})
-		delete(w.errs, k)
-	}
-	w.fw, w.events, w.checks, w.nerrs = frame.Writer{}, nil, nil, 0
-	w.out.ch <- b
 }
 
 // inheritedFile wraps a socket inherited from veneurd in an *os.File that

@@ -96,9 +96,12 @@ type Output interface {
 	Writer(protocol string) Writer
 }
 
-// Writer batches what a source emits. Not safe for concurrent use: each
-// reading goroutine takes its own. A batch is sent when it is full, and by
-// Flush, which a source calls when it has nothing more to read for now.
+// Writer takes what a source emits. Not safe for concurrent use: each
+// reading goroutine takes its own. Samples are aggregated at once, in the
+// source's process, into the state of the interval in progress, which
+// veneurd collects when it flushes. Events, service checks and the counts of
+// lines read and rejected wait for Flush, which a source calls when it has
+// nothing more to read for now.
 type Writer interface {
 	// Metric adds one sample. name and tags are copied. tags must be sorted
 	// and comma-joined. For sets, value is SetValue(hash of the member).

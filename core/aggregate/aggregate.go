@@ -223,7 +223,7 @@ func (c *Collector) Point(name, suffix, tags string, typ sdk.PointType, value fl
 }
 
 func emitSeries(e Emitter, se *state.Series, cfg *Config) {
-	switch se.Type() {
+	switch sdk.MetricType(se.Type()) {
 	case sdk.Counter:
 		e.Point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, cfg.Hostname, "")
 	case sdk.Gauge:

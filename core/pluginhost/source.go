@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/veneurd/veneurd/sdk"
@@ -12,24 +14,38 @@ import (
 
 // Source is a supervised source plugin process. It calls its handler with
 // each batch the process sends, from one goroutine.
+//
+// The process aggregates what it reads and holds the interval's state until
+// Cut asks for it. A process that dies takes the state it held with it: at
+// most one interval of what it read.
 type Source struct {
 	*supervisor
 	listeners []*pb.Listener
 	handle    func(*pb.Batch)
+	params    atomic.Pointer[pb.StateParams] // sent with each Run
 	stopping  chan struct{}
 	ended     chan struct{}
+
+	cutMu sync.Mutex
+	cuts  map[uint64]chan struct{} // closed once the cut's state is handled
 }
+
+// ErrNotRunning is returned by Cut when no process is running.
+var ErrNotRunning = errors.New("source process not running")
 
 // StartSource launches and configures a source plugin and starts it reading
 // from files (spec.Files), which it receives as fds 3, 4, ...; addrs names
-// them in the same order.
-func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, handle func(*pb.Batch)) (*Source, error) {
+// them in the same order. params are the settings of the digests and
+// sketches it aggregates into.
+func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, handle func(*pb.Batch)) (*Source, error) {
 	spec.Kind = sdk.KindSource
 	sv, err := startSupervisor(l, spec, req, nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{supervisor: sv, handle: handle, stopping: make(chan struct{}), ended: make(chan struct{})}
+	s := &Source{supervisor: sv, handle: handle, stopping: make(chan struct{}), ended: make(chan struct{}),
+		cuts: map[uint64]chan struct{}{}}
+	s.params.Store(params)
 	for i, a := range addrs {
 		s.listeners = append(s.listeners, &pb.Listener{Fd: uint32(3 + i), Address: a})
 	}
@@ -61,7 +77,7 @@ func (s *Source) run() {
 func (s *Source) stream(p *Process) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners})
+	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load()})
 	if err != nil {
 		return err
 	}
@@ -74,6 +90,43 @@ func (s *Source) stream(p *Process) error {
 			return err
 		}
 		s.handle(b)
+		if b.Cut != 0 {
+			s.cutMu.Lock()
+			if ch, ok := s.cuts[b.Cut]; ok {
+				close(ch)
+				delete(s.cuts, b.Cut)
+			}
+			s.cutMu.Unlock()
+		}
+	}
+}
+
+// Cut ends the process's interval: it asks for the state the process holds
+// and returns once that state has been handled, or ctx ended. id must be new
+// for each cut; next are the settings for the interval that starts.
+func (s *Source) Cut(ctx context.Context, id uint64, next *pb.StateParams) error {
+	s.params.Store(next)
+	p, _ := s.current()
+	if p == nil || p.Exited() {
+		return ErrNotRunning
+	}
+	done := make(chan struct{})
+	s.cutMu.Lock()
+	s.cuts[id] = done
+	s.cutMu.Unlock()
+	defer func() {
+		s.cutMu.Lock()
+		delete(s.cuts, id)
+		s.cutMu.Unlock()
+	}()
+	if _, err := p.Source.Cut(ctx, &pb.CutRequest{Id: id, Params: next}); err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

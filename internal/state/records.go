@@ -4,13 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
 
 	"github.com/axiomhq/hyperloglog"
 
 	"github.com/veneurd/veneurd/internal/tdigest"
-	"github.com/veneurd/veneurd/sdk"
 )
 
 // Records are the packed form of state. A frame of records is a version byte
@@ -109,8 +107,8 @@ func (t *Table) MergeRecords(b []byte) (int, error) {
 
 // merge merges one record.
 func (t *Table) merge(key, payload []byte) error {
-	typ := sdk.MetricType(key[1])
-	h := maphash.Bytes(t.seed, key)
+	typ := key[1]
+	h := hashKey(key)
 	sh := &t.shards[h%uint64(len(t.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -120,20 +118,20 @@ func (t *Table) merge(key, payload []byte) error {
 		se = &sh.series[i]
 	}
 	switch typ {
-	case sdk.Counter, sdk.Gauge:
+	case Counter, Gauge:
 		if len(payload) != 8 {
-			return corrupt("a %s's payload is %d bytes, not 8", typ, len(payload))
+			return corrupt("a counter's or gauge's payload is %d bytes, not 8", len(payload))
 		}
 		v := math.Float64frombits(binary.LittleEndian.Uint64(payload))
 		if !found {
 			i = sh.insert(h, Series{Key: string(key), Value: v})
 			t.size.Add(sh.series[i].cost())
-		} else if typ == sdk.Counter {
+		} else if typ == Counter {
 			se.Value += v
 		} else {
 			se.Value = v
 		}
-	case sdk.Histogram, sdk.Timer:
+	case Histogram, Timer:
 		d := sh.scratch
 		if !found {
 			d = new(tdigest.Merging)
@@ -150,7 +148,7 @@ func (t *Table) merge(key, payload []byte) error {
 		} else {
 			se.Digest.Merge(d)
 		}
-	case sdk.Set:
+	case Set:
 		sk := new(hyperloglog.Sketch)
 		if err := sk.UnmarshalBinary(payload); err != nil {
 			return corrupt("set sketch: %v", err)

@@ -21,8 +21,17 @@ import (
 	"github.com/axiomhq/hyperloglog"
 
 	"github.com/veneurd/veneurd/internal/tdigest"
-	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+// The metric types of series keys, numbered as sdk.MetricType numbers them
+// (a test keeps them equal; this package sits below sdk).
+const (
+	Counter   = 1
+	Gauge     = 2
+	Histogram = 3
+	Timer     = 4
+	Set       = 5
 )
 
 // Params are the settings of the digests and sketches a Table creates.
@@ -53,31 +62,37 @@ const (
 // rarely meet on a lock. All methods may be called concurrently.
 type Table struct {
 	params atomic.Pointer[Params]
-	seed   maphash.Seed
 	shards []shard
 	size   atomic.Int64
 }
 
-// shard holds its series in a slab, indexed by the key's 64-bit hash: one
-// allocation for all of them rather than one each, which is what makes a
-// million series cheap, and the key is hashed once per sample (the same hash
-// picks the shard). Keys whose hash is already taken by another key, which
-// is vanishingly rare, go to a second index by key.
+// seed keys the series hash, one for the process: a shard's index is
+// rebuilt from its keys when it grows.
+var seed = maphash.MakeSeed()
+
+// hashKey and hashString hash a key alike.
+func hashKey(key []byte) uint64    { return maphash.Bytes(seed, key) }
+func hashString(key string) uint64 { return maphash.String(seed, key) }
+
+// shard holds its series in a slab, one allocation for all of them rather
+// than one each, which is what makes a million series cheap. They are found
+// through an open-addressing index of the key's 64-bit hash (the same hash
+// picks the shard, so a key is hashed once per sample): a slot packs the
+// hash's top 32 bits with the series' position, so that a lookup reads one
+// slot, and the key only to confirm a match. A general-purpose map costs
+// several cache misses more per sample, and this lookup is most of what a
+// sample costs.
 type shard struct {
 	mu      sync.Mutex
-	index   map[uint64]int32 // key hash -> position in series
-	collide map[string]int32 // key -> position, for keys whose hash was taken
+	slots   []uint64 // hash>>32<<32 | position+1; 0 is empty; at most half full
 	series  []Series
 	scratch *tdigest.Merging // decodes digests being merged
-	_       [32]byte         // keep neighbouring shards' locks off one cache line
+	_       [40]byte         // keep neighbouring shards' locks off one cache line
 }
 
 // New returns an empty Table of n shards.
 func New(p Params, n int) *Table {
-	t := &Table{seed: maphash.MakeSeed(), shards: make([]shard, max(n, 1))}
-	for i := range t.shards {
-		t.shards[i].index = map[uint64]int32{}
-	}
+	t := &Table{shards: make([]shard, max(n, 1))}
 	t.SetParams(p)
 	return t
 }
@@ -105,8 +120,7 @@ func (t *Table) Take(i int) []Series {
 	sh := &t.shards[i]
 	sh.mu.Lock()
 	taken := sh.series
-	sh.index = map[uint64]int32{}
-	sh.collide = nil
+	sh.slots = nil
 	sh.series = nil
 	sh.mu.Unlock()
 	var bytes int64
@@ -120,12 +134,12 @@ func (t *Table) Take(i int) []Series {
 // Add adds one sample; it does not allocate for a series already held. A
 // sample of an unknown type is ignored and reported false.
 func (t *Table) Add(s *frame.Sample) bool {
-	h := maphash.Bytes(t.seed, s.Key)
+	h := hashKey(s.Key)
 	sh := &t.shards[h%uint64(len(t.shards))]
 	sh.mu.Lock()
 	i, ok := sh.find(h, s.Key)
 	if !ok {
-		se, ok := t.newSeries(sdk.MetricType(s.Type), string(s.Key))
+		se, ok := t.newSeries(s.Type, string(s.Key))
 		if !ok {
 			sh.mu.Unlock()
 			return false
@@ -135,13 +149,13 @@ func (t *Table) Add(s *frame.Sample) bool {
 	}
 	se := &sh.series[i]
 	switch se.Type() {
-	case sdk.Counter:
+	case Counter:
 		se.Value += s.Value / s.Rate
-	case sdk.Gauge:
+	case Gauge:
 		se.Value = s.Value
-	case sdk.Histogram, sdk.Timer:
+	case Histogram, Timer:
 		se.Digest.Add(s.Value, 1/s.Rate)
-	case sdk.Set:
+	case Set:
 		se.Set.InsertHash(frame.SetHash(s.Value))
 	}
 	sh.mu.Unlock()
@@ -149,14 +163,14 @@ func (t *Table) Add(s *frame.Sample) bool {
 }
 
 // newSeries makes an empty series keyed key; false for an unknown type.
-func (t *Table) newSeries(typ sdk.MetricType, key string) (Series, bool) {
+func (t *Table) newSeries(typ uint8, key string) (Series, bool) {
 	se := Series{Key: key}
 	p := t.params.Load()
 	switch typ {
-	case sdk.Counter, sdk.Gauge:
-	case sdk.Histogram, sdk.Timer:
+	case Counter, Gauge:
+	case Histogram, Timer:
 		se.Digest = tdigest.New(p.Compression)
-	case sdk.Set:
+	case Set:
 		sk, err := hyperloglog.NewSketch(p.HLLPrecision, true)
 		if err != nil {
 			sk = hyperloglog.New()
@@ -170,30 +184,60 @@ func (t *Table) newSeries(typ sdk.MetricType, key string) (Series, bool) {
 
 // find returns the position of the series keyed key, hashed h.
 func (sh *shard) find(h uint64, key []byte) (int32, bool) {
-	i, ok := sh.index[h]
-	if !ok {
+	if len(sh.slots) == 0 {
 		return 0, false
 	}
-	if sh.series[i].Key == string(key) {
-		return i, true
+	mask := uint64(len(sh.slots) - 1)
+	fp := h >> 32 << 32
+	for i := slotOf(h) & mask; ; i = (i + 1) & mask {
+		s := sh.slots[i]
+		if s == 0 {
+			return 0, false
+		}
+		if s&^0xffffffff == fp {
+			pos := int32(uint32(s)) - 1
+			if sh.series[pos].Key == string(key) {
+				return pos, true
+			}
+		}
 	}
-	i, ok = sh.collide[string(key)]
-	return i, ok
 }
 
-// insert records se, hashed h, and returns its position.
+// slotOf is where a hash's probe starts: bits the shard choice (the low
+// ones) and the fingerprint (the top 32) do not already use.
+func slotOf(h uint64) uint64 { return h >> 8 }
+
+// insert records se, hashed h, and returns its position. se's key must not
+// be held already.
 func (sh *shard) insert(h uint64, se Series) int32 {
-	i := int32(len(sh.series))
+	pos := int32(len(sh.series))
 	sh.series = append(sh.series, se)
-	if _, taken := sh.index[h]; !taken {
-		sh.index[h] = i
-		return i
+	if 2*len(sh.series) > len(sh.slots) {
+		sh.grow(h)
+	} else {
+		sh.place(h, pos)
 	}
-	if sh.collide == nil {
-		sh.collide = map[string]int32{}
+	return pos
+}
+
+func (sh *shard) place(h uint64, pos int32) {
+	mask := uint64(len(sh.slots) - 1)
+	i := slotOf(h) & mask
+	for sh.slots[i] != 0 {
+		i = (i + 1) & mask
 	}
-	sh.collide[se.Key] = i
-	return i
+	sh.slots[i] = h>>32<<32 | uint64(pos+1)
+}
+
+// grow doubles the index and places every series again; the last one, just
+// appended, is hashed h (the others' hashes are recomputed from the keys).
+func (sh *shard) grow(h uint64) {
+	sh.slots = make([]uint64, max(16, 2*len(sh.slots)))
+	last := len(sh.series) - 1
+	for pos := range last {
+		sh.place(hashString(sh.series[pos].Key), int32(pos))
+	}
+	sh.place(h, int32(last))
 }
 
 // Series is one series' state. Its key (see frame.Sample.Key: scope, type,
@@ -205,9 +249,9 @@ type Series struct {
 	Set    *hyperloglog.Sketch
 }
 
-// Type and Scope are read from the key.
-func (se *Series) Type() sdk.MetricType { return sdk.MetricType(se.Key[1]) }
-func (se *Series) Scope() sdk.Scope     { return sdk.Scope(se.Key[0]) }
+// Type (an sdk.MetricType) and Scope (an sdk.Scope) are read from the key.
+func (se *Series) Type() uint8  { return se.Key[1] }
+func (se *Series) Scope() uint8 { return se.Key[0] }
 
 // Name and Tags are slices of the key.
 func (se *Series) Name() string {
@@ -224,13 +268,13 @@ func (se *Series) Tags() string {
 // takes other's value (other is the later), digests and sketches merge.
 func (se *Series) Merge(other *Series) error {
 	switch se.Type() {
-	case sdk.Counter:
+	case Counter:
 		se.Value += other.Value
-	case sdk.Gauge:
+	case Gauge:
 		se.Value = other.Value
-	case sdk.Histogram, sdk.Timer:
+	case Histogram, Timer:
 		se.Digest.Merge(other.Digest)
-	case sdk.Set:
+	case Set:
 		return se.Set.Merge(other.Set)
 	}
 	return nil
@@ -245,7 +289,7 @@ func (se *Series) cost() int64 {
 }
 
 // Key builds a series key like frame.Sample.Key.
-func Key(scope sdk.Scope, typ sdk.MetricType, name, tags string) string {
+func Key(scope, typ uint8, name, tags string) string {
 	b := make([]byte, 6, 6+len(name)+len(tags))
 	b[0], b[1] = byte(scope), byte(typ)
 	binary.LittleEndian.PutUint16(b[2:], uint16(len(name)))

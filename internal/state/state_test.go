@@ -9,7 +9,6 @@ import (
 
 	"github.com/dgryski/go-metro"
 
-	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/frame"
 )
 
@@ -34,20 +33,20 @@ func snapshot(t *Table) map[string]Series {
 
 // workload writes n samples over 40 series of every type into w.
 func workload(w *frame.Writer, rng *rand.Rand, n int) {
-	types := []sdk.MetricType{sdk.Counter, sdk.Gauge, sdk.Timer, sdk.Histogram, sdk.Set}
+	types := []uint8{Counter, Gauge, Timer, Histogram, Set}
 	for i := range n {
 		typ := types[i%len(types)]
-		name := fmt.Appendf(nil, "m.%s.%d", typ, rng.IntN(8))
+		name := fmt.Appendf(nil, "m.%d.%d", typ, rng.IntN(8))
 		tags := []byte("env:prod,host:a")
 		v := rng.NormFloat64()*10 + 100
 		rate := 1.0
 		if i%7 == 0 {
 			rate = 0.5
 		}
-		if typ == sdk.Set {
+		if typ == Set {
 			v = frame.SetValue(metro.Hash64(fmt.Appendf(nil, "member-%d", rng.IntN(500)), 1337))
 		}
-		w.Append(uint8(typ), uint8(sdk.ScopeDefault), name, tags, v, rate)
+		w.Append(typ, 0, name, tags, v, rate)
 	}
 }
 
@@ -91,15 +90,15 @@ func TestShippedStateMergesToTheSame(t *testing.T) {
 		}
 		name := w.Name()
 		switch w.Type() {
-		case sdk.Counter:
+		case Counter:
 			if math.Abs(g.Value-w.Value) > 1e-9*math.Abs(w.Value) {
 				t.Errorf("%s: sum %v, want %v", name, g.Value, w.Value)
 			}
-		case sdk.Gauge:
+		case Gauge:
 			if g.Value != w.Value {
 				t.Errorf("%s: gauge %v, want the last value %v", name, g.Value, w.Value)
 			}
-		case sdk.Timer, sdk.Histogram:
+		case Timer, Histogram:
 			if g.Digest.Count() != w.Digest.Count() || g.Digest.Min() != w.Digest.Min() || g.Digest.Max() != w.Digest.Max() {
 				t.Errorf("%s: count/min/max %v/%v/%v, want %v/%v/%v", name, g.Digest.Count(), g.Digest.Min(), g.Digest.Max(),
 					w.Digest.Count(), w.Digest.Min(), w.Digest.Max())
@@ -113,7 +112,7 @@ func TestShippedStateMergesToTheSame(t *testing.T) {
 					t.Errorf("%s: p%v %v, want %v within 1%%", name, q*100, gq, wq)
 				}
 			}
-		case sdk.Set:
+		case Set:
 			ge, we := float64(g.Set.Estimate()), float64(w.Set.Estimate())
 			if math.Abs(ge-we) > 0.02*we {
 				t.Errorf("%s: %v members, want %v within 2%%", name, ge, we)
@@ -125,12 +124,12 @@ func TestShippedStateMergesToTheSame(t *testing.T) {
 // TestRecordsCorrupt checks that records that do not decode are refused
 // with ErrCorrupt, after the good ones before them merged, and never panic.
 func TestRecordsCorrupt(t *testing.T) {
-	good := AppendRecord(nil, &Series{Key: Key(0, sdk.Counter, "c", ""), Value: 2})
+	good := AppendRecord(nil, &Series{Key: Key(0, Counter, "c", ""), Value: 2})
 	for name, b := range map[string][]byte{
 		"version":    append([]byte{9}, good[1:]...),
 		"truncated":  good[:len(good)-1],
-		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, sdk.Timer, "t", ""), Value: 1})[1:]...),
-		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, sdk.MetricType(99), "x", ""), Value: 1})[1:]...),
+		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, Timer, "t", ""), Value: 1})[1:]...),
+		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, 99, "x", ""), Value: 1})[1:]...),
 		"header":     append(slices.Clone(good), 1, 0),
 		"key length": append(slices.Clone(good), 8, 0, 0, 0, 0, 1, 200, 0, 0, 0),
 	} {
@@ -147,22 +146,37 @@ func TestRecordsCorrupt(t *testing.T) {
 	}
 }
 
-// TestHashCollisions forces every key of a shard onto one hash: series stay
-// apart, found through the second index.
+// TestHashCollisions forces keys onto one hash, and more keys onto one
+// fingerprint than fit before the index grows: series stay apart, each found
+// by its key.
 func TestHashCollisions(t *testing.T) {
 	var sh shard
-	sh.index = map[uint64]int32{}
-	keys := []string{"a", "b", "c"}
-	for _, k := range keys {
-		if _, ok := sh.find(42, []byte(k)); ok {
+	var keys []string
+	for i := range 100 {
+		k := fmt.Sprintf("key-%d", i)
+		h := uint64(42) // the same hash for all
+		if i%2 == 1 {
+			h = uint64(i) << 32 // the same probe start, fingerprints apart
+		}
+		if _, ok := sh.find(h, []byte(k)); ok {
 			t.Fatalf("%s found before insert", k)
 		}
-		sh.insert(42, Series{Key: k})
-	}
-	for want, k := range keys {
-		i, ok := sh.find(42, []byte(k))
-		if !ok || int(i) != want || sh.series[i].Key != k {
-			t.Fatalf("%s: position %d, %v", k, i, ok)
+		sh.insert(h, Series{Key: k})
+		keys = append(keys, k)
+		for want, k := range keys {
+			h := uint64(42)
+			if want%2 == 1 {
+				h = uint64(want) << 32
+			}
+			// Growing recomputes hashes from keys, so look up by the real
+			// hash once the index has grown past the forced ones.
+			i, ok := sh.find(h, []byte(k))
+			if !ok {
+				i, ok = sh.find(hashString(k), []byte(k))
+			}
+			if !ok || int(i) != want || sh.series[i].Key != k {
+				t.Fatalf("after %d inserts, %s: position %d, %v", len(keys), k, i, ok)
+			}
 		}
 	}
 }

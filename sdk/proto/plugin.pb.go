@@ -738,6 +738,7 @@ func (x *Listener) GetAddress() string {
 type RunRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Listeners     []*Listener            `protobuf:"bytes,1,rep,name=listeners,proto3" json:"listeners,omitempty"`
+	Params        *StateParams           `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -779,13 +780,132 @@ func (x *RunRequest) GetListeners() []*Listener {
 	return nil
 }
 
-// Batch carries samples from a source to the host. samples is a packed frame
-// (see sdk/frame); events and service checks are rare and travel as messages.
-type Batch struct {
+func (x *RunRequest) GetParams() *StateParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// StateParams are the settings of the digests and sketches a source makes.
+type StateParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Samples       []byte                 `protobuf:"bytes,1,opt,name=samples,proto3" json:"samples,omitempty"`
-	Events        []*Event               `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
-	ServiceChecks []*ServiceCheck        `protobuf:"bytes,3,rep,name=service_checks,json=serviceChecks,proto3" json:"service_checks,omitempty"`
+	Compression   float64                `protobuf:"fixed64,1,opt,name=compression,proto3" json:"compression,omitempty"`
+	HllPrecision  uint32                 `protobuf:"varint,2,opt,name=hll_precision,json=hllPrecision,proto3" json:"hll_precision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StateParams) Reset() {
+	*x = StateParams{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StateParams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StateParams) ProtoMessage() {}
+
+func (x *StateParams) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StateParams.ProtoReflect.Descriptor instead.
+func (*StateParams) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StateParams) GetCompression() float64 {
+	if x != nil {
+		return x.Compression
+	}
+	return 0
+}
+
+func (x *StateParams) GetHllPrecision() uint32 {
+	if x != nil {
+		return x.HllPrecision
+	}
+	return 0
+}
+
+type CutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The settings for the interval that starts now.
+	Params        *StateParams `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CutRequest) Reset() {
+	*x = CutRequest{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CutRequest) ProtoMessage() {}
+
+func (x *CutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CutRequest.ProtoReflect.Descriptor instead.
+func (*CutRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CutRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CutRequest) GetParams() *StateParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// Batch carries what a source read to the host: series state as packed
+// records (see internal/state), or samples as a packed frame (see sdk/frame);
+// events and service checks are rare and travel as messages.
+type Batch struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Samples []byte                 `protobuf:"bytes,1,opt,name=samples,proto3" json:"samples,omitempty"`
+	State   []byte                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	// Samples the source aggregated into state since its previous batch.
+	Processed uint64 `protobuf:"varint,8,opt,name=processed,proto3" json:"processed,omitempty"`
+	// Set on the batch that ends the state shipped for Cut request cut.
+	Cut           uint64          `protobuf:"varint,9,opt,name=cut,proto3" json:"cut,omitempty"`
+	Events        []*Event        `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	ServiceChecks []*ServiceCheck `protobuf:"bytes,3,rep,name=service_checks,json=serviceChecks,proto3" json:"service_checks,omitempty"`
 	// Lines the source rejected since its previous batch, by packet type and reason.
 	Errors []*ErrorCount `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
 	// The protocol the batch was read from and how many lines (samples,
@@ -798,7 +918,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +930,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +943,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Batch) GetSamples() []byte {
@@ -831,6 +951,27 @@ func (x *Batch) GetSamples() []byte {
 		return x.Samples
 	}
 	return nil
+}
+
+func (x *Batch) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+func (x *Batch) GetProcessed() uint64 {
+	if x != nil {
+		return x.Processed
+	}
+	return 0
+}
+
+func (x *Batch) GetCut() uint64 {
+	if x != nil {
+		return x.Cut
+	}
+	return 0
 }
 
 func (x *Batch) GetEvents() []*Event {
@@ -879,7 +1020,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1032,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1045,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -988,12 +1129,23 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x06points\x18\x01 \x01(\x04R\x06points\"4\n" +
 	"\bListener\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\rR\x02fd\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"G\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x7f\n" +
 	"\n" +
 	"RunRequest\x129\n" +
-	"\tlisteners\x18\x01 \x03(\v2\x1b.veneurd.plugin.v1.ListenerR\tlisteners\"\x8a\x02\n" +
+	"\tlisteners\x18\x01 \x03(\v2\x1b.veneurd.plugin.v1.ListenerR\tlisteners\x126\n" +
+	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\"T\n" +
+	"\vStateParams\x12 \n" +
+	"\vcompression\x18\x01 \x01(\x01R\vcompression\x12#\n" +
+	"\rhll_precision\x18\x02 \x01(\rR\fhllPrecision\"T\n" +
+	"\n" +
+	"CutRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
+	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\"\xd0\x02\n" +
 	"\x05Batch\x12\x18\n" +
-	"\asamples\x18\x01 \x01(\fR\asamples\x120\n" +
+	"\asamples\x18\x01 \x01(\fR\asamples\x12\x14\n" +
+	"\x05state\x18\a \x01(\fR\x05state\x12\x1c\n" +
+	"\tprocessed\x18\b \x01(\x04R\tprocessed\x12\x10\n" +
+	"\x03cut\x18\t \x01(\x04R\x03cut\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
 	"\x0eservice_checks\x18\x03 \x03(\v2\x1f.veneurd.plugin.v1.ServiceCheckR\rserviceChecks\x125\n" +
 	"\x06errors\x18\x04 \x03(\v2\x1d.veneurd.plugin.v1.ErrorCountR\x06errors\x12\x1a\n" +
@@ -1011,9 +1163,10 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x04Sink\x12;\n" +
 	"\x05Start\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty\x12H\n" +
 	"\x05Flush\x12\x1d.veneurd.plugin.v1.FlushChunk\x1a\x1e.veneurd.plugin.v1.FlushResult(\x01\x12:\n" +
-	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\x86\x01\n" +
+	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\xc6\x01\n" +
 	"\x06Source\x12@\n" +
-	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01\x12:\n" +
+	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01\x12>\n" +
+	"\x03Cut\x12\x1d.veneurd.plugin.v1.CutRequest\x1a\x18.veneurd.plugin.v1.Empty\x12:\n" +
 	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.EmptyB/Z-github.com/veneurd/veneurd/sdk/proto;pluginpbb\x06proto3"
 
 var (
@@ -1028,7 +1181,7 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*Empty)(nil),             // 0: veneurd.plugin.v1.Empty
 	(*Attribute)(nil),         // 1: veneurd.plugin.v1.Attribute
@@ -1042,8 +1195,10 @@ var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*FlushResult)(nil),       // 9: veneurd.plugin.v1.FlushResult
 	(*Listener)(nil),          // 10: veneurd.plugin.v1.Listener
 	(*RunRequest)(nil),        // 11: veneurd.plugin.v1.RunRequest
-	(*Batch)(nil),             // 12: veneurd.plugin.v1.Batch
-	(*ErrorCount)(nil),        // 13: veneurd.plugin.v1.ErrorCount
+	(*StateParams)(nil),       // 12: veneurd.plugin.v1.StateParams
+	(*CutRequest)(nil),        // 13: veneurd.plugin.v1.CutRequest
+	(*Batch)(nil),             // 14: veneurd.plugin.v1.Batch
+	(*ErrorCount)(nil),        // 15: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	1,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
@@ -1051,28 +1206,32 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	4,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
 	6,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
 	10, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	6,  // 5: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	7,  // 6: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	13, // 7: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	0,  // 8: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	3,  // 9: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	0,  // 10: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	8,  // 11: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	0,  // 12: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	11, // 13: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	0,  // 14: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	2,  // 15: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	5,  // 16: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	0,  // 17: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	9,  // 18: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	0,  // 19: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	12, // 20: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	0,  // 21: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	12, // 5: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	12, // 6: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	6,  // 7: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	7,  // 8: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	15, // 9: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	0,  // 10: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	3,  // 11: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	0,  // 12: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	8,  // 13: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	0,  // 14: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	11, // 15: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	13, // 16: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
+	0,  // 17: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	2,  // 18: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	5,  // 19: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	0,  // 20: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	9,  // 21: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	0,  // 22: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	14, // 23: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	0,  // 24: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.Empty
+	0,  // 25: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	18, // [18:26] is the sub-list for method output_type
+	10, // [10:18] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
@@ -1086,7 +1245,7 @@ func file_sdk_proto_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

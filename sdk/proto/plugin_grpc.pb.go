@@ -353,6 +353,7 @@ var Sink_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Source_Run_FullMethodName  = "/veneurd.plugin.v1.Source/Run"
+	Source_Cut_FullMethodName  = "/veneurd.plugin.v1.Source/Cut"
 	Source_Stop_FullMethodName = "/veneurd.plugin.v1.Source/Stop"
 )
 
@@ -360,11 +361,15 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Source reads from sockets the host hands over and streams samples back.
+// Source reads from sockets the host hands over, aggregates what it reads
+// for the interval in progress and streams that state back.
 type SourceClient interface {
 	// Run reads until Stop is called (or the stream is cancelled) and ends the
 	// stream once everything read has been sent.
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Batch], error)
+	// Cut ends the source's interval: it ships the state it holds on the Run
+	// stream, then a Batch whose cut is the request's id, and returns.
+	Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Stop asks a running Run to stop reading and drain.
 	Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
@@ -396,6 +401,16 @@ func (c *sourceClient) Run(ctx context.Context, in *RunRequest, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RunClient = grpc.ServerStreamingClient[Batch]
 
+func (c *sourceClient) Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Source_Cut_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *sourceClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
@@ -410,11 +425,15 @@ func (c *sourceClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOpt
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
 //
-// Source reads from sockets the host hands over and streams samples back.
+// Source reads from sockets the host hands over, aggregates what it reads
+// for the interval in progress and streams that state back.
 type SourceServer interface {
 	// Run reads until Stop is called (or the stream is cancelled) and ends the
 	// stream once everything read has been sent.
 	Run(*RunRequest, grpc.ServerStreamingServer[Batch]) error
+	// Cut ends the source's interval: it ships the state it holds on the Run
+	// stream, then a Batch whose cut is the request's id, and returns.
+	Cut(context.Context, *CutRequest) (*Empty, error)
 	// Stop asks a running Run to stop reading and drain.
 	Stop(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedSourceServer()
@@ -429,6 +448,9 @@ type UnimplementedSourceServer struct{}
 
 func (UnimplementedSourceServer) Run(*RunRequest, grpc.ServerStreamingServer[Batch]) error {
 	return status.Errorf(codes.Unimplemented, "method Run not implemented")
+}
+func (UnimplementedSourceServer) Cut(context.Context, *CutRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Cut not implemented")
 }
 func (UnimplementedSourceServer) Stop(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Stop not implemented")
@@ -465,6 +487,24 @@ func _Source_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RunServer = grpc.ServerStreamingServer[Batch]
 
+func _Source_Cut_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Cut(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Cut_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Cut(ctx, req.(*CutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Source_Stop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
 	if err := dec(in); err != nil {
@@ -490,6 +530,10 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "veneurd.plugin.v1.Source",
 	HandlerType: (*SourceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Cut",
+			Handler:    _Source_Cut_Handler,
+		},
 		{
 			MethodName: "Stop",
 			Handler:    _Source_Stop_Handler,
