@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"context"
-	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,18 @@ import (
 // boundary costs more than aggregating them. Counts (lines received, samples
 // processed, errors) travel every reportEvery, so the daemon's self-metrics
 // stay current between flushes.
+//
+// A Writer packs samples into a frame. A frame that fills up, which happens
+// only under heavy traffic, goes to the output's aggregating goroutine, so
+// that reading and parsing go on on one core while another aggregates; what
+// a Writer holds when the source calls Flush is aggregated on the spot,
+// which at ordinary rates costs no hand-over and no wake-up.
 const (
+	// frameSamples is the size of a full frame.
+	frameSamples = 4096
+	// queuedFrames is how many full frames may wait for the aggregating
+	// goroutine; past that a Writer aggregates its frame itself.
+	queuedFrames = 8
 	// maxFrameBytes bounds a Batch's state frame, well under gRPC's 4 MiB.
 	maxFrameBytes = 1 << 20
 	// shipAbove is the state a source holds before it ships early, within
@@ -118,6 +128,9 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 type streamOutput struct {
 	ch    chan *pb.Batch
 	table *state.Table
+	work  chan work     // to the aggregating goroutine
+	free  chan []byte   // frame buffers to reuse
+	idle  chan struct{} // closed when the aggregating goroutine has ended
 
 	// shipMu orders shipments, so that a cut's marker follows its state,
 	// and guards closed: nothing is sent once ch is closed.
@@ -132,12 +145,86 @@ type streamOutput struct {
 
 type errKey struct{ packetType, reason string }
 
+// work is a full frame to aggregate, or a barrier to close once the frames
+// before it are aggregated.
+type work struct {
+	frame   []byte
+	barrier chan struct{}
+}
+
 func newStreamOutput(p state.Params) *streamOutput {
-	return &streamOutput{
+	o := &streamOutput{
 		ch:       make(chan *pb.Batch, 64),
 		table:    state.New(p, 16),
+		work:     make(chan work, queuedFrames),
+		free:     make(chan []byte, queuedFrames+2),
+		idle:     make(chan struct{}),
 		received: map[string]*atomic.Uint64{},
 		errs:     map[errKey]uint64{},
+	}
+	go o.aggregate()
+	return o
+}
+
+// aggregate aggregates the full frames Writers hand over.
+func (o *streamOutput) aggregate() {
+	defer close(o.idle)
+	for w := range o.work {
+		if w.barrier != nil {
+			close(w.barrier)
+			continue
+		}
+		o.add(w.frame)
+		select {
+		case o.free <- w.frame[:0]:
+		default:
+		}
+	}
+}
+
+// add aggregates a frame.
+func (o *streamOutput) add(b []byte) {
+	r := frame.NewReader(b)
+	var n, unknown uint64
+	for r.Next() {
+		if o.table.Add(&r.Sample) {
+			n++
+		} else {
+			unknown++
+		}
+	}
+	o.processed.Add(n)
+	if unknown > 0 {
+		o.mu.Lock()
+		o.errs[errKey{"metric", "unknown_type"}] += unknown
+		o.mu.Unlock()
+	}
+	if o.table.Size() > shipAbove {
+		o.shipEarly()
+	}
+}
+
+// handOver gives a full frame to the aggregating goroutine, or aggregates
+// it here when that one is behind.
+func (o *streamOutput) handOver(b []byte) {
+	select {
+	case o.work <- work{frame: b}:
+	default:
+		o.add(b)
+		select {
+		case o.free <- b[:0]:
+		default:
+		}
+	}
+}
+
+// buffer returns a frame buffer to reuse, if one is free.
+func (o *streamOutput) buffer() []byte {
+	select {
+	case b := <-o.free:
+		return b
+	default:
+		return nil
 	}
 }
 
@@ -160,6 +247,9 @@ func (o *streamOutput) cut(id uint64, next state.Params) bool {
 	if o.closed {
 		return false
 	}
+	aggregated := make(chan struct{})
+	o.work <- work{barrier: aggregated}
+	<-aggregated
 	o.table.Ship(maxFrameBytes, o.sendState)
 	o.table.SetParams(next)
 	o.sendReport()
@@ -224,21 +314,21 @@ func (o *streamOutput) sendReport() {
 func (o *streamOutput) close() {
 	o.shipMu.Lock()
 	defer o.shipMu.Unlock()
+	o.closed = true
+	close(o.work)
+	<-o.idle
 	o.table.Ship(maxFrameBytes, o.sendState)
 	o.sendReport()
-	o.closed = true
 	close(o.ch)
 }
 
-// stateWriter is one goroutine's Writer: samples go straight into the
-// output's table; counts, events and service checks wait for Flush.
+// stateWriter is one goroutine's Writer: samples go into a frame, counts,
+// events and service checks wait for Flush.
 type stateWriter struct {
 	out       *streamOutput
 	received  *atomic.Uint64
-	key       []byte
-	sample    frame.Sample
+	fw        frame.Writer
 	nreceived uint64
-	processed uint64
 	events    []*pb.Event
 	checks    []*pb.ServiceCheck
 	errs      map[errKey]uint64
@@ -246,24 +336,18 @@ type stateWriter struct {
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
-	if len(name) > frame.MaxNameLen || len(tags) > frame.MaxTagsLen {
+	if w.fw.Size() == 0 {
+		if b := w.out.buffer(); b != nil {
+			w.fw = frame.NewWriter(b)
+		}
+	}
+	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
 		w.error("metric", "too_long")
 		return
 	}
-	k := append(w.key[:0], byte(scope), byte(typ), 0, 0, 0, 0)
-	binary.LittleEndian.PutUint16(k[2:], uint16(len(name)))
-	binary.LittleEndian.PutUint16(k[4:], uint16(len(tags)))
-	k = append(append(k, name...), tags...)
-	w.key = k
-	s := &w.sample
-	s.Value, s.Rate, s.Scope, s.Type, s.Key = value, rate, uint8(scope), uint8(typ), k
-	if !w.out.table.Add(s) {
-		w.error("metric", "unknown_type")
-		return
-	}
-	w.processed++
-	if w.out.table.Size() > shipAbove {
-		w.out.shipEarly()
+	if w.fw.Len() >= frameSamples {
+		w.out.handOver(w.fw.Bytes())
+		w.fw = frame.Writer{}
 	}
 }
 
@@ -289,15 +373,19 @@ func (w *stateWriter) error(packetType, reason string) {
 	w.errs[errKey{packetType, reason}]++
 }
 
-// Flush hands the counts to the output, to go with its next report, and
-// sends events and service checks at once.
+// Flush aggregates the samples the Writer holds, hands the counts to the
+// output, to go with its next report, and sends events and service checks
+// at once.
 func (w *stateWriter) Flush() {
 	if w.nreceived == 0 {
 		return
 	}
+	if w.fw.Len() > 0 {
+		w.out.add(w.fw.Bytes())
+		w.fw.Reset()
+	}
 	w.received.Add(w.nreceived)
-	w.out.processed.Add(w.processed)
-	w.nreceived, w.processed = 0, 0
+	w.nreceived = 0
 	if len(w.errs) > 0 {
 		w.out.mu.Lock()
 		for k, n := range w.errs {
