@@ -27,8 +27,12 @@ import (
 // a Writer holds when the source calls Flush is aggregated on the spot,
 // which at ordinary rates costs no hand-over and no wake-up.
 const (
-	// frameSamples is the size of a full frame.
+	// A frame is full at frameSamples samples or frameBytes bytes. Frame
+	// buffers start at a tenth of that, grow as they must, and go back to
+	// the output to be reused once aggregated: a Writer holds one only
+	// while it has samples.
 	frameSamples = 4096
+	frameBytes   = 1 << 19
 	// queuedFrames is how many full frames may wait for the aggregating
 	// goroutine; past that a Writer aggregates its frame itself.
 	queuedFrames = 8
@@ -126,11 +130,12 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 // streamOutput aggregates what its Writers write into one state.Table and
 // sends batches to one Run stream.
 type streamOutput struct {
-	ch    chan *pb.Batch
-	table *state.Table
-	work  chan work     // to the aggregating goroutine
-	free  chan []byte   // frame buffers to reuse
-	idle  chan struct{} // closed when the aggregating goroutine has ended
+	ch        chan *pb.Batch
+	table     *state.Table
+	shipAbove int64
+	work      chan work     // to the aggregating goroutine
+	free      chan []byte   // frame buffers to reuse
+	idle      chan struct{} // closed when the aggregating goroutine has ended
 
 	// shipMu orders shipments, so that a cut's marker follows its state,
 	// and guards closed: nothing is sent once ch is closed.
@@ -154,13 +159,14 @@ type work struct {
 
 func newStreamOutput(p state.Params) *streamOutput {
 	o := &streamOutput{
-		ch:       make(chan *pb.Batch, 64),
-		table:    state.New(p, 16),
-		work:     make(chan work, queuedFrames),
-		free:     make(chan []byte, queuedFrames+2),
-		idle:     make(chan struct{}),
-		received: map[string]*atomic.Uint64{},
-		errs:     map[errKey]uint64{},
+		ch:        make(chan *pb.Batch, 64),
+		table:     state.New(p, 16),
+		shipAbove: shipAbove,
+		work:      make(chan work, queuedFrames),
+		free:      make(chan []byte, queuedFrames+2),
+		idle:      make(chan struct{}),
+		received:  map[string]*atomic.Uint64{},
+		errs:      map[errKey]uint64{},
 	}
 	go o.aggregate()
 	return o
@@ -175,10 +181,7 @@ func (o *streamOutput) aggregate() {
 			continue
 		}
 		o.add(w.frame)
-		select {
-		case o.free <- w.frame[:0]:
-		default:
-		}
+		o.recycle(w.frame)
 	}
 }
 
@@ -199,7 +202,7 @@ func (o *streamOutput) add(b []byte) {
 		o.errs[errKey{"metric", "unknown_type"}] += unknown
 		o.mu.Unlock()
 	}
-	if o.table.Size() > shipAbove {
+	if o.table.Size() > o.shipAbove {
 		o.shipEarly()
 	}
 }
@@ -211,20 +214,25 @@ func (o *streamOutput) handOver(b []byte) {
 	case o.work <- work{frame: b}:
 	default:
 		o.add(b)
-		select {
-		case o.free <- b[:0]:
-		default:
-		}
+		o.recycle(b)
 	}
 }
 
-// buffer returns a frame buffer to reuse, if one is free.
+// recycle keeps a frame buffer for reuse, unless enough are kept.
+func (o *streamOutput) recycle(b []byte) {
+	select {
+	case o.free <- b[:0]:
+	default:
+	}
+}
+
+// buffer returns a frame buffer, reused if one is free.
 func (o *streamOutput) buffer() []byte {
 	select {
 	case b := <-o.free:
 		return b
 	default:
-		return nil
+		return make([]byte, 0, frameBytes/8)
 	}
 }
 
@@ -336,16 +344,14 @@ type stateWriter struct {
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
-	if w.fw.Size() == 0 {
-		if b := w.out.buffer(); b != nil {
-			w.fw = frame.NewWriter(b)
-		}
+	if w.fw.Bytes() == nil {
+		w.fw = frame.NewWriter(w.out.buffer())
 	}
 	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
 		w.error("metric", "too_long")
 		return
 	}
-	if w.fw.Len() >= frameSamples {
+	if w.fw.Len() >= frameSamples || w.fw.Size() >= frameBytes {
 		w.out.handOver(w.fw.Bytes())
 		w.fw = frame.Writer{}
 	}
@@ -382,7 +388,8 @@ func (w *stateWriter) Flush() {
 	}
 	if w.fw.Len() > 0 {
 		w.out.add(w.fw.Bytes())
-		w.fw.Reset()
+		w.out.recycle(w.fw.Bytes())
+		w.fw = frame.Writer{}
 	}
 	w.received.Add(w.nreceived)
 	w.nreceived = 0

@@ -1,0 +1,209 @@
+package sdk
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+
+	"github.com/dgryski/go-metro"
+
+	"github.com/veneurd/veneurd/internal/state"
+	"github.com/veneurd/veneurd/sdk/frame"
+)
+
+// received is what a stream output sent, merged as the daemon merges it.
+type received struct {
+	table     *state.Table
+	processed uint64
+	lines     map[string]uint64
+	errors    map[string]uint64
+	events    int
+	cuts      []uint64
+	early     int // state batches before the first cut
+}
+
+// drain reads o's batches until the stream closes.
+func drain(t *testing.T, o *streamOutput) *received {
+	r := &received{table: state.New(state.Params{}, 4), lines: map[string]uint64{}, errors: map[string]uint64{}}
+	for b := range o.ch {
+		if len(b.State) > 0 {
+			if _, err := r.table.MergeRecords(b.State); err != nil {
+				t.Errorf("state does not merge: %v", err)
+			}
+			if len(r.cuts) == 0 {
+				r.early++
+			}
+		}
+		r.processed += b.Processed
+		if b.Received > 0 {
+			r.lines[b.Protocol] += b.Received
+		}
+		for _, e := range b.Errors {
+			r.errors[e.PacketType+"/"+e.Reason] += e.Count
+		}
+		r.events += len(b.Events)
+		if b.Cut != 0 {
+			r.cuts = append(r.cuts, b.Cut)
+		}
+	}
+	return r
+}
+
+func (r *received) series() map[string]state.Series {
+	out := map[string]state.Series{}
+	for i := range r.table.Shards() {
+		for _, se := range r.table.Take(i) {
+			out[se.Name()+"|"+se.Tags()] = se
+		}
+	}
+	return out
+}
+
+// TestOutputShipsExactState writes from four goroutines at once, past full
+// frames, then cuts: what arrives merges into exact sums, the last gauge,
+// exact digest counts and extremes, set sizes within the sketch's error, and
+// counts of every line.
+func TestOutputShipsExactState(t *testing.T) {
+	o := newStreamOutput(state.Params{})
+	got := make(chan *received)
+	go func() { got <- drain(t, o) }()
+
+	const writers, perWriter = 4, 3 * frameSamples // full frames are handed over
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			w := o.Writer("udp")
+			for i := range perWriter {
+				w.Metric(Counter, ScopeDefault, []byte("hits"), []byte("env:prod"), 1, 0.5)
+				w.Metric(Timer, ScopeDefault, []byte("latency"), nil, float64(i%1000), 1)
+				w.Metric(Set, ScopeDefault, []byte("users"), nil, frame.SetValue(metro.Hash64(fmt.Appendf(nil, "user-%d", g*perWriter+i), 1337)), 1)
+				if i%1000 == 0 {
+					w.Error("metric", "bad_value")
+					w.Flush()
+				}
+			}
+			w.Event(Event{Title: "deployed"})
+			w.Flush()
+		})
+	}
+	wg.Wait()
+	w := o.Writer("tcp")
+	w.Metric(Gauge, ScopeDefault, []byte("temp"), nil, 21.5, 1)
+	w.Metric(MetricType(99), ScopeDefault, []byte("odd"), nil, 1, 1)
+	w.Flush()
+	if !o.cut(7, state.Params{}) {
+		t.Fatal("cut refused while running")
+	}
+	o.close()
+	if o.cut(8, state.Params{}) {
+		t.Fatal("cut accepted after close")
+	}
+	r := <-got
+
+	if len(r.cuts) != 1 || r.cuts[0] != 7 {
+		t.Fatalf("cut markers %v, want [7]", r.cuts)
+	}
+	series := r.series()
+	if len(series) != 4 {
+		t.Fatalf("%d series, want 4: %v", len(series), series)
+	}
+	total := float64(writers * perWriter)
+	if v := series["hits|env:prod"].Value; v != 2*total {
+		t.Errorf("counter %v, want %v (1 at rate 0.5, %v times)", v, 2*total, total)
+	}
+	if v := series["temp|"].Value; v != 21.5 {
+		t.Errorf("gauge %v, want 21.5", v)
+	}
+	d := series["latency|"].Digest
+	if d.Count() != total || d.Min() != 0 || d.Max() != 999 {
+		t.Errorf("timer count/min/max %v/%v/%v, want %v/0/999", d.Count(), d.Min(), d.Max(), total)
+	}
+	if est := float64(series["users|"].Set.Estimate()); math.Abs(est-total) > 0.02*total {
+		t.Errorf("set of %v members estimated %v, more than 2%% off", total, est)
+	}
+	wantProcessed := uint64(3*writers*perWriter + 1)
+	if r.processed != wantProcessed {
+		t.Errorf("processed %d, want %d", r.processed, wantProcessed)
+	}
+	wantErrors := uint64(writers * (perWriter/1000 + 1))
+	wantUDP := uint64(3*writers*perWriter) + wantErrors + writers
+	if r.lines["udp"] != wantUDP || r.lines["tcp"] != 2 {
+		t.Errorf("lines received %v, want udp:%d tcp:2", r.lines, wantUDP)
+	}
+	if r.errors["metric/bad_value"] != wantErrors || r.errors["metric/unknown_type"] != 1 {
+		t.Errorf("errors %v, want %d bad_value and 1 unknown_type", r.errors, wantErrors)
+	}
+	if r.events != writers {
+		t.Errorf("%d events, want %d", r.events, writers)
+	}
+}
+
+// TestOutputShipsEarlyPastBudget checks that a source holding more state
+// than its budget ships it before the cut, and that nothing is lost by it.
+func TestOutputShipsEarlyPastBudget(t *testing.T) {
+	o := newStreamOutput(state.Params{})
+	o.shipAbove = 64 << 10
+	got := make(chan *received)
+	go func() { got <- drain(t, o) }()
+	w := o.Writer("udp")
+	const n = 20_000
+	for i := range n {
+		w.Metric(Counter, ScopeDefault, fmt.Appendf(nil, "c.%d", i%5000), nil, 1, 1)
+		if i%500 == 0 {
+			w.Flush()
+		}
+	}
+	w.Flush()
+	o.cut(1, state.Params{})
+	o.close()
+	r := <-got
+	if r.early == 0 {
+		t.Fatalf("no state shipped before the cut, with a budget of %d bytes", o.shipAbove)
+	}
+	var sum float64
+	series := r.series()
+	for _, se := range series {
+		sum += se.Value
+	}
+	if len(series) != 5000 || sum != n {
+		t.Fatalf("%d series summing to %v, want 5000 summing to %d", len(series), sum, n)
+	}
+	t.Logf("%d state batches shipped before the cut", r.early)
+}
+
+// TestWriterDoesNotAllocate checks the steady state of the packet path's
+// end in a source: samples of known series cost no allocation. Bursts that
+// fill frames hand them to the aggregating goroutine, and may then take a
+// new buffer while the old ones are in flight: at most one per frame.
+func TestWriterDoesNotAllocate(t *testing.T) {
+	o := newStreamOutput(state.Params{})
+	go func() {
+		for range o.ch {
+		}
+	}()
+	defer o.close()
+	w := o.Writer("udp")
+	names := make([][]byte, 100)
+	for i := range names {
+		names[i] = fmt.Appendf(nil, "metric.%d", i)
+	}
+	tags := []byte("env:prod,host:a")
+	write := func(n int) func() {
+		return func() {
+			for i := range n {
+				w.Metric(Counter, ScopeDefault, names[i%len(names)], tags, 1, 1)
+			}
+			w.Flush()
+		}
+	}
+	for range 10 { // as many buffers as are in flight at once are made
+		write(4 * frameSamples)()
+	}
+	if n := testing.AllocsPerRun(50, write(frameSamples-1)); n > 0 {
+		t.Errorf("%v allocations per %d samples aggregated at Flush", n, frameSamples-1)
+	}
+	if n := testing.AllocsPerRun(20, write(4*frameSamples)); n > 4 {
+		t.Errorf("%v allocations per 4 full frames handed over", n)
+	}
+}
