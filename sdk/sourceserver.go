@@ -31,7 +31,7 @@ const (
 	// buffers start at a tenth of that, grow as they must, and go back to
 	// the output to be reused once aggregated: a Writer holds one only
 	// while it has samples.
-	frameSamples = 4096
+	frameSamples = 8192
 	frameBytes   = 1 << 19
 	// queuedFrames is how many full frames may wait for the aggregating
 	// goroutine; past that a Writer aggregates its frame itself.
@@ -99,8 +99,9 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 		go func() { ran <- s.impl.Run(ctx, listeners, out) }()
 		for {
 			select {
-			case <-reports.C:
+			case now := <-reports.C:
 				out.report()
+				out.procs.narrow(now)
 				continue
 			case err := <-ran:
 				reports.Stop()
@@ -136,6 +137,7 @@ type streamOutput struct {
 	work      chan work     // to the aggregating goroutine
 	free      chan []byte   // frame buffers to reuse
 	idle      chan struct{} // closed when the aggregating goroutine has ended
+	procs     *procs
 
 	// shipMu orders shipments, so that a cut's marker follows its state,
 	// and guards closed: nothing is sent once ch is closed.
@@ -165,6 +167,7 @@ func newStreamOutput(p state.Params) *streamOutput {
 		work:      make(chan work, queuedFrames),
 		free:      make(chan []byte, queuedFrames+2),
 		idle:      make(chan struct{}),
+		procs:     newProcs(),
 		received:  map[string]*atomic.Uint64{},
 		errs:      map[errKey]uint64{},
 	}
@@ -210,6 +213,7 @@ func (o *streamOutput) add(b []byte) {
 // handOver gives a full frame to the aggregating goroutine, or aggregates
 // it here when that one is behind.
 func (o *streamOutput) handOver(b []byte) {
+	o.procs.busy()
 	select {
 	case o.work <- work{frame: b}:
 	default:
@@ -325,6 +329,7 @@ func (o *streamOutput) close() {
 	o.closed = true
 	close(o.work)
 	<-o.idle
+	o.procs.restore()
 	o.table.Ship(maxFrameBytes, o.sendState)
 	o.sendReport()
 	close(o.ch)
