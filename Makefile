@@ -35,7 +35,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseServiceCheck -fuzztime=10s ./plugins/sources/dogstatsd/
 
 bench: build
-	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./sdk/... ./core/... ./plugins/...
+	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./sdk/... ./core/... ./internal/... ./plugins/...
 	./scripts/bench.sh
 
 clean:

@@ -7,21 +7,26 @@
 //	listen/      sockets, opened here and handed to source processes as fds
 //	pluginhost/  plugin processes: launch, configure, supervise, gRPC adapters,
 //	             the catalog of builtin and external plugins, flush encoding
-//	aggregate/   the interval's state, sharded by series key
-//	tdigest/     the merging t-digest behind histograms and timers
+//	aggregate/   the interval's state (an internal/state.Table), events,
+//	             service checks, and the points a flush emits
 //	telemetry/   veneurd's own metrics under Veneur's names
 //	admin/       the admin HTTP interface
 //
 // A sample's path: a client's datagram lands in a socket the daemon opened
 // (listen.Pool). The source plugin process that inherited the socket reads it
-// with recvmmsg, parses it and writes samples into packed frames (sdk/frame),
-// thousands to a gRPC message. Server.ingest decodes each frame without
-// allocating and adds its samples to the Aggregator. On each wall-clock
-// multiple of the interval, Server.flush has the Aggregator emit the
-// interval's points (Veneur's names: x.count, x.99percentile, ...) straight
-// into packed chunks (pluginhost.Encoder, sdk.PointPacker), a shard at a
-// time, and streams the chunks to every sink process concurrently, each
-// within its flush_timeout. Sinks receive a large flush part by part.
+// with recvmmsg, parses it, and its sdk.Writer aggregates the sample at once
+// into the interval's state in that process (internal/state: counters
+// summed, gauges last-write, t-digests, HyperLogLogs). Nothing crosses the
+// process boundary per sample. On each wall-clock multiple of the interval,
+// Server.flush cuts every source (pluginhost.Source.Cut): each ships its
+// state as packed records, a few per series, which Server.ingest merges
+// into the Aggregator. The Aggregator then emits the interval's points
+// (Veneur's names: x.count, x.99percentile, ...) straight into packed chunks
+// (pluginhost.Encoder, sdk.PointPacker), a shard at a time, and the chunks
+// stream to every sink process concurrently, each within its flush_timeout.
+// Sinks receive a large flush part by part. The t-digest and the state
+// records live in internal/ because both sides of the boundary use them and
+// sdk must not import core.
 //
 // Sockets are shared: the daemon and the source processes hold the same open
 // file descriptions. None of them may put a socket in its Go runtime's
@@ -30,8 +35,10 @@
 // (listen.detach), and sources read datagrams with recvmmsg and poll(2).
 //
 // Lifecycle: Start opens sockets and launches sinks, then sources. Run
-// flushes until its context ends, then stops the sources (they drain what
-// they read), flushes a last time and stops the sinks. A plugin process that
+// flushes until its context ends, then stops the sources (they ship the
+// state they hold), flushes a last time and stops the sinks. A source
+// process that dies loses the state it held: at most one interval of what it
+// read. A plugin process that
 // dies is restarted with backoff and its configuration re-sent; a flush that
 // failed because its sink died is retried once on the new process.
 //

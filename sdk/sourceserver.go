@@ -28,7 +28,7 @@ import (
 // which at ordinary rates costs no hand-over and no wake-up.
 const (
 	// A frame is full at frameSamples samples or frameBytes bytes. Frame
-	// buffers start at a tenth of that, grow as they must, and go back to
+	// buffers start at an eighth of that, grow as they must, and go back to
 	// the output to be reused once aggregated: a Writer holds one only
 	// while it has samples.
 	frameSamples = 8192

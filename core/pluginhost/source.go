@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
@@ -120,6 +123,9 @@ func (s *Source) Cut(ctx context.Context, id uint64, next *pb.StateParams) error
 		s.cutMu.Unlock()
 	}()
 	if _, err := p.Source.Cut(ctx, &pb.CutRequest{Id: id, Params: next}); err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return nil // a protocol 1 source streams samples and holds no state
+		}
 		return err
 	}
 	select {

@@ -218,3 +218,29 @@ func BenchmarkAdd(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*w.Len()), "ns/sample")
 }
+
+// BenchmarkShipMerge is the boundary's cost per series at a flush: the
+// source encodes its state, the daemon merges it (10,000 series of every
+// type, each having seen a few samples).
+func BenchmarkShipMerge(b *testing.B) {
+	var w frame.Writer
+	rng := rand.New(rand.NewPCG(9, 10))
+	types := []uint8{Counter, Counter, Counter, Counter, Gauge, Gauge, Timer, Timer, Timer, Set}
+	for i := range 30_000 {
+		typ := types[i%len(types)]
+		v := rng.Float64() * 100
+		if typ == Set {
+			v = frame.SetValue(rng.Uint64())
+		}
+		w.Append(typ, 0, fmt.Appendf(nil, "bench.metric.%d", i%10_000), []byte("env:prod,host:a"), v, 1)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		src, dst := New(Params{}, 8), New(Params{}, 8)
+		addAll(src, &w)
+		b.StartTimer()
+		src.Ship(1<<20, func(f []byte) { dst.MergeRecords(f) })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10_000), "ns/series")
+}

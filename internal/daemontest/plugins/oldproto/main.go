@@ -15,7 +15,7 @@ func main() {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: sdk.Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
-			sdk.ProtocolVersion + 98: {sdk.KindSink: &sdk.SinkPlugin{}},
+			99: {sdk.KindSink: &sdk.SinkPlugin{}},
 		},
 		GRPCServer: plugin.DefaultGRPCServer,
 		Logger:     hclog.New(&hclog.LoggerOptions{Output: os.Stderr, JSONFormat: true}),
