@@ -190,19 +190,11 @@ func (o *streamOutput) aggregate() {
 
 // add aggregates a frame.
 func (o *streamOutput) add(b []byte) {
-	r := frame.NewReader(b)
-	var n, unknown uint64
-	for r.Next() {
-		if o.table.Add(&r.Sample) {
-			n++
-		} else {
-			unknown++
-		}
-	}
-	o.processed.Add(n)
+	n, unknown, _ := o.table.AddFrame(b) // our own frame: it decodes
+	o.processed.Add(uint64(n))
 	if unknown > 0 {
 		o.mu.Lock()
-		o.errs[errKey{"metric", "unknown_type"}] += unknown
+		o.errs[errKey{"metric", "unknown_type"}] += uint64(unknown)
 		o.mu.Unlock()
 	}
 	if o.table.Size() > o.shipAbove {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // Aggregate is one of the statistics a histogram or timer emits besides its
@@ -112,13 +111,8 @@ func (a *Aggregator) SetConfig(cfg Config) {
 // added. It does not allocate for samples of series already seen in this
 // interval.
 func (a *Aggregator) IngestFrame(b []byte) (int, error) {
-	r := frame.NewReader(b)
-	n := 0
-	for r.Next() {
-		a.table.Add(&r.Sample)
-		n++
-	}
-	return n, r.Err()
+	n, unknown, err := a.table.AddFrame(b)
+	return n + unknown, err
 }
 
 // MergeState merges a frame of state records (see package state), as a

@@ -110,8 +110,8 @@ func (t *Table) merge(key, payload []byte) error {
 	typ := key[1]
 	h := hashKey(key)
 	sh := &t.shards[h%uint64(len(t.shards))]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	i, found := sh.find(h, key)
 	var se *Series
 	if found {

@@ -206,17 +206,42 @@ func FuzzMergeRecords(f *testing.F) {
 	})
 }
 
+// BenchmarkAdd adds workload W's mix over 10,000 series (keys of ~40 bytes,
+// 30% timers), sample by sample and a frame at a time.
 func BenchmarkAdd(b *testing.B) {
-	tb := New(Params{}, 8)
 	var w frame.Writer
-	workload(&w, rand.New(rand.NewPCG(7, 8)), 4096)
-	addAll(tb, &w)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		addAll(tb, &w)
+	rng := rand.New(rand.NewPCG(7, 8))
+	types := []uint8{Counter, Counter, Counter, Counter, Gauge, Gauge, Timer, Timer, Timer, Set}
+	for range 4096 {
+		k := rng.IntN(10_000)
+		v := rng.Float64() * 100
+		if types[k%10] == Set {
+			v = frame.SetValue(rng.Uint64())
+		}
+		w.Append(types[k%10], 0, fmt.Appendf(nil, "bench.metric.%d", k), []byte("env:prod,host:web-01,region:us"), v, 1)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*w.Len()), "ns/sample")
+	for _, c := range []struct {
+		name string
+		add  func(*Table)
+	}{
+		{"one-by-one", func(t *Table) { addAll(t, &w) }},
+		{"frame", func(t *Table) { t.AddFrame(w.Bytes()) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			tb := New(Params{}, 16)
+			for k := range 10_000 { // every series held, as in a running interval
+				s := frame.Sample{Type: types[k%10], Rate: 1, Key: []byte(Key(0, types[k%10], fmt.Sprintf("bench.metric.%d", k), "env:prod,host:web-01,region:us"))}
+				tb.Add(&s)
+			}
+			c.add(tb)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.add(tb)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*w.Len()), "ns/sample")
+		})
+	}
 }
 
 // BenchmarkShipMerge is the boundary's cost per series at a flush: the

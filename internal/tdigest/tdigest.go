@@ -148,6 +148,16 @@ func (d *Merging) Add(value, weight float64) {
 	d.reciprocalSum += (1 / value) * weight
 }
 
+// Pending returns the weight of the points added since the last merge and
+// reads the slot the next Add writes, so that a caller adding to many
+// digests can bring each one's memory into the cache ahead of time.
+func (d *Merging) Pending() float64 {
+	if n := len(d.cs); n < cap(d.cs) {
+		return d.bufWeight + d.cs[:n+1][n].Weight
+	}
+	return d.bufWeight
+}
+
 // makeRoom ensures len(d.cs) < cap(d.cs), growing the buffer while it is below
 // its full size and merging the buffered points once it has reached it.
 func (d *Merging) makeRoom() {
