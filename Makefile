@@ -33,6 +33,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMetric -fuzztime=20s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=10s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzParseServiceCheck -fuzztime=10s ./plugins/sources/dogstatsd/
+	$(GO) test -run='^$$' -fuzz=FuzzMergeRecords -fuzztime=10s ./internal/state/
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./sdk/... ./core/... ./internal/... ./plugins/...

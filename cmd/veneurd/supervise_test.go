@@ -163,3 +163,55 @@ sink "localfile" "out" { path = %q }
 	}
 	d.WaitLog("flush timed out", 5*time.Second)
 }
+
+// TestSourceKilled kills the source's process with SIGKILL between two
+// bursts of counters. The source holds the interval's state, so what it had
+// aggregated since the last flush is lost with it, and nothing else: the
+// first burst, flushed before the kill, and the second, sent after the
+// restart, are counted exactly, and veneurd keeps running.
+func TestSourceKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	addr := daemontest.FreePort(t, "udp")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd { interval = "1s" }
+source "dogstatsd" "in" { listen = ["udp://%s"] }
+sink "localfile" "out" { path = %q }
+`, addr, out))
+	const burst = 2000
+	sendSteadily(t, addr, "before.count", burst, 4000)
+	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "before.count") >= burst
+	})
+
+	// Mid-interval, with state held that no flush has collected yet.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1200 * time.Millisecond)))
+	sendSteadily(t, addr, "held.count", 200, 2000)
+	before := pluginPid(t, d, "plugin-serve source dogstatsd")
+	if err := syscall.Kill(before, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitLog("plugin restarted", 10*time.Second)
+	if after := pluginPid(t, d, "plugin-serve source dogstatsd"); after == before {
+		t.Fatal("the source was not restarted")
+	}
+	sendSteadily(t, addr, "after.count", burst, 4000)
+	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "after.count") >= burst
+	})
+	time.Sleep(1500 * time.Millisecond)
+	lines := daemontest.ReadLines(t, out)
+	for name, want := range map[string]float64{"before.count": burst, "after.count": burst} {
+		if got := daemontest.Sum(lines, name); got != want {
+			t.Errorf("%s = %v across flushes, want exactly %v", name, got, want)
+		}
+	}
+	if held := daemontest.Sum(lines, "held.count"); held > 200 {
+		t.Errorf("held.count = %v, more than the 200 sent", held)
+	}
+	if err := d.Cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatal("veneurd died with its source")
+	}
+}
