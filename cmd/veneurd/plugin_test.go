@@ -152,3 +152,35 @@ sink "example" "main" {
 		t.Errorf("the plugin's own complaint is not at its attribute (%q):\n%s", want, out)
 	}
 }
+
+// TestProtocol1Source runs a source built against plugin protocol 1, which
+// streams samples and has no Cut: veneurd aggregates its samples itself and
+// flushes them exactly, without waiting on it at each flush.
+func TestProtocol1Source(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/v1source", dir)
+	out := filepath.Join(dir, "out.jsonl")
+	addr := daemontest.FreePort(t, "udp")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd { interval = "1s" }
+plugin "source" "v1" { path = %q }
+source "v1" "old" {
+  listen = ["udp://%s"]
+  count  = 1234
+}
+sink "localfile" "out" { path = %q }
+`, bin, addr, out))
+	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "v1.count") >= 1234
+	})
+	time.Sleep(2500 * time.Millisecond) // two more flushes: nothing more arrives
+	if got := daemontest.Sum(daemontest.ReadLines(t, out), "v1.count"); got != 1234 {
+		t.Errorf("v1.count = %v, want exactly 1234", got)
+	}
+	if strings.Contains(d.Logs(), "did not ship its state") {
+		t.Errorf("veneurd waited on a protocol 1 source's state:\n%s", d.Logs())
+	}
+}
