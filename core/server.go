@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -42,6 +43,7 @@ type Server struct {
 	sources    []*source
 	sinks      []*sink
 	pendingAgg *aggregate.Config // applied after the next flush
+	started    bool              // Start has launched every plugin
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
 	cutID    atomic.Uint64
@@ -127,8 +129,11 @@ func aggregationConfig(cfg *config.Config) aggregate.Config {
 }
 
 // Start opens sockets and launches plugins: sinks first, so that nothing a
-// source reads has nowhere to go. On error, whatever started is stopped.
+// source reads has nowhere to go. On error, whatever started is stopped. A
+// reload that arrives meanwhile waits for it.
 func (s *Server) Start() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
 	cfg := s.Config()
 	for _, b := range cfg.Sinks {
 		k, err := s.startSink(b)
@@ -136,7 +141,9 @@ func (s *Server) Start() error {
 			s.stopAll(time.Second)
 			return err
 		}
+		s.mu.Lock()
 		s.sinks = append(s.sinks, k)
+		s.mu.Unlock()
 	}
 	for _, b := range cfg.Sources {
 		src, err := s.startSource(b)
@@ -144,8 +151,13 @@ func (s *Server) Start() error {
 			s.stopAll(time.Second)
 			return err
 		}
+		s.mu.Lock()
 		s.sources = append(s.sources, src)
+		s.mu.Unlock()
 	}
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	s.log.Info("pipeline started", "config_hash", cfg.Hash, "sources", len(s.sources), "sinks", len(s.sinks),
 		"interval", cfg.Daemon.Interval)
 	return nil
@@ -353,15 +365,18 @@ func (s *Server) shutdown() {
 
 // stopAll stops whatever Start managed to launch.
 func (s *Server) stopAll(timeout time.Duration) {
-	for _, src := range s.sources {
+	s.mu.Lock()
+	sources, sinks := s.sources, s.sinks
+	s.sources, s.sinks = nil, nil
+	s.mu.Unlock()
+	for _, src := range sources {
 		s.stopSource(src, timeout)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for _, k := range s.sinks {
+	for _, k := range sinks {
 		s.stopSink(k, ctx)
 	}
-	s.sources, s.sinks = nil, nil
 }
 
 // Health reports why the pipeline is not healthy, or nil: every listener
@@ -369,6 +384,9 @@ func (s *Server) stopAll(timeout time.Duration) {
 func (s *Server) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.started {
+		return errors.New("pipeline starting")
+	}
 	var down []string
 	for _, src := range s.sources {
 		if !src.Running() {

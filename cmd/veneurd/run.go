@@ -60,20 +60,21 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := core.New(cfg, core.Options{Logger: log})
-	if err := srv.Start(); err != nil {
-		log.Error("cannot start", "error", err)
-		return 1
-	}
 	d := &daemon{path: *path, srv: srv, log: log}
 	d.loaded(cfg)
+	// The admin interface comes first, so that it answers (503 while the
+	// plugins start) by the time the pipeline says it has started.
 	if addr := cfg.Daemon.HTTPAddress; addr != "" {
 		adm, err := admin.Listen(addr, admin.Handler(d, cfg.Daemon.EnableProfiling), log.Named("admin"))
 		if err != nil {
 			log.Error("cannot serve the admin interface", "address", addr, "error", err)
-			srv.Run(canceled())
 			return 1
 		}
 		defer adm.Close()
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
 	}
 	go func() {
 		for {
@@ -90,12 +91,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func canceled() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
 }
 
 // daemon ties the running server to its config file: reloads (SIGHUP and
