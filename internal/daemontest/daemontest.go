@@ -115,6 +115,11 @@ func StartPath(t testing.TB, path string, extraArgs ...string) *Daemon {
 	go func() { d.err = d.Cmd.Wait(); close(d.done) }()
 	t.Cleanup(func() {
 		d.Stop()
+		// A race-built daemon and its plugins report races on stderr,
+		// which the daemon's log collects.
+		if strings.Contains(d.Logs(), "WARNING: DATA RACE") {
+			t.Error("the race detector reported a data race in veneurd or a plugin")
+		}
 		if t.Failed() {
 			t.Logf("veneurd log:\n%s", d.Logs())
 		}
