@@ -184,3 +184,39 @@ sink "localfile" "out" { path = %q }
 		t.Errorf("veneurd waited on a protocol 1 source's state:\n%s", d.Logs())
 	}
 }
+
+// TestStuckSourceDelaysNoFlush runs a source that never answers Cut: each
+// flush waits a quarter of the interval for its state, says so, and goes on,
+// and what the source streamed is flushed exactly.
+func TestStuckSourceDelaysNoFlush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/v1source", dir)
+	out := filepath.Join(dir, "out.jsonl")
+	addr := daemontest.FreePort(t, "udp")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd { interval = "1s" }
+plugin "source" "v1" { path = %q }
+source "v1" "stuck" {
+  listen   = ["udp://%s"]
+  count    = 500
+  hang_cut = true
+}
+sink "localfile" "out" { path = %q }
+`, bin, addr, out))
+	d.WaitLog("did not ship its state in time", 10*time.Second)
+	lines := d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "v1.count") >= 500
+	})
+	if got := daemontest.Sum(lines, "v1.count"); got != 500 {
+		t.Errorf("v1.count = %v, want exactly 500", got)
+	}
+	// Flushes keep their pace: three more within four seconds.
+	start := strings.Count(d.Logs(), "veneurd: flush:")
+	time.Sleep(4 * time.Second)
+	if n := strings.Count(d.Logs(), "veneurd: flush:") - start; n < 3 {
+		t.Errorf("%d flushes in 4 s with a stuck source, want at least 3", n)
+	}
+}

@@ -308,18 +308,47 @@ func Sum(lines []Line, name string, tags ...string) float64 {
 	return s
 }
 
+// plugins caches plugin builds for the test process: pkg -> binary.
+var plugins struct {
+	sync.Mutex
+	dir   string
+	built map[string]string
+}
+
 // BuildPlugin builds a plugin main package (a path relative to the module
-// root, e.g. "./examples/plugins/sink_example") into dir and returns the
-// binary's path.
+// root, e.g. "./examples/plugins/sink_example") once per test process, and
+// copies the binary into dir (tests may alter their copy); it returns the
+// copy's path.
 func BuildPlugin(t testing.TB, pkg, dir string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	plugins.Lock()
+	defer plugins.Unlock()
+	bin, ok := plugins.built[pkg]
+	if !ok {
+		if plugins.dir == "" {
+			d, err := os.MkdirTemp("", "veneurd-test-plugins-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			plugins.dir, plugins.built = d, map[string]string{}
+		}
+		_, file, _, _ := runtime.Caller(0)
+		root := filepath.Join(filepath.Dir(file), "..", "..")
+		bin = filepath.Join(plugins.dir, strings.NewReplacer("/", "_", ".", "_").Replace(pkg))
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+		plugins.built[pkg] = bin
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	if err := os.WriteFile(out, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

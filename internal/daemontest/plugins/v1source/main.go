@@ -2,12 +2,15 @@
 // source streams every sample to veneurd as a packed frame and holds no
 // state (it has no Cut). It takes `count` and, once running, sends that many
 // increments of the counter v1.count, one frame per hundred, then waits.
+// With `hang_cut = true` it answers Cut, as a protocol 2 source would, but
+// never returns from it: a source stuck at a flush.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"os"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -23,7 +26,7 @@ type sourcePlugin struct {
 }
 
 func (sourcePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	srv := &server{}
+	srv := &server{stop: make(chan struct{})}
 	pb.RegisterPluginServer(s, srv)
 	pb.RegisterSourceServer(s, srv)
 	return nil
@@ -36,22 +39,29 @@ func (sourcePlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.Client
 type server struct {
 	pb.UnimplementedPluginServer
 	pb.UnimplementedSourceServer
-	count int
+	count   int
+	hangCut bool
+	stop    chan struct{} // closed by Stop
+	stopped sync.Once
 }
 
 func (s *server) Schema(context.Context, *pb.Empty) (*pb.SchemaResponse, error) {
 	return &pb.SchemaResponse{Attributes: []*pb.Attribute{
 		{Name: "listen", Type: []byte(`["list","string"]`), Required: true},
 		{Name: "count", Type: []byte(`"number"`), Required: true},
+		{Name: "hang_cut", Type: []byte(`"bool"`)},
 	}}, nil
 }
 
 func (s *server) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
-	var cfg struct{ Count int }
+	var cfg struct {
+		Count   int
+		HangCut bool `json:"hang_cut"`
+	}
 	if err := json.Unmarshal(req.ConfigJson, &cfg); err != nil {
 		return &pb.ConfigureResponse{Diagnostics: []*pb.Diagnostic{{Severity: 1, Summary: "Bad config", Detail: err.Error()}}}, nil
 	}
-	s.count = cfg.Count
+	s.count, s.hangCut = cfg.Count, cfg.HangCut
 	return &pb.ConfigureResponse{}, nil
 }
 
@@ -65,11 +75,25 @@ func (s *server) Run(_ *pb.RunRequest, stream pb.Source_RunServer) error {
 			return err
 		}
 	}
-	<-stream.Context().Done()
+	select {
+	case <-stream.Context().Done():
+	case <-s.stop:
+	}
 	return nil
 }
 
-func (s *server) Stop(context.Context, *pb.Empty) (*pb.Empty, error) { return &pb.Empty{}, nil }
+func (s *server) Cut(ctx context.Context, req *pb.CutRequest) (*pb.Empty, error) {
+	if !s.hangCut {
+		return s.UnimplementedSourceServer.Cut(ctx, req)
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (s *server) Stop(context.Context, *pb.Empty) (*pb.Empty, error) {
+	s.stopped.Do(func() { close(s.stop) })
+	return &pb.Empty{}, nil
+}
 
 func main() {
 	plugin.Serve(&plugin.ServeConfig{
