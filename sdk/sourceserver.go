@@ -95,6 +95,7 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 	done := make(chan error, 1)
 	go func() {
 		reports := time.NewTicker(reportEvery)
+		defer reports.Stop()
 		ran := make(chan error, 1)
 		go func() { ran <- s.impl.Run(ctx, listeners, out) }()
 		for {
@@ -102,13 +103,11 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 			case now := <-reports.C:
 				out.report()
 				out.procs.narrow(now)
-				continue
 			case err := <-ran:
-				reports.Stop()
-				out.close()
+				out.close() // ships what is left and ends the loop below
 				done <- err
+				return
 			}
-			return
 		}
 	}()
 	var sendErr error
