@@ -94,9 +94,8 @@ func (s *Server) cutSources() {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, src := range sources {
-		id := s.cutID.Add(1)
 		wg.Go(func() {
-			err := src.Cut(ctx, id, params)
+			err := src.Cut(ctx, params)
 			switch {
 			case err == nil, errors.Is(err, pluginhost.ErrNotRunning):
 			case ctx.Err() != nil:

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,7 +45,6 @@ type Server struct {
 	started    bool              // Start has launched every plugin
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
-	cutID    atomic.Uint64
 	reloadMu sync.Mutex // one Apply at a time
 	flushes  sync.WaitGroup
 
@@ -291,8 +289,11 @@ func (s *Server) ingest(b *pb.Batch) {
 		}
 	}
 	if len(b.Samples) > 0 {
-		n, err := s.agg.IngestFrame(b.Samples)
+		n, unknown, err := s.agg.IngestFrame(b.Samples)
 		s.processed.Add(uint64(n))
+		if unknown > 0 {
+			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:unknown_type").Add(uint64(unknown))
+		}
 		if err != nil {
 			s.log.Error("dropping the rest of a corrupt sample frame", "error", err)
 			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_frame").Inc()

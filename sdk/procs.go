@@ -26,11 +26,15 @@ type procs struct {
 
 const narrowAfter = 10 * time.Second
 
+// newProcs starts the process on one processor, unless it is not to adapt.
 func newProcs() *procs {
 	p := &procs{max: runtime.GOMAXPROCS(0)}
 	p.adapt = os.Getenv("GOMAXPROCS") == "" && p.max > 1
-	p.wide.Store(true)
-	p.narrow(time.Now())
+	if p.adapt {
+		runtime.GOMAXPROCS(1)
+	} else {
+		p.wide.Store(true)
+	}
 	return p
 }
 

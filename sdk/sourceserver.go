@@ -183,13 +183,13 @@ func (o *streamOutput) aggregate() {
 			continue
 		}
 		o.add(w.frame)
-		o.recycle(w.frame)
 	}
 }
 
-// add aggregates a frame.
+// add aggregates a frame and keeps its buffer for reuse.
 func (o *streamOutput) add(b []byte) {
 	n, unknown, _ := o.table.AddFrame(b) // our own frame: it decodes
+	o.recycle(b)
 	o.processed.Add(uint64(n))
 	if unknown > 0 {
 		o.mu.Lock()
@@ -209,7 +209,6 @@ func (o *streamOutput) handOver(b []byte) {
 	case o.work <- work{frame: b}:
 	default:
 		o.add(b)
-		o.recycle(b)
 	}
 }
 
@@ -384,7 +383,6 @@ func (w *stateWriter) Flush() {
 	}
 	if w.fw.Len() > 0 {
 		w.out.add(w.fw.Bytes())
-		w.out.recycle(w.fw.Bytes())
 		w.fw = frame.Writer{}
 	}
 	w.received.Add(w.nreceived)

@@ -172,18 +172,24 @@ func TestOutputShipsEarlyPastBudget(t *testing.T) {
 	t.Logf("%d state batches shipped before the cut", r.early)
 }
 
-// TestWriterDoesNotAllocate checks the steady state of the packet path's
-// end in a source: samples of known series cost no allocation. Bursts that
-// fill frames hand them to the aggregating goroutine, and may then take a
-// new buffer while the old ones are in flight: at most one per frame.
-func TestWriterDoesNotAllocate(t *testing.T) {
+// discardingWriter returns a Writer of an output whose batches go nowhere,
+// closed when tb ends.
+func discardingWriter(tb testing.TB) Writer {
 	o := newStreamOutput(state.Params{})
 	go func() {
 		for range o.ch {
 		}
 	}()
-	defer o.close()
-	w := o.Writer("udp")
+	tb.Cleanup(o.close)
+	return o.Writer("udp")
+}
+
+// TestWriterDoesNotAllocate checks the steady state of the packet path's
+// end in a source: samples of known series cost no allocation. Bursts that
+// fill frames hand them to the aggregating goroutine, and may then take a
+// new buffer while the old ones are in flight: at most one per frame.
+func TestWriterDoesNotAllocate(t *testing.T) {
+	w := discardingWriter(t)
 	names := make([][]byte, 100)
 	for i := range names {
 		names[i] = fmt.Appendf(nil, "metric.%d", i)
@@ -212,13 +218,7 @@ func TestWriterDoesNotAllocate(t *testing.T) {
 // packs it and aggregates it into the interval's state (10,000 series of
 // workload W's mix, aggregated at Flush as at ordinary rates).
 func BenchmarkWriter(b *testing.B) {
-	o := newStreamOutput(state.Params{})
-	go func() {
-		for range o.ch {
-		}
-	}()
-	defer o.close()
-	w := o.Writer("udp")
+	w := discardingWriter(b)
 	types := []MetricType{Counter, Counter, Counter, Counter, Gauge, Gauge, Timer, Timer, Timer, Set}
 	names := make([][]byte, 10_000)
 	for i := range names {

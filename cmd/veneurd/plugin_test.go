@@ -153,6 +153,26 @@ sink "example" "main" {
 	}
 }
 
+// startV1Source runs the v1source test plugin, configured by settings, into
+// a localfile sink flushed every second, and returns the daemon and the
+// sink's file.
+func startV1Source(t *testing.T, settings string) (*daemontest.Daemon, string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/v1source", dir)
+	out := filepath.Join(dir, "out.jsonl")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd { interval = "1s" }
+plugin "source" "v1" { path = %q }
+source "v1" "test" {
+  listen = ["udp://%s"]
+  %s
+}
+sink "localfile" "out" { path = %q }
+`, bin, daemontest.FreePort(t, "udp"), settings, out))
+	return d, out
+}
+
 // TestProtocol1Source runs a source built against plugin protocol 1, which
 // streams samples and has no Cut: veneurd aggregates its samples itself and
 // flushes them exactly, without waiting on it at each flush.
@@ -160,19 +180,7 @@ func TestProtocol1Source(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	dir := t.TempDir()
-	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/v1source", dir)
-	out := filepath.Join(dir, "out.jsonl")
-	addr := daemontest.FreePort(t, "udp")
-	d := daemontest.Start(t, fmt.Sprintf(`
-veneurd { interval = "1s" }
-plugin "source" "v1" { path = %q }
-source "v1" "old" {
-  listen = ["udp://%s"]
-  count  = 1234
-}
-sink "localfile" "out" { path = %q }
-`, bin, addr, out))
+	d, out := startV1Source(t, "count = 1234")
 	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "v1.count") >= 1234
 	})
@@ -192,20 +200,7 @@ func TestStuckSourceDelaysNoFlush(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	dir := t.TempDir()
-	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/v1source", dir)
-	out := filepath.Join(dir, "out.jsonl")
-	addr := daemontest.FreePort(t, "udp")
-	d := daemontest.Start(t, fmt.Sprintf(`
-veneurd { interval = "1s" }
-plugin "source" "v1" { path = %q }
-source "v1" "stuck" {
-  listen   = ["udp://%s"]
-  count    = 500
-  hang_cut = true
-}
-sink "localfile" "out" { path = %q }
-`, bin, addr, out))
+	d, out := startV1Source(t, "count = 500\nhang_cut = true")
 	d.WaitLog("did not ship its state in time", 10*time.Second)
 	lines := d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "v1.count") >= 500

@@ -25,6 +25,27 @@ func pluginPid(t *testing.T, d *daemontest.Daemon, match string) int {
 	return 0
 }
 
+// killAndAwaitRestart kills the plugin process pid with SIGKILL and waits
+// until veneurd has started another matching match.
+func killAndAwaitRestart(t *testing.T, d *daemontest.Daemon, pid int, match string) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitLog("plugin restarted", 10*time.Second)
+	if after := pluginPid(t, d, match); after == pid {
+		t.Fatalf("%s was not restarted", match)
+	}
+}
+
+// checkAlive fails the test if veneurd has exited.
+func checkAlive(t *testing.T, d *daemontest.Daemon) {
+	t.Helper()
+	if err := d.Cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatal("veneurd died with its plugin")
+	}
+}
+
 // sendSteadily sends total counter increments of name over UDP at about
 // rate per second and returns when done.
 func sendSteadily(t *testing.T, addr, name string, total, rate int) {
@@ -75,13 +96,7 @@ sink "localfile" "out" {
 
 	// Kill it between flushes, as a crash would most likely strike.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(2500 * time.Millisecond)))
-	if err := syscall.Kill(before, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.WaitLog("plugin restarted", 10*time.Second)
-	if after := pluginPid(t, d, "plugin-serve sink localfile"); after == before {
-		t.Fatal("the sink was not restarted")
-	}
+	killAndAwaitRestart(t, d, before, "plugin-serve sink localfile")
 	<-done
 	lines := d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "killed.count") >= total
@@ -91,9 +106,7 @@ sink "localfile" "out" {
 	if got := daemontest.Sum(lines, "killed.count"); got != total {
 		t.Fatalf("killed.count = %v across flushes, want exactly %d", got, total)
 	}
-	if err := d.Cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatal("veneurd died with its sink")
-	}
+	checkAlive(t, d)
 }
 
 // TestSlowSinkDelaysNoOne runs a sink that sleeps far past its
@@ -189,14 +202,7 @@ sink "localfile" "out" { path = %q }
 	// Mid-interval, with state held that no flush has collected yet.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1200 * time.Millisecond)))
 	sendSteadily(t, addr, "held.count", 200, 2000)
-	before := pluginPid(t, d, "plugin-serve source dogstatsd")
-	if err := syscall.Kill(before, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.WaitLog("plugin restarted", 10*time.Second)
-	if after := pluginPid(t, d, "plugin-serve source dogstatsd"); after == before {
-		t.Fatal("the source was not restarted")
-	}
+	killAndAwaitRestart(t, d, pluginPid(t, d, "plugin-serve source dogstatsd"), "plugin-serve source dogstatsd")
 	sendSteadily(t, addr, "after.count", burst, 4000)
 	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "after.count") >= burst
@@ -211,7 +217,5 @@ sink "localfile" "out" { path = %q }
 	if held := daemontest.Sum(lines, "held.count"); held > 200 {
 		t.Errorf("held.count = %v, more than the 200 sent", held)
 	}
-	if err := d.Cmd.Process.Signal(syscall.Signal(0)); err != nil {
-		t.Fatal("veneurd died with its source")
-	}
+	checkAlive(t, d)
 }

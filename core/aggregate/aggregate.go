@@ -107,12 +107,12 @@ func (a *Aggregator) SetConfig(cfg Config) {
 	a.cfg.Store(&cfg)
 }
 
-// IngestFrame adds every sample of a packed frame and returns how many it
-// added. It does not allocate for samples of series already seen in this
-// interval.
-func (a *Aggregator) IngestFrame(b []byte) (int, error) {
-	n, unknown, err := a.table.AddFrame(b)
-	return n + unknown, err
+// IngestFrame adds every sample of a packed frame, as a protocol 1 source
+// streams them, and returns how many it added and how many it ignored for
+// an unknown type. It does not allocate for samples of series already seen
+// in this interval.
+func (a *Aggregator) IngestFrame(b []byte) (added, unknown int, err error) {
+	return a.table.AddFrame(b)
 }
 
 // MergeState merges a frame of state records (see package state), as a

@@ -32,7 +32,7 @@ func ingest(t *testing.T, a *Aggregator, samples ...sample) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a.IngestFrame(w.Bytes()); err != nil {
+	if _, _, err := a.IngestFrame(w.Bytes()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -29,8 +29,9 @@ type Source struct {
 	stopping  chan struct{}
 	ended     chan struct{}
 
-	cutMu sync.Mutex
-	cuts  map[uint64]chan struct{} // closed once the cut's state is handled
+	lastCut atomic.Uint64
+	cutMu   sync.Mutex
+	cuts    map[uint64]chan struct{} // by cut id: closed once its state is handled
 }
 
 // ErrNotRunning is returned by Cut when no process is running.
@@ -105,10 +106,11 @@ func (s *Source) stream(p *Process) error {
 }
 
 // Cut ends the process's interval: it asks for the state the process holds
-// and returns once that state has been handled, or ctx ended. id must be new
-// for each cut; next are the settings for the interval that starts.
-func (s *Source) Cut(ctx context.Context, id uint64, next *pb.StateParams) error {
+// and returns once that state has been handled, or ctx ended. next are the
+// settings for the interval that starts.
+func (s *Source) Cut(ctx context.Context, next *pb.StateParams) error {
 	s.params.Store(next)
+	id := s.lastCut.Add(1)
 	p, _ := s.current()
 	if p == nil || p.Exited() {
 		return ErrNotRunning

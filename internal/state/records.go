@@ -105,62 +105,57 @@ func (t *Table) MergeRecords(b []byte) (int, error) {
 	return n, nil
 }
 
-// merge merges one record.
+// merge merges one record: decoded as a series, it is either held from now
+// on or merged into the series of its key.
 func (t *Table) merge(key, payload []byte) error {
-	typ := key[1]
 	h := hashKey(key)
 	sh := &t.shards[h%uint64(len(t.shards))]
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, found := sh.find(h, key)
-	var se *Series
+	var scratch *tdigest.Merging // a held series' digest merges from it
 	if found {
-		se = &sh.series[i]
+		if sh.scratch == nil {
+			sh.scratch = new(tdigest.Merging)
+		}
+		scratch = sh.scratch
 	}
+	in, err := decode(key[1], payload, scratch)
+	if err != nil {
+		return err
+	}
+	if found {
+		return sh.series[i].Merge(&in)
+	}
+	in.Key = string(key)
+	t.size.Add(in.cost())
+	sh.insert(h, in)
+	return nil
+}
+
+// decode reads a record's payload as a series of type typ, without its
+// key. A digest decodes into d, or a new one if d is nil.
+func decode(typ uint8, payload []byte, d *tdigest.Merging) (Series, error) {
 	switch typ {
 	case Counter, Gauge:
 		if len(payload) != 8 {
-			return corrupt("a counter's or gauge's payload is %d bytes, not 8", len(payload))
+			return Series{}, corrupt("a counter's or gauge's payload is %d bytes, not 8", len(payload))
 		}
-		v := math.Float64frombits(binary.LittleEndian.Uint64(payload))
-		if !found {
-			i = sh.insert(h, Series{Key: string(key), Value: v})
-			t.size.Add(sh.series[i].cost())
-		} else if typ == Counter {
-			se.Value += v
-		} else {
-			se.Value = v
-		}
+		return Series{Value: math.Float64frombits(binary.LittleEndian.Uint64(payload))}, nil
 	case Histogram, Timer:
-		d := sh.scratch
-		if !found {
+		if d == nil {
 			d = new(tdigest.Merging)
-		} else if d == nil {
-			d = new(tdigest.Merging)
-			sh.scratch = d
 		}
 		if err := d.UnmarshalBinary(payload); err != nil {
-			return fmt.Errorf("%w: %w", ErrCorrupt, err)
+			return Series{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
-		if !found {
-			i = sh.insert(h, Series{Key: string(key), Digest: d})
-			t.size.Add(sh.series[i].cost())
-		} else {
-			se.Digest.Merge(d)
-		}
+		return Series{Digest: d}, nil
 	case Set:
 		sk := new(hyperloglog.Sketch)
 		if err := sk.UnmarshalBinary(payload); err != nil {
-			return corrupt("set sketch: %v", err)
+			return Series{}, corrupt("set sketch: %v", err)
 		}
-		if !found {
-			i = sh.insert(h, Series{Key: string(key), Set: sk})
-			t.size.Add(sh.series[i].cost())
-		} else if err := se.Set.Merge(sk); err != nil {
-			return err
-		}
-	default:
-		return corrupt("unknown metric type %d", typ)
+		return Series{Set: sk}, nil
 	}
-	return nil
+	return Series{}, corrupt("unknown metric type %d", typ)
 }
