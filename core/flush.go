@@ -12,11 +12,13 @@ import (
 	"github.com/veneurd/veneurd/sdk"
 )
 
-// flush sends the interval that ended at t to every sink. Sinks are flushed
-// concurrently, each within its flush_timeout (the interval by default), and
-// the caller does not wait unless wait is set: a slow sink delays neither the
-// others nor the next interval.
-func (s *Server) flush(t time.Time, wait bool) {
+// flush cuts every source, merges the state they hand over, and sends the
+// interval that ended at t to every sink. Sinks are flushed concurrently,
+// each within its flush_timeout (the interval by default), and flush does
+// not wait for them: a slow sink delays neither the others nor the next
+// interval. The channel it returns is closed once every sink's flush has
+// ended.
+func (s *Server) flush(t time.Time) <-chan struct{} {
 	start := time.Now()
 	s.cutSources()
 	enc := pluginhost.NewEncoder(t.Unix())
@@ -43,43 +45,51 @@ func (s *Server) flush(t time.Time, wait bool) {
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
 	s.log.Debug("flush", "points", batch.Points, "events", len(events), "chunks", len(batch.Chunks),
 		"aggregate_duration", time.Since(start))
-	done := make(chan struct{}, len(sinks))
+	var wg sync.WaitGroup
 	for _, k := range sinks {
 		s.flushes.Add(1)
-		go func() {
-			defer func() { done <- struct{}{} }()
+		wg.Go(func() {
 			defer s.flushes.Done()
 			defer k.inflight.Done()
-			timeout := k.block.FlushTimeout
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			begin := time.Now()
-			err := k.Flush(ctx, batch)
-			k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
-			if err != nil {
-				k.errors.Inc()
-				if ctx.Err() != nil {
-					s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", batch.Points, "error", err)
-				} else {
-					s.log.Error("sink flush failed", "sink", k.Address(), "points", batch.Points, "error", err)
-				}
-				return
-			}
-			k.flushed.Add(uint64(batch.Points))
-		}()
+			s.flushSink(k, batch)
+		})
 	}
-	if wait {
-		for range sinks {
-			<-done
+	delivered := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(delivered)
+	}()
+	return delivered
+}
+
+// flushSink delivers batch to k within its flush_timeout.
+func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
+	timeout := k.block.FlushTimeout
+	ctx, cancel := context.WithTimeout(s.flushCtx, timeout)
+	defer cancel()
+	begin := time.Now()
+	err := k.Flush(ctx, batch)
+	k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
+	if err != nil {
+		k.errors.Inc()
+		switch {
+		case s.flushCtx.Err() != nil:
+			s.log.Error("sink flush cut short by shutdown", "sink", k.Address(), "points", batch.Points, "error", err)
+		case ctx.Err() != nil:
+			s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", batch.Points, "error", err)
+		default:
+			s.log.Error("sink flush failed", "sink", k.Address(), "points", batch.Points, "error", err)
 		}
+		return
 	}
+	k.flushed.Add(uint64(batch.Points))
 }
 
 // maxCutWait bounds how long a flush waits for the sources' state.
 const maxCutWait = 2 * time.Second
 
-// cutSources has every running source ship the state of the interval that
-// ends, and waits for it: up to a quarter of the interval, at most
+// cutSources has every running source hand over the state of the interval
+// that ends, and waits for it: up to a quarter of the interval, at most
 // maxCutWait. State that arrives later is not lost; it joins the next
 // interval.
 func (s *Server) cutSources() {
@@ -99,13 +109,22 @@ func (s *Server) cutSources() {
 			switch {
 			case err == nil, errors.Is(err, pluginhost.ErrNotRunning):
 			case ctx.Err() != nil:
-				s.log.Warn("source did not ship its state in time; it joins the next interval", "source", src.Address(), "waited", time.Since(begin))
+				s.log.Warn("source did not hand over its state in time; it joins the next interval", "source", src.Address(), "waited", time.Since(begin))
 			default:
-				s.log.Warn("source did not ship its state", "source", src.Address(), "error", err)
+				s.log.Warn("source did not hand over its state", "source", src.Address(), "error", err)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// mergeState merges a part of a source's state, handed over at a cut, into
+// the interval in progress.
+func (s *Server) mergeState(records []byte) {
+	if _, err := s.agg.MergeState(records); err != nil {
+		s.log.Error("dropping the rest of corrupt state from a source", "error", err)
+		s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_state").Inc()
+	}
 }
 
 // countFlushed counts flushed points by type.

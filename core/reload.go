@@ -26,10 +26,10 @@ func (s *Server) Apply(next *config.Config) error {
 	oldSinks, oldSources := s.sinks, s.sources
 	s.mu.Unlock()
 
-	keptSink := map[*sink]bool{}
-	var sinks, startedSinks []*sink
-	var sources, startedSources []*source
-	keptSource := map[*source]bool{}
+	keptSink := map[*liveSink]bool{}
+	var sinks, startedSinks []*liveSink
+	var sources, startedSources []*liveSource
+	keptSource := map[*liveSource]bool{}
 	rollback := func(err error) error {
 		for _, src := range startedSources {
 			s.stopSource(src, time.Second)
@@ -93,7 +93,7 @@ func (s *Server) Apply(next *config.Config) error {
 	return nil
 }
 
-func findSink(list []*sink, b *config.PluginBlock) *sink {
+func findSink(list []*liveSink, b *config.PluginBlock) *liveSink {
 	for _, k := range list {
 		if k.block.Address() == b.Address() && k.block.Hash == b.Hash {
 			return k
@@ -102,7 +102,7 @@ func findSink(list []*sink, b *config.PluginBlock) *sink {
 	return nil
 }
 
-func findSource(list []*source, b *config.PluginBlock) *source {
+func findSource(list []*liveSource, b *config.PluginBlock) *liveSource {
 	for _, src := range list {
 		if src.block.Address() == b.Address() && src.block.Hash == b.Hash {
 			return src

@@ -27,40 +27,50 @@ type Options struct {
 	// Self is the veneurd binary, re-executed to serve builtin plugins.
 	Self   string
 	Logger hclog.Logger
+	// Plugins starts plugin processes; by default, with pluginhost.
+	Plugins Plugins
 }
 
 // Server is a running pipeline.
 type Server struct {
-	log      hclog.Logger
-	launcher *pluginhost.Launcher
-	pool     *listen.Pool
+	log     hclog.Logger
+	plugins Plugins
+	pool    *listen.Pool
 	agg      *aggregate.Aggregator
 	tel      *telemetry.Registry
 
 	mu         sync.Mutex // guards the fields below
 	cfg        *config.Config
-	sources    []*source
-	sinks      []*sink
+	sources    []*liveSource
+	sinks      []*liveSink
 	pendingAgg *aggregate.Config // applied after the next flush
 	started    bool              // Start has launched every plugin
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
 	reloadMu sync.Mutex // one Apply at a time
 	flushes  sync.WaitGroup
+	// flushCtx is the parent of every sink flush's context: shutdown cancels
+	// it at its deadline, whatever a sink's flush_timeout.
+	flushCtx      context.Context
+	cancelFlushes context.CancelFunc
 
 	processed     telemetry.Counter
 	flushDuration telemetry.Gauge
 	received      sync.Map // protocol -> telemetry.Counter
 }
 
-type source struct {
-	*pluginhost.Source
+// liveSource is a source of the running pipeline: its process, its block
+// and the sockets it holds.
+type liveSource struct {
+	SourceProcess
 	block *config.PluginBlock
 	keys  []listen.Key
 }
 
-type sink struct {
-	*pluginhost.Sink
+// liveSink is a sink of the running pipeline: its process, its block, the
+// flushes it is in and its self-metrics.
+type liveSink struct {
+	SinkProcess
 	block    *config.PluginBlock
 	inflight sync.WaitGroup
 	flushed  telemetry.Counter
@@ -87,9 +97,13 @@ func New(cfg *config.Config, opts Options) *Server {
 		processed:     tel.Counter(telemetry.MetricsProcessed),
 		flushDuration: tel.Gauge(telemetry.FlushDuration),
 	}
-	s.launcher = &pluginhost.Launcher{Self: opts.Self, Logger: opts.Logger, OnRestart: func(addr string) {
-		tel.Counter(telemetry.PluginRestarts, "plugin:"+addr).Inc()
-	}}
+	s.flushCtx, s.cancelFlushes = context.WithCancel(context.Background())
+	s.plugins = opts.Plugins
+	if s.plugins == nil {
+		s.plugins = processes{&pluginhost.Launcher{Self: opts.Self, Logger: opts.Logger, OnRestart: func(addr string) {
+			tel.Counter(telemetry.PluginRestarts, "plugin:"+addr).Inc()
+		}}}
+	}
 	var mem runtime.MemStats
 	var memMu sync.Mutex
 	readMem := func(f func(*runtime.MemStats) float64) func() float64 {
@@ -161,23 +175,18 @@ func (s *Server) Start() error {
 	return nil
 }
 
-func (s *Server) startSink(b *config.PluginBlock) (*sink, error) {
-	ps, err := pluginhost.StartSink(s.launcher, specOf(b), s.configureRequest(b))
+func (s *Server) startSink(b *config.PluginBlock) (*liveSink, error) {
+	ps, err := s.plugins.StartSink(b, s.configureRequest(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Address(), err)
 	}
 	tag := "sink:" + b.Address()
-	return &sink{
-		Sink: ps, block: b,
+	return &liveSink{
+		SinkProcess: ps, block: b,
 		flushed:  s.tel.Counter(telemetry.SinkMetricsFlushed, tag),
 		errors:   s.tel.Counter(telemetry.SinkFlushErrors, tag),
 		duration: s.tel.Counter(telemetry.SinkFlushDuration, tag),
 	}, nil
-}
-
-// specOf says how to run a block's plugin.
-func specOf(b *config.PluginBlock) pluginhost.Spec {
-	return pluginhost.Spec{Type: b.Type, Address: b.Address(), Path: b.Info.Path, SHA256: b.Info.SHA256}
 }
 
 func (s *Server) configureRequest(b *config.PluginBlock) *pb.ConfigureRequest {
@@ -222,7 +231,7 @@ func listenKeys(b *config.PluginBlock) ([]listen.Key, error) {
 // startSource acquires a source's sockets and launches it. The sockets may
 // already be open (held by the source it replaces): the new process then
 // reads them alongside the old one until the old one stops.
-func (s *Server) startSource(b *config.PluginBlock) (*source, error) {
+func (s *Server) startSource(b *config.PluginBlock) (*liveSource, error) {
 	keys, err := listenKeys(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Address(), err)
@@ -243,19 +252,18 @@ func (s *Server) startSource(b *config.PluginBlock) (*source, error) {
 		files = append(files, f)
 		addrs[i] = k.Address
 	}
-	spec := specOf(b)
-	spec.Files = files
-	src, err := pluginhost.StartSource(s.launcher, spec, addrs, s.configureRequest(b), s.stateParams(), s.ingest)
+	h := pluginhost.SourceHandlers{Batch: s.ingest, State: s.mergeState}
+	src, err := s.plugins.StartSource(b, files, addrs, s.configureRequest(b), s.stateParams(), h)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("%s: %w", b.Address(), err)
 	}
-	return &source{Source: src, block: b, keys: keys}, nil
+	return &liveSource{SourceProcess: src, block: b, keys: keys}, nil
 }
 
-// stopSource stops a source (it drains what it read) and releases its
-// sockets, closing those no other source holds.
-func (s *Server) stopSource(src *source, timeout time.Duration) {
+// stopSource stops a source (it drains what it read and hands over its
+// state) and releases its sockets, closing those no other source holds.
+func (s *Server) stopSource(src *liveSource, timeout time.Duration) {
 	src.Stop(timeout)
 	for _, k := range src.keys {
 		s.pool.Release(k)
@@ -263,7 +271,7 @@ func (s *Server) stopSource(src *source, timeout time.Duration) {
 }
 
 // stopSink stops a sink once the flushes it is in have ended.
-func (s *Server) stopSink(k *sink, ctx context.Context) {
+func (s *Server) stopSink(k *liveSink, ctx context.Context) {
 	k.inflight.Wait()
 	k.Stop(ctx)
 }
@@ -280,28 +288,12 @@ func (s *Server) stateParams() *pb.StateParams {
 	return &pb.StateParams{Compression: ac.Compression, HllPrecision: uint32(ac.HLLPrecision)}
 }
 
-// ingest takes one batch from a source.
+// ingest takes what a source sends besides its state: counts, events and
+// service checks.
 func (s *Server) ingest(b *pb.Batch) {
-	if len(b.State) > 0 {
-		if _, err := s.agg.MergeState(b.State); err != nil {
-			s.log.Error("dropping the rest of corrupt state from a source", "error", err)
-			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_state").Inc()
-		}
-	}
-	if len(b.Samples) > 0 {
-		n, unknown, err := s.agg.IngestFrame(b.Samples)
-		s.processed.Add(uint64(n))
-		if unknown > 0 {
-			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:unknown_type").Add(uint64(unknown))
-		}
-		if err != nil {
-			s.log.Error("dropping the rest of a corrupt sample frame", "error", err)
-			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_frame").Inc()
-		}
-	}
 	s.processed.Add(b.Processed)
 	for _, e := range b.Events {
-		s.agg.AddEvent(sdk.EventFromProto(e))
+		s.agg.AddEvent(e)
 	}
 	for _, c := range b.ServiceChecks {
 		s.agg.AddServiceCheck(sdk.ServiceCheckFromProto(c))
@@ -319,8 +311,9 @@ func (s *Server) ingest(b *pb.Batch) {
 }
 
 // Run flushes on wall-clock multiples of the interval until ctx ends, then
-// stops the pipeline: sources stop reading and drain, a final flush goes to
-// every sink, and the sinks stop, all within the shutdown timeout.
+// stops the pipeline: sources stop reading and hand over their state, a
+// final flush goes to every sink, and the sinks stop, all within the
+// shutdown timeout.
 func (s *Server) Run(ctx context.Context) error {
 	for {
 		interval := s.Config().Daemon.Interval
@@ -332,35 +325,44 @@ func (s *Server) Run(ctx context.Context) error {
 			s.shutdown()
 			return nil
 		case <-t.C:
-			s.flush(next, false)
+			s.flush(next)
 		}
 	}
 }
 
+// shutdown stops the pipeline within the shutdown timeout. At the deadline,
+// flushes still under way (the last one, and earlier ones of a slow sink)
+// are cancelled whatever their sinks' flush_timeout, and what is still
+// running is ended.
 func (s *Server) shutdown() {
 	s.reloadMu.Lock() // no reload while stopping
 	defer s.reloadMu.Unlock()
 	timeout := s.Config().Daemon.ShutdownTimeout
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down", "timeout", timeout)
+	expire := time.AfterFunc(timeout, s.cancelFlushes)
+	defer expire.Stop()
 	s.mu.Lock()
 	sources := s.sources
 	s.sources = nil
 	s.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, src := range sources {
-		s.stopSource(src, time.Until(deadline))
+		wg.Go(func() { s.stopSource(src, time.Until(deadline)) })
 	}
-	s.flush(time.Now(), true)
+	wg.Wait()
+	<-s.flush(time.Now())
 	s.flushes.Wait()
-	ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	s.mu.Lock()
 	sinks := s.sinks
 	s.sinks = nil
 	s.mu.Unlock()
 	for _, k := range sinks {
-		s.stopSink(k, ctx)
+		wg.Go(func() { s.stopSink(k, ctx) })
 	}
+	wg.Wait()
 	s.log.Info("stopped")
 }
 

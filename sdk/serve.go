@@ -12,18 +12,8 @@ import (
 )
 
 // ProtocolVersion is the version of the plugin protocol this SDK speaks.
-// veneurd refuses a plugin built against a version it does not speak,
-// naming them.
-//
-// Version 2 sources aggregate in their own process and ship state when
-// veneurd cuts the interval (Source.Cut); version 1 sources streamed every
-// sample. veneurd speaks both: version 2 is what a version 1 host would
-// misread (it would drop the state), so the version changed; version 1
-// plugins keep working.
+// veneurd refuses a plugin built against another version, naming both.
 const ProtocolVersion = 2
-
-// hostVersions are the protocol versions veneurd speaks.
-var hostVersions = []int{1, ProtocolVersion}
 
 // Handshake is the go-plugin handshake shared by veneurd and its plugins. The
 // cookie only keeps a plugin binary from being run by hand by mistake; it is
@@ -80,11 +70,7 @@ func PluginSet(p Plugin) (plugin.PluginSet, error) {
 
 // HostPlugins is the plugin set a host dispenses from.
 func HostPlugins() map[int]plugin.PluginSet {
-	sets := map[int]plugin.PluginSet{}
-	for _, v := range hostVersions {
-		sets[v] = plugin.PluginSet{KindSource: &SourcePlugin{}, KindSink: &SinkPlugin{}}
-	}
-	return sets
+	return map[int]plugin.PluginSet{ProtocolVersion: {KindSource: &SourcePlugin{}, KindSink: &SinkPlugin{}}}
 }
 
 // Environment variables that make a plugin process profile itself: with

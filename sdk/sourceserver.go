@@ -15,11 +15,13 @@ import (
 )
 
 // A source process aggregates what it reads for the interval in progress and
-// ships the state when veneurd cuts the interval (Cut), a few records per
-// series rather than one per sample: streaming samples across the process
-// boundary costs more than aggregating them. Counts (lines received, samples
-// processed, errors) travel every reportEvery, so the daemon's self-metrics
-// stay current between flushes.
+// hands the state over when veneurd cuts the interval (Source.Cut, a stream
+// of packed records, a few per series rather than one per sample): streaming
+// samples across the process boundary costs more than aggregating them. The
+// Run stream carries the rest: counts (lines received, samples processed,
+// errors) every reportEvery, so the daemon's self-metrics stay current
+// between flushes, events and service checks, and a request to be cut early
+// when the state outgrows its budget.
 //
 // A Writer packs samples into a frame. A frame that fills up, which happens
 // only under heavy traffic, goes to the output's aggregating goroutine, so
@@ -36,12 +38,12 @@ const (
 	// queuedFrames is how many full frames may wait for the aggregating
 	// goroutine; past that a Writer aggregates its frame itself.
 	queuedFrames = 8
-	// maxFrameBytes bounds a Batch's state frame, well under gRPC's 4 MiB.
-	maxFrameBytes = 1 << 20
-	// shipAbove is the state a source holds before it ships early, within
+	// maxStateBytes bounds a State message, well under gRPC's 4 MiB.
+	maxStateBytes = 1 << 20
+	// cutAbove is the state a source holds before it asks to be cut within
 	// the interval: a source that sees a million series keeps a few tens of
 	// megabytes of them, not all.
-	shipAbove = 24 << 20
+	cutAbove = 24 << 20
 	// reportEvery is how often counts are sent when there are any.
 	reportEvery = 200 * time.Millisecond
 )
@@ -52,7 +54,9 @@ type sourceServer struct {
 
 	mu   sync.Mutex
 	stop context.CancelFunc // of the Run in progress
-	out  *streamOutput      // of the Run in progress
+	// out is the latest Run's output. It outlives its Run: the host cuts
+	// once more after Run ends, to collect the state the source still holds.
+	out *output
 }
 
 func (s *sourceServer) Stop(context.Context, *pb.Empty) (*pb.Empty, error) {
@@ -64,14 +68,16 @@ func (s *sourceServer) Stop(context.Context, *pb.Empty) (*pb.Empty, error) {
 	return &pb.Empty{}, nil
 }
 
-func (s *sourceServer) Cut(_ context.Context, req *pb.CutRequest) (*pb.Empty, error) {
+func (s *sourceServer) Cut(req *pb.CutRequest, stream pb.Source_CutServer) error {
 	s.mu.Lock()
 	out := s.out
 	s.mu.Unlock()
-	if out == nil || !out.cut(req.Id, paramsFromProto(req.Params)) {
-		return nil, status.Error(codes.FailedPrecondition, "the source is not running")
+	if out == nil {
+		return status.Error(codes.FailedPrecondition, "the source has not run")
 	}
-	return &pb.Empty{}, nil
+	return out.cut(paramsFromProto(req.Params), func(records []byte) error {
+		return stream.Send(&pb.State{Records: records})
+	})
 }
 
 func paramsFromProto(p *pb.StateParams) state.Params {
@@ -86,7 +92,7 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 	for i, l := range req.Listeners {
 		listeners[i] = Listener{Address: l.Address, File: inheritedFile(int(l.Fd), l.Address)}
 	}
-	out := newStreamOutput(paramsFromProto(req.Params))
+	out := newOutput(paramsFromProto(req.Params))
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s.mu.Lock()
@@ -104,44 +110,46 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 				out.report()
 				out.procs.narrow(now)
 			case err := <-ran:
-				out.close() // ships what is left and ends the loop below
+				out.close() // aggregates what is left and ends the loop below
 				done <- err
 				return
 			}
 		}
 	}()
 	var sendErr error
-	for b := range out.ch {
+	for b := range out.batches {
 		if sendErr == nil {
 			sendErr = stream.Send(b)
 		}
 	}
-	s.mu.Lock()
-	if s.out == out {
-		s.out = nil
-	}
-	s.mu.Unlock()
 	if err := <-done; err != nil && ctx.Err() == nil {
 		return err
 	}
 	return sendErr
 }
 
-// streamOutput aggregates what its Writers write into one state.Table and
-// sends batches to one Run stream.
-type streamOutput struct {
-	ch        chan *pb.Batch
-	table     *state.Table
-	shipAbove int64
-	work      chan work     // to the aggregating goroutine
-	free      chan []byte   // frame buffers to reuse
-	idle      chan struct{} // closed when the aggregating goroutine has ended
-	procs     *procs
+// output aggregates what its Writers write into one state.Table, hands the
+// table's state to each cut, and sends everything else to one Run stream.
+type output struct {
+	batches  chan *pb.Batch // to the Run stream
+	table    *state.Table
+	cutAbove int64
+	work     chan work     // to the aggregating goroutine
+	free     chan []byte   // frame buffers to reuse
+	idle     chan struct{} // closed when the aggregating goroutine has ended
+	procs    *procs
 
-	// shipMu orders shipments, so that a cut's marker follows its state,
-	// and guards closed: nothing is sent once ch is closed.
-	shipMu sync.Mutex
+	// workMu guards workClosed: a cut must not hand a barrier to the
+	// aggregating goroutine once close has ended it.
+	workMu     sync.Mutex
+	workClosed bool
+	// sendMu guards closed: nothing is sent once batches is closed.
+	sendMu sync.Mutex
 	closed bool
+	// cutMu makes cuts one at a time; askedCut is set once the state has
+	// outgrown its budget, until the next cut.
+	cutMu    sync.Mutex
+	askedCut atomic.Bool
 
 	processed atomic.Uint64
 	mu        sync.Mutex // guards received and errs
@@ -158,24 +166,24 @@ type work struct {
 	barrier chan struct{}
 }
 
-func newStreamOutput(p state.Params) *streamOutput {
-	o := &streamOutput{
-		ch:        make(chan *pb.Batch, 64),
-		table:     state.New(p, 16),
-		shipAbove: shipAbove,
-		work:      make(chan work, queuedFrames),
-		free:      make(chan []byte, queuedFrames+2),
-		idle:      make(chan struct{}),
-		procs:     newProcs(),
-		received:  map[string]*atomic.Uint64{},
-		errs:      map[errKey]uint64{},
+func newOutput(p state.Params) *output {
+	o := &output{
+		batches:  make(chan *pb.Batch, 64),
+		table:    state.New(p, 16),
+		cutAbove: cutAbove,
+		work:     make(chan work, queuedFrames),
+		free:     make(chan []byte, queuedFrames+2),
+		idle:     make(chan struct{}),
+		procs:    newProcs(),
+		received: map[string]*atomic.Uint64{},
+		errs:     map[errKey]uint64{},
 	}
 	go o.aggregate()
 	return o
 }
 
 // aggregate aggregates the full frames Writers hand over.
-func (o *streamOutput) aggregate() {
+func (o *output) aggregate() {
 	defer close(o.idle)
 	for w := range o.work {
 		if w.barrier != nil {
@@ -187,7 +195,7 @@ func (o *streamOutput) aggregate() {
 }
 
 // add aggregates a frame and keeps its buffer for reuse.
-func (o *streamOutput) add(b []byte) {
+func (o *output) add(b []byte) {
 	n, unknown, _ := o.table.AddFrame(b) // our own frame: it decodes
 	o.recycle(b)
 	o.processed.Add(uint64(n))
@@ -196,14 +204,14 @@ func (o *streamOutput) add(b []byte) {
 		o.errs[errKey{"metric", "unknown_type"}] += uint64(unknown)
 		o.mu.Unlock()
 	}
-	if o.table.Size() > o.shipAbove {
-		o.shipEarly()
+	if o.table.Size() > o.cutAbove && o.askedCut.CompareAndSwap(false, true) {
+		o.send(&pb.Batch{CutNow: true})
 	}
 }
 
 // handOver gives a full frame to the aggregating goroutine, or aggregates
 // it here when that one is behind.
-func (o *streamOutput) handOver(b []byte) {
+func (o *output) handOver(b []byte) {
 	o.procs.busy()
 	select {
 	case o.work <- work{frame: b}:
@@ -213,7 +221,7 @@ func (o *streamOutput) handOver(b []byte) {
 }
 
 // recycle keeps a frame buffer for reuse, unless enough are kept.
-func (o *streamOutput) recycle(b []byte) {
+func (o *output) recycle(b []byte) {
 	select {
 	case o.free <- b[:0]:
 	default:
@@ -221,7 +229,7 @@ func (o *streamOutput) recycle(b []byte) {
 }
 
 // buffer returns a frame buffer, reused if one is free.
-func (o *streamOutput) buffer() []byte {
+func (o *output) buffer() []byte {
 	select {
 	case b := <-o.free:
 		return b
@@ -230,7 +238,7 @@ func (o *streamOutput) buffer() []byte {
 	}
 }
 
-func (o *streamOutput) Writer(protocol string) Writer {
+func (o *output) Writer(protocol string) Writer {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r, ok := o.received[protocol]
@@ -241,50 +249,59 @@ func (o *streamOutput) Writer(protocol string) Writer {
 	return &stateWriter{out: o, received: r}
 }
 
-// cut ships the interval's state and marks its end with id; false once the
-// stream has closed.
-func (o *streamOutput) cut(id uint64, next state.Params) bool {
-	o.shipMu.Lock()
-	defer o.shipMu.Unlock()
-	if o.closed {
-		return false
+// cut hands the interval's state to send, a part at a time, and starts the
+// next interval with settings next. A part send fails to deliver is lost
+// with the cut's caller; the rest is still taken, so that the next cut
+// starts empty.
+func (o *output) cut(next state.Params, send func(records []byte) error) error {
+	o.cutMu.Lock()
+	defer o.cutMu.Unlock()
+	o.settle()
+	var err error
+	o.table.Ship(maxStateBytes, func(records []byte) {
+		if err == nil {
+			err = send(records)
+		}
+	})
+	o.table.SetParams(next)
+	o.askedCut.Store(false)
+	return err
+}
+
+// settle returns once the frames handed over so far are aggregated.
+func (o *output) settle() {
+	o.workMu.Lock()
+	if o.workClosed { // close has aggregated every frame
+		o.workMu.Unlock()
+		return
 	}
 	aggregated := make(chan struct{})
 	o.work <- work{barrier: aggregated}
+	o.workMu.Unlock()
 	<-aggregated
-	o.table.Ship(maxFrameBytes, o.sendState)
-	o.table.SetParams(next)
-	o.sendReport()
-	o.ch <- &pb.Batch{Cut: id}
-	return true
 }
 
-// shipEarly ships the state within the interval, unless a shipment is under
-// way (which empties the table anyway).
-func (o *streamOutput) shipEarly() {
-	if !o.shipMu.TryLock() {
-		return
-	}
-	defer o.shipMu.Unlock()
+// send sends b on the Run stream, unless it has closed.
+func (o *output) send(b *pb.Batch) {
+	o.sendMu.Lock()
 	if !o.closed {
-		o.table.Ship(maxFrameBytes, o.sendState)
+		o.batches <- b
 	}
+	o.sendMu.Unlock()
 }
-
-func (o *streamOutput) sendState(b []byte) { o.ch <- &pb.Batch{State: b} }
 
 // report sends the counts gathered since the last report, if any.
-func (o *streamOutput) report() {
-	o.shipMu.Lock()
-	defer o.shipMu.Unlock()
+func (o *output) report() {
+	o.sendMu.Lock()
+	defer o.sendMu.Unlock()
 	if !o.closed {
 		o.sendReport()
 	}
 }
 
-// sendReport sends the counts; shipMu is held. Received lines are counted
+// sendReport sends the counts; sendMu is held. Received lines are counted
 // by protocol, one Batch each; the first also carries the other counts.
-func (o *streamOutput) sendReport() {
+func (o *output) sendReport() {
 	b := &pb.Batch{Processed: o.processed.Swap(0)}
 	o.mu.Lock()
 	for k, n := range o.errs {
@@ -304,31 +321,34 @@ func (o *streamOutput) sendReport() {
 	}
 	o.mu.Unlock()
 	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 {
-		o.ch <- b
+		o.batches <- b
 	}
 	for _, m := range more {
-		o.ch <- m
+		o.batches <- m
 	}
 }
 
-// close ships what is left and closes the stream; Run has returned, so no
-// Writer writes any more.
-func (o *streamOutput) close() {
-	o.shipMu.Lock()
-	defer o.shipMu.Unlock()
-	o.closed = true
+// close aggregates what is left, sends the last counts and closes the Run
+// stream. Run has returned, so no Writer writes any more. The state stays
+// in the table for the host's last cut.
+func (o *output) close() {
+	o.workMu.Lock()
+	o.workClosed = true
 	close(o.work)
+	o.workMu.Unlock()
 	<-o.idle
 	o.procs.restore()
-	o.table.Ship(maxFrameBytes, o.sendState)
+	o.sendMu.Lock()
 	o.sendReport()
-	close(o.ch)
+	o.closed = true
+	close(o.batches)
+	o.sendMu.Unlock()
 }
 
 // stateWriter is one goroutine's Writer: samples go into a frame, counts,
 // events and service checks wait for Flush.
 type stateWriter struct {
-	out       *streamOutput
+	out       *output
 	received  *atomic.Uint64
 	fw        frame.Writer
 	nreceived uint64
@@ -398,10 +418,6 @@ func (w *stateWriter) Flush() {
 	if len(w.events) > 0 || len(w.checks) > 0 {
 		b := &pb.Batch{Events: w.events, ServiceChecks: w.checks}
 		w.events, w.checks = nil, nil
-		w.out.shipMu.Lock()
-		if !w.out.closed {
-			w.out.ch <- b
-		}
-		w.out.shipMu.Unlock()
+		w.out.send(b)
 	}
 }

@@ -12,29 +12,24 @@ import (
 	"github.com/veneurd/veneurd/sdk/frame"
 )
 
-// received is what a stream output sent, merged as the daemon merges it.
+// received is what an output sent, merged as the daemon merges it.
 type received struct {
 	table     *state.Table
 	processed uint64
 	lines     map[string]uint64
 	errors    map[string]uint64
 	events    int
-	cuts      []uint64
-	early     int // state batches before the first cut
+	early     int // cuts the output asked for
 }
 
-// drain reads o's batches until the stream closes.
-func drain(t *testing.T, o *streamOutput) *received {
-	r := &received{table: state.New(state.Params{}, 4), lines: map[string]uint64{}, errors: map[string]uint64{}}
-	for b := range o.ch {
-		if len(b.State) > 0 {
-			if _, err := r.table.MergeRecords(b.State); err != nil {
-				t.Errorf("state does not merge: %v", err)
-			}
-			if len(r.cuts) == 0 {
-				r.early++
-			}
-		}
+func newReceived() *received {
+	return &received{table: state.New(state.Params{}, 4), lines: map[string]uint64{}, errors: map[string]uint64{}}
+}
+
+// drain reads o's Run batches until they end, cutting o at once when it
+// asks for it, as the daemon does.
+func drain(t *testing.T, o *output, r *received) *received {
+	for b := range o.batches {
 		r.processed += b.Processed
 		if b.Received > 0 {
 			r.lines[b.Protocol] += b.Received
@@ -43,11 +38,23 @@ func drain(t *testing.T, o *streamOutput) *received {
 			r.errors[e.PacketType+"/"+e.Reason] += e.Count
 		}
 		r.events += len(b.Events)
-		if b.Cut != 0 {
-			r.cuts = append(r.cuts, b.Cut)
+		if b.CutNow {
+			r.early++
+			r.cut(t, o)
 		}
 	}
 	return r
+}
+
+// cut cuts o and merges the state it hands over.
+func (r *received) cut(t *testing.T, o *output) {
+	err := o.cut(state.Params{}, func(records []byte) error {
+		_, err := r.table.MergeRecords(records)
+		return err
+	})
+	if err != nil {
+		t.Errorf("cut: %v", err)
+	}
 }
 
 func (r *received) series() map[string]state.Series {
@@ -61,13 +68,14 @@ func (r *received) series() map[string]state.Series {
 }
 
 // TestOutputShipsExactState writes from four goroutines at once, past full
-// frames, then cuts: what arrives merges into exact sums, the last gauge,
+// frames, and cuts once while it runs and once after: what arrives merges into exact sums, the last gauge,
 // exact digest counts and extremes, set sizes within the sketch's error, and
 // counts of every line.
 func TestOutputShipsExactState(t *testing.T) {
-	o := newStreamOutput(state.Params{})
+	o := newOutput(state.Params{})
+	r := newReceived()
 	got := make(chan *received)
-	go func() { got <- drain(t, o) }()
+	go func() { got <- drain(t, o, r) }()
 
 	const writers, perWriter = 4, 3 * frameSamples // full frames are handed over
 	var wg sync.WaitGroup
@@ -88,22 +96,14 @@ func TestOutputShipsExactState(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	r.cut(t, o) // within Run: what was written so far
 	w := o.Writer("tcp")
 	w.Metric(Gauge, ScopeDefault, []byte("temp"), nil, 21.5, 1)
 	w.Metric(MetricType(99), ScopeDefault, []byte("odd"), nil, 1, 1)
 	w.Flush()
-	if !o.cut(7, state.Params{}) {
-		t.Fatal("cut refused while running")
-	}
 	o.close()
-	if o.cut(8, state.Params{}) {
-		t.Fatal("cut accepted after close")
-	}
-	r := <-got
-
-	if len(r.cuts) != 1 || r.cuts[0] != 7 {
-		t.Fatalf("cut markers %v, want [7]", r.cuts)
-	}
+	<-got
+	r.cut(t, o) // the Run stream has ended; the state is still there
 	series := r.series()
 	if len(series) != 4 {
 		t.Fatalf("%d series, want 4: %v", len(series), series)
@@ -139,13 +139,15 @@ func TestOutputShipsExactState(t *testing.T) {
 	}
 }
 
-// TestOutputShipsEarlyPastBudget checks that a source holding more state
-// than its budget ships it before the cut, and that nothing is lost by it.
-func TestOutputShipsEarlyPastBudget(t *testing.T) {
-	o := newStreamOutput(state.Params{})
-	o.shipAbove = 64 << 10
+// TestOutputAsksToBeCutPastBudget checks that a source holding more state
+// than its budget asks to be cut within the interval, and that nothing is
+// lost by it.
+func TestOutputAsksToBeCutPastBudget(t *testing.T) {
+	o := newOutput(state.Params{})
+	o.cutAbove = 64 << 10
+	r := newReceived()
 	got := make(chan *received)
-	go func() { got <- drain(t, o) }()
+	go func() { got <- drain(t, o, r) }()
 	w := o.Writer("udp")
 	const n = 20_000
 	for i := range n {
@@ -155,11 +157,11 @@ func TestOutputShipsEarlyPastBudget(t *testing.T) {
 		}
 	}
 	w.Flush()
-	o.cut(1, state.Params{})
 	o.close()
-	r := <-got
+	<-got
+	r.cut(t, o)
 	if r.early == 0 {
-		t.Fatalf("no state shipped before the cut, with a budget of %d bytes", o.shipAbove)
+		t.Fatalf("no cut asked for within the interval, with a budget of %d bytes", o.cutAbove)
 	}
 	var sum float64
 	series := r.series()
@@ -169,15 +171,15 @@ func TestOutputShipsEarlyPastBudget(t *testing.T) {
 	if len(series) != 5000 || sum != n {
 		t.Fatalf("%d series summing to %v, want 5000 summing to %d", len(series), sum, n)
 	}
-	t.Logf("%d state batches shipped before the cut", r.early)
+	t.Logf("%d cuts asked for within the interval", r.early)
 }
 
 // discardingWriter returns a Writer of an output whose batches go nowhere,
 // closed when tb ends.
 func discardingWriter(tb testing.TB) Writer {
-	o := newStreamOutput(state.Params{})
+	o := newOutput(state.Params{})
 	go func() {
-		for range o.ch {
+		for range o.batches {
 		}
 	}()
 	tb.Cleanup(o.close)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
+	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
 // Aggregate is one of the statistics a histogram or timer emits besides its
@@ -77,7 +78,7 @@ type Aggregator struct {
 	table *state.Table
 
 	mu     sync.Mutex
-	events []sdk.Event
+	events []*pb.Event // as the source sent them: a sink gets them as they are
 	checks map[string]*sdk.ServiceCheck
 }
 
@@ -121,8 +122,9 @@ func (a *Aggregator) MergeState(b []byte) (int, error) {
 	return a.table.MergeRecords(b)
 }
 
-// AddEvent queues an event for the next flush.
-func (a *Aggregator) AddEvent(e sdk.Event) {
+// AddEvent queues an event for the next flush. The aggregator keeps e, and
+// changes its tags at flush.
+func (a *Aggregator) AddEvent(e *pb.Event) {
 	a.mu.Lock()
 	a.events = append(a.events, e)
 	a.mu.Unlock()
@@ -147,9 +149,9 @@ type Emitter interface {
 }
 
 // FlushTo takes the interval's state and emits its points, then returns its
-// events. The aggregator is empty afterwards. Each shard's state is released
+// events, ready for the wire. The aggregator is empty afterwards. Each shard's state is released
 // as soon as it has been emitted, so a flush holds little beyond what e keeps.
-func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
+func (a *Aggregator) FlushTo(e Emitter) []*pb.Event {
 	cfg := a.cfg.Load()
 	var extended map[string]*state.Series
 	if len(cfg.ExtendTags) > 0 {
@@ -175,9 +177,9 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 	a.checks = map[string]*sdk.ServiceCheck{}
 	a.mu.Unlock()
 	if len(cfg.ExtendTags) > 0 {
-		for i := range events {
-			sort.Strings(events[i].Tags)
-			events[i].Tags = splitTags(extendTags(strings.Join(events[i].Tags, ","), cfg.ExtendTags))
+		for _, ev := range events {
+			sort.Strings(ev.Tags)
+			ev.Tags = splitTags(extendTags(strings.Join(ev.Tags, ","), cfg.ExtendTags))
 		}
 	}
 	for _, c := range checks {
@@ -194,8 +196,12 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 // seconds).
 func (a *Aggregator) Flush(ts int64) *sdk.Flush {
 	c := &Collector{Timestamp: ts}
-	events := a.FlushTo(c)
-	return &sdk.Flush{Timestamp: ts, Points: c.Points, Events: events}
+	f := &sdk.Flush{Timestamp: ts}
+	for _, e := range a.FlushTo(c) {
+		f.Events = append(f.Events, sdk.EventFromProto(e))
+	}
+	f.Points = c.Points
+	return f
 }
 
 // Collector is an Emitter that keeps points as sdk.Points; the points of a

@@ -9,6 +9,7 @@ import (
 	"github.com/dgryski/go-metro"
 
 	"github.com/veneurd/veneurd/sdk"
+	pb "github.com/veneurd/veneurd/sdk/proto"
 	"github.com/veneurd/veneurd/sdk/frame"
 )
 
@@ -186,7 +187,7 @@ func TestExtendTags(t *testing.T) {
 		sample{typ: sdk.Timer, name: "t", tags: "env:qa", value: 2},
 	)
 	a.AddServiceCheck(sdk.ServiceCheck{Name: "sc", Tags: []string{"env:dev"}})
-	a.AddEvent(sdk.Event{Title: "deploy", Tags: []string{"x:1", "env:dev"}})
+	a.AddEvent(&pb.Event{Title: "deploy", Tags: []string{"x:1", "env:dev"}})
 	f := a.Flush(1)
 	if got := strings.Join(f.Events[0].Tags, ","); got != "env:prod,region,x:1" {
 		t.Errorf("event tags %q", got)

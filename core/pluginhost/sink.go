@@ -12,14 +12,14 @@ import (
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
-// Sink is a supervised sink plugin process. Flush and Stop may be called
-// concurrently with the process being restarted.
-type Sink struct {
+// SinkProcess is a supervised sink plugin process. Flush and Stop may be
+// called concurrently with the process being restarted.
+type SinkProcess struct {
 	*supervisor
 }
 
 // StartSink launches, configures and starts a sink plugin.
-func StartSink(l *Launcher, spec Spec, req *pb.ConfigureRequest) (*Sink, error) {
+func StartSink(l *Launcher, spec Spec, req *pb.ConfigureRequest) (*SinkProcess, error) {
 	spec.Kind = sdk.KindSink
 	sv, err := startSupervisor(l, spec, req, func(ctx context.Context, p *Process) error {
 		_, err := p.Sink.Start(ctx, &pb.Empty{})
@@ -28,7 +28,7 @@ func StartSink(l *Launcher, spec Spec, req *pb.ConfigureRequest) (*Sink, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &Sink{sv}, nil
+	return &SinkProcess{sv}, nil
 }
 
 // FlushBatch is one flush encoded for the wire once and shared by every sink.
@@ -97,10 +97,9 @@ func (e *Encoder) Append(p *sdk.Point) {
 }
 
 // Finish adds the events and returns the encoded flush.
-func (e *Encoder) Finish(events []sdk.Event) *FlushBatch {
+func (e *Encoder) Finish(events []*pb.Event) *FlushBatch {
 	size := e.pw.Size()
-	for i := range events {
-		ev := sdk.EventToProto(&events[i])
+	for _, ev := range events {
 		if n := proto.Size(ev); size+n > maxChunkBytes && size > 0 {
 			e.cut()
 			size = 0
@@ -114,7 +113,7 @@ func (e *Encoder) Finish(events []sdk.Event) *FlushBatch {
 
 // Flush sends one flush. If it fails because the process died, it is retried
 // once on the restarted process, within ctx.
-func (s *Sink) Flush(ctx context.Context, b *FlushBatch) error {
+func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) error {
 	proc, _ := s.current()
 	if proc == nil {
 		if proc = s.await(ctx, nil); proc == nil {
@@ -164,7 +163,7 @@ func flushTo(ctx context.Context, p *Process, b *FlushBatch) error {
 }
 
 // Stop stops the sink and ends its process.
-func (s *Sink) Stop(ctx context.Context) {
+func (s *SinkProcess) Stop(ctx context.Context) {
 	if p, _ := s.current(); p != nil && !p.Exited() {
 		if _, err := p.Sink.Stop(ctx, &pb.Empty{}); err != nil {
 			s.log.Warn("sink stop failed", "error", err)

@@ -4,34 +4,40 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
-// Source is a supervised source plugin process. It calls its handler with
-// each batch the process sends, from one goroutine.
+// SourceProcess is a supervised source plugin process.
 //
 // The process aggregates what it reads and holds the interval's state until
-// Cut asks for it. A process that dies takes the state it held with it: at
+// a cut takes it: Cut at each flush, a cut of its own when the process asks
+// for one (its state has outgrown its budget), and a last one when it
+// stops. Everything else it sends (counts, events, service checks) comes on
+// its Run stream. A process that dies takes the state it held with it: at
 // most one interval of what it read.
-type Source struct {
+type SourceProcess struct {
 	*supervisor
 	listeners []*pb.Listener
-	handle    func(*pb.Batch)
-	params    atomic.Pointer[pb.StateParams] // sent with each Run
+	handle    SourceHandlers
+	params    atomic.Pointer[pb.StateParams] // sent with each Run and cut
 	stopping  chan struct{}
 	ended     chan struct{}
+	// cutting holds a token while a cut streams: one cut at a time, so that
+	// a cut's state is merged before the next cut's.
+	cutting chan struct{}
+}
 
-	lastCut atomic.Uint64
-	cutMu   sync.Mutex
-	cuts    map[uint64]chan struct{} // by cut id: closed once its state is handled
+// SourceHandlers take what a source process sends.
+type SourceHandlers struct {
+	// Batch takes counts, events and service checks, from one goroutine.
+	Batch func(*pb.Batch)
+	// State merges a part of the state a cut hands over, as packed records
+	// (internal/state), from the goroutine of the cut.
+	State func(records []byte)
 }
 
 // ErrNotRunning is returned by Cut when no process is running.
@@ -41,14 +47,14 @@ var ErrNotRunning = errors.New("source process not running")
 // from files (spec.Files), which it receives as fds 3, 4, ...; addrs names
 // them in the same order. params are the settings of the digests and
 // sketches it aggregates into.
-func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, handle func(*pb.Batch)) (*Source, error) {
+func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, h SourceHandlers) (*SourceProcess, error) {
 	spec.Kind = sdk.KindSource
 	sv, err := startSupervisor(l, spec, req, nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &Source{supervisor: sv, handle: handle, stopping: make(chan struct{}), ended: make(chan struct{}),
-		cuts: map[uint64]chan struct{}{}}
+	s := &SourceProcess{supervisor: sv, handle: h, stopping: make(chan struct{}), ended: make(chan struct{}),
+		cutting: make(chan struct{}, 1)}
 	s.params.Store(params)
 	for i, a := range addrs {
 		s.listeners = append(s.listeners, &pb.Listener{Fd: uint32(3 + i), Address: a})
@@ -57,7 +63,7 @@ func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureReques
 	return s, nil
 }
 
-func (s *Source) run() {
+func (s *SourceProcess) run() {
 	defer close(s.ended)
 	var last *Process
 	for {
@@ -78,7 +84,7 @@ func (s *Source) run() {
 	}
 }
 
-func (s *Source) stream(p *Process) error {
+func (s *SourceProcess) stream(p *Process) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load()})
@@ -93,66 +99,92 @@ func (s *Source) stream(p *Process) error {
 		if err != nil {
 			return err
 		}
-		s.handle(b)
-		if b.Cut != 0 {
-			s.cutMu.Lock()
-			if ch, ok := s.cuts[b.Cut]; ok {
-				close(ch)
-				delete(s.cuts, b.Cut)
-			}
-			s.cutMu.Unlock()
+		s.handle.Batch(b)
+		if b.CutNow {
+			go s.cutEarly()
 		}
 	}
 }
 
-// Cut ends the process's interval: it asks for the state the process holds
-// and returns once that state has been handled, or ctx ended. next are the
-// settings for the interval that starts.
-func (s *Source) Cut(ctx context.Context, next *pb.StateParams) error {
-	s.params.Store(next)
-	id := s.lastCut.Add(1)
-	p, _ := s.current()
-	if p == nil || p.Exited() {
-		return ErrNotRunning
-	}
-	done := make(chan struct{})
-	s.cutMu.Lock()
-	s.cuts[id] = done
-	s.cutMu.Unlock()
-	defer func() {
-		s.cutMu.Lock()
-		delete(s.cuts, id)
-		s.cutMu.Unlock()
-	}()
-	if _, err := p.Source.Cut(ctx, &pb.CutRequest{Id: id, Params: next}); err != nil {
-		if status.Code(err) == codes.Unimplemented {
-			return nil // a protocol 1 source streams samples and holds no state
-		}
-		return err
-	}
+// cutEarly cuts the process within the interval, unless a cut is under way
+// (which takes the state anyway).
+func (s *SourceProcess) cutEarly() {
 	select {
-	case <-done:
-		return nil
+	case s.cutting <- struct{}{}:
+	default:
+		return
+	}
+	if err := s.cut(s.ctx, s.params.Load()); err != nil && s.ctx.Err() == nil {
+		s.log.Warn("cut asked for by the source failed", "error", err)
+	}
+}
+
+// Cut ends the process's interval: its state streams to the State handler,
+// and Cut returns once all of it has been merged, or when ctx ends. A cut
+// that outlasts ctx goes on: its state is merged when it arrives, into
+// whatever interval is then in progress. next are the settings for the
+// interval that starts.
+func (s *SourceProcess) Cut(ctx context.Context, next *pb.StateParams) error {
+	s.params.Store(next)
+	select {
+	case s.cutting <- struct{}{}:
+	case <-ctx.Done():
+		// The previous cut is still streaming; what this one would have
+		// taken stays in the process for the next.
+		return ctx.Err()
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.cut(s.ctx, next) }()
+	select {
+	case err := <-done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
+// cut streams the process's state to the State handler; the caller holds
+// the cutting token, which cut gives back.
+func (s *SourceProcess) cut(ctx context.Context, next *pb.StateParams) error {
+	defer func() { <-s.cutting }()
+	p, _ := s.current()
+	if p == nil || p.Exited() {
+		return ErrNotRunning
+	}
+	st, err := p.Source.Cut(ctx, &pb.CutRequest{Params: next})
+	if err != nil {
+		return err
+	}
+	for {
+		part, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.handle.State(part.Records)
+	}
+}
+
 // Stop asks the source to stop reading, waits up to timeout for what it read
-// to arrive, and ends its process. The sockets stay open: they belong to the
-// caller.
-func (s *Source) Stop(timeout time.Duration) {
+// to arrive and for its state, and ends its process. The sockets stay open:
+// they belong to the caller.
+func (s *SourceProcess) Stop(timeout time.Duration) {
 	close(s.stopping)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	if p, _ := s.current(); p != nil && !p.Exited() {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		if _, err := p.Source.Stop(ctx, &pb.Empty{}); err == nil {
 			select {
 			case <-s.ended:
+				if err := s.Cut(ctx, s.params.Load()); err != nil {
+					s.log.Warn("source did not hand over its state in time", "error", err)
+				}
 			case <-ctx.Done():
 				s.log.Warn("source did not drain in time")
 			}
 		}
-		cancel()
 	}
 	s.stop()
 }

@@ -842,7 +842,6 @@ func (x *StateParams) GetHllPrecision() uint32 {
 
 type CutRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	// The settings for the interval that starts now.
 	Params        *StateParams `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -879,13 +878,6 @@ func (*CutRequest) Descriptor() ([]byte, []int) {
 	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *CutRequest) GetId() uint64 {
-	if x != nil {
-		return x.Id
-	}
-	return 0
-}
-
 func (x *CutRequest) GetParams() *StateParams {
 	if x != nil {
 		return x.Params
@@ -893,32 +885,76 @@ func (x *CutRequest) GetParams() *StateParams {
 	return nil
 }
 
-// Batch carries what a source read to the host: series state as packed
-// records (see internal/state), or samples as a packed frame (see sdk/frame);
-// events and service checks are rare and travel as messages.
+// State is a part of a source's state, as packed records.
+type State struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []byte                 `protobuf:"bytes,1,opt,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *State) Reset() {
+	*x = State{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *State) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*State) ProtoMessage() {}
+
+func (x *State) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use State.ProtoReflect.Descriptor instead.
+func (*State) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *State) GetRecords() []byte {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+// Batch carries what a source read to the host, but for its state: counts
+// every few hundred milliseconds, and events and service checks, which are
+// rare and travel as messages.
 type Batch struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Samples []byte                 `protobuf:"bytes,1,opt,name=samples,proto3" json:"samples,omitempty"`
-	State   []byte                 `protobuf:"bytes,7,opt,name=state,proto3" json:"state,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
 	// Samples the source aggregated into state since its previous batch.
-	Processed uint64 `protobuf:"varint,8,opt,name=processed,proto3" json:"processed,omitempty"`
-	// Set on the batch that ends the state shipped for Cut request cut.
-	Cut           uint64          `protobuf:"varint,9,opt,name=cut,proto3" json:"cut,omitempty"`
+	Processed     uint64          `protobuf:"varint,8,opt,name=processed,proto3" json:"processed,omitempty"`
 	Events        []*Event        `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
 	ServiceChecks []*ServiceCheck `protobuf:"bytes,3,rep,name=service_checks,json=serviceChecks,proto3" json:"service_checks,omitempty"`
 	// Lines the source rejected since its previous batch, by packet type and reason.
 	Errors []*ErrorCount `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
 	// The protocol the batch was read from and how many lines (samples,
 	// events, service checks and rejected lines) it accounts for.
-	Protocol      string `protobuf:"bytes,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Received      uint64 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
+	Protocol string `protobuf:"bytes,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Received uint64 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
+	// The source holds more state than its budget and asks to be cut now,
+	// within the interval, so that its memory stays bounded.
+	CutNow        bool `protobuf:"varint,10,opt,name=cut_now,json=cutNow,proto3" json:"cut_now,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -930,7 +966,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -943,33 +979,12 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *Batch) GetSamples() []byte {
-	if x != nil {
-		return x.Samples
-	}
-	return nil
-}
-
-func (x *Batch) GetState() []byte {
-	if x != nil {
-		return x.State
-	}
-	return nil
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Batch) GetProcessed() uint64 {
 	if x != nil {
 		return x.Processed
-	}
-	return 0
-}
-
-func (x *Batch) GetCut() uint64 {
-	if x != nil {
-		return x.Cut
 	}
 	return 0
 }
@@ -1009,6 +1024,13 @@ func (x *Batch) GetReceived() uint64 {
 	return 0
 }
 
+func (x *Batch) GetCutNow() bool {
+	if x != nil {
+		return x.CutNow
+	}
+	return false
+}
+
 type ErrorCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PacketType    string                 `protobuf:"bytes,1,opt,name=packet_type,json=packetType,proto3" json:"packet_type,omitempty"`
@@ -1020,7 +1042,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1054,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1067,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -1136,21 +1158,22 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\"T\n" +
 	"\vStateParams\x12 \n" +
 	"\vcompression\x18\x01 \x01(\x01R\vcompression\x12#\n" +
-	"\rhll_precision\x18\x02 \x01(\rR\fhllPrecision\"T\n" +
+	"\rhll_precision\x18\x02 \x01(\rR\fhllPrecision\"J\n" +
 	"\n" +
-	"CutRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\x126\n" +
-	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\"\xd0\x02\n" +
-	"\x05Batch\x12\x18\n" +
-	"\asamples\x18\x01 \x01(\fR\asamples\x12\x14\n" +
-	"\x05state\x18\a \x01(\fR\x05state\x12\x1c\n" +
-	"\tprocessed\x18\b \x01(\x04R\tprocessed\x12\x10\n" +
-	"\x03cut\x18\t \x01(\x04R\x03cut\x120\n" +
+	"CutRequest\x126\n" +
+	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06paramsJ\x04\b\x01\x10\x02\"!\n" +
+	"\x05State\x12\x18\n" +
+	"\arecords\x18\x01 \x01(\fR\arecords\"\xb9\x02\n" +
+	"\x05Batch\x12\x1c\n" +
+	"\tprocessed\x18\b \x01(\x04R\tprocessed\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
 	"\x0eservice_checks\x18\x03 \x03(\v2\x1f.veneurd.plugin.v1.ServiceCheckR\rserviceChecks\x125\n" +
 	"\x06errors\x18\x04 \x03(\v2\x1d.veneurd.plugin.v1.ErrorCountR\x06errors\x12\x1a\n" +
 	"\bprotocol\x18\x05 \x01(\tR\bprotocol\x12\x1a\n" +
-	"\breceived\x18\x06 \x01(\x04R\breceived\"[\n" +
+	"\breceived\x18\x06 \x01(\x04R\breceived\x12\x17\n" +
+	"\acut_now\x18\n" +
+	" \x01(\bR\x06cutNowJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
+	"\"[\n" +
 	"\n" +
 	"ErrorCount\x12\x1f\n" +
 	"\vpacket_type\x18\x01 \x01(\tR\n" +
@@ -1163,10 +1186,10 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x04Sink\x12;\n" +
 	"\x05Start\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty\x12H\n" +
 	"\x05Flush\x12\x1d.veneurd.plugin.v1.FlushChunk\x1a\x1e.veneurd.plugin.v1.FlushResult(\x01\x12:\n" +
-	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\xc6\x01\n" +
+	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\xc8\x01\n" +
 	"\x06Source\x12@\n" +
-	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01\x12>\n" +
-	"\x03Cut\x12\x1d.veneurd.plugin.v1.CutRequest\x1a\x18.veneurd.plugin.v1.Empty\x12:\n" +
+	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01\x12@\n" +
+	"\x03Cut\x12\x1d.veneurd.plugin.v1.CutRequest\x1a\x18.veneurd.plugin.v1.State0\x01\x12:\n" +
 	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.EmptyB/Z-github.com/veneurd/veneurd/sdk/proto;pluginpbb\x06proto3"
 
 var (
@@ -1181,7 +1204,7 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*Empty)(nil),             // 0: veneurd.plugin.v1.Empty
 	(*Attribute)(nil),         // 1: veneurd.plugin.v1.Attribute
@@ -1197,8 +1220,9 @@ var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*RunRequest)(nil),        // 11: veneurd.plugin.v1.RunRequest
 	(*StateParams)(nil),       // 12: veneurd.plugin.v1.StateParams
 	(*CutRequest)(nil),        // 13: veneurd.plugin.v1.CutRequest
-	(*Batch)(nil),             // 14: veneurd.plugin.v1.Batch
-	(*ErrorCount)(nil),        // 15: veneurd.plugin.v1.ErrorCount
+	(*State)(nil),             // 14: veneurd.plugin.v1.State
+	(*Batch)(nil),             // 15: veneurd.plugin.v1.Batch
+	(*ErrorCount)(nil),        // 16: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	1,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
@@ -1210,7 +1234,7 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	12, // 6: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
 	6,  // 7: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
 	7,  // 8: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	15, // 9: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	16, // 9: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
 	0,  // 10: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
 	3,  // 11: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
 	0,  // 12: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
@@ -1224,8 +1248,8 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	0,  // 20: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
 	9,  // 21: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
 	0,  // 22: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	14, // 23: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	0,  // 24: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.Empty
+	15, // 23: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	14, // 24: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
 	0,  // 25: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
 	18, // [18:26] is the sub-list for method output_type
 	10, // [10:18] is the sub-list for method input_type
@@ -1245,7 +1269,7 @@ func file_sdk_proto_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

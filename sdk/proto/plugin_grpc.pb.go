@@ -184,8 +184,9 @@ const (
 // Sink receives flushed points.
 type SinkClient interface {
 	Start(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
-	// Flush streams one flush in chunks; the sink sees it whole when the
-	// stream ends and answers once.
+	// Flush streams one flush in chunks. The sink takes each chunk as it
+	// arrives (one sdk.Sink.Flush call per chunk: it never holds a large flush
+	// whole) and answers once, when the stream ends, with the points it took.
 	Flush(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FlushChunk, FlushResult], error)
 	Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
@@ -238,8 +239,9 @@ func (c *sinkClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOptio
 // Sink receives flushed points.
 type SinkServer interface {
 	Start(context.Context, *Empty) (*Empty, error)
-	// Flush streams one flush in chunks; the sink sees it whole when the
-	// stream ends and answers once.
+	// Flush streams one flush in chunks. The sink takes each chunk as it
+	// arrives (one sdk.Sink.Flush call per chunk: it never holds a large flush
+	// whole) and answers once, when the stream ends, with the points it took.
 	Flush(grpc.ClientStreamingServer[FlushChunk, FlushResult]) error
 	Stop(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedSinkServer()
@@ -361,15 +363,19 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Source reads from sockets the host hands over, aggregates what it reads
-// for the interval in progress and streams that state back.
+// Source reads from sockets the host hands over and aggregates what it reads
+// for the interval in progress. Its state reaches the host only through Cut.
 type SourceClient interface {
-	// Run reads until Stop is called (or the stream is cancelled) and ends the
-	// stream once everything read has been sent.
+	// Run reads until Stop is called (or the stream is cancelled). It streams
+	// what is not state: counts, events and service checks, and a request to
+	// be cut early when the source holds more state than its budget. The
+	// stream ends once everything read has been aggregated and counted; the
+	// state stays in the process for a last Cut.
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Batch], error)
-	// Cut ends the source's interval: it ships the state it holds on the Run
-	// stream, then a Batch whose cut is the request's id, and returns.
-	Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Cut ends the source's interval: it streams the state it holds as
+	// packed records (see internal/state) and ends the stream once all of it
+	// is sent. The host merges it into the interval being flushed.
+	Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[State], error)
 	// Stop asks a running Run to stop reading and drain.
 	Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
 }
@@ -401,15 +407,24 @@ func (c *sourceClient) Run(ctx context.Context, in *RunRequest, opts ...grpc.Cal
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RunClient = grpc.ServerStreamingClient[Batch]
 
-func (c *sourceClient) Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *sourceClient) Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[State], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Source_Cut_FullMethodName, in, out, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[1], Source_Cut_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	x := &grpc.GenericClientStream[CutRequest, State]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
 }
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_CutClient = grpc.ServerStreamingClient[State]
 
 func (c *sourceClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -425,15 +440,19 @@ func (c *sourceClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOpt
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
 //
-// Source reads from sockets the host hands over, aggregates what it reads
-// for the interval in progress and streams that state back.
+// Source reads from sockets the host hands over and aggregates what it reads
+// for the interval in progress. Its state reaches the host only through Cut.
 type SourceServer interface {
-	// Run reads until Stop is called (or the stream is cancelled) and ends the
-	// stream once everything read has been sent.
+	// Run reads until Stop is called (or the stream is cancelled). It streams
+	// what is not state: counts, events and service checks, and a request to
+	// be cut early when the source holds more state than its budget. The
+	// stream ends once everything read has been aggregated and counted; the
+	// state stays in the process for a last Cut.
 	Run(*RunRequest, grpc.ServerStreamingServer[Batch]) error
-	// Cut ends the source's interval: it ships the state it holds on the Run
-	// stream, then a Batch whose cut is the request's id, and returns.
-	Cut(context.Context, *CutRequest) (*Empty, error)
+	// Cut ends the source's interval: it streams the state it holds as
+	// packed records (see internal/state) and ends the stream once all of it
+	// is sent. The host merges it into the interval being flushed.
+	Cut(*CutRequest, grpc.ServerStreamingServer[State]) error
 	// Stop asks a running Run to stop reading and drain.
 	Stop(context.Context, *Empty) (*Empty, error)
 	mustEmbedUnimplementedSourceServer()
@@ -449,8 +468,8 @@ type UnimplementedSourceServer struct{}
 func (UnimplementedSourceServer) Run(*RunRequest, grpc.ServerStreamingServer[Batch]) error {
 	return status.Errorf(codes.Unimplemented, "method Run not implemented")
 }
-func (UnimplementedSourceServer) Cut(context.Context, *CutRequest) (*Empty, error) {
-	return nil, status.Errorf(codes.Unimplemented, "method Cut not implemented")
+func (UnimplementedSourceServer) Cut(*CutRequest, grpc.ServerStreamingServer[State]) error {
+	return status.Errorf(codes.Unimplemented, "method Cut not implemented")
 }
 func (UnimplementedSourceServer) Stop(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Stop not implemented")
@@ -487,23 +506,16 @@ func _Source_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RunServer = grpc.ServerStreamingServer[Batch]
 
-func _Source_Cut_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CutRequest)
-	if err := dec(in); err != nil {
-		return nil, err
+func _Source_Cut_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CutRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
 	}
-	if interceptor == nil {
-		return srv.(SourceServer).Cut(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Source_Cut_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(SourceServer).Cut(ctx, req.(*CutRequest))
-	}
-	return interceptor(ctx, in, info, handler)
+	return srv.(SourceServer).Cut(m, &grpc.GenericServerStream[CutRequest, State]{ServerStream: stream})
 }
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_CutServer = grpc.ServerStreamingServer[State]
 
 func _Source_Stop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(Empty)
@@ -531,10 +543,6 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*SourceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
-			MethodName: "Cut",
-			Handler:    _Source_Cut_Handler,
-		},
-		{
 			MethodName: "Stop",
 			Handler:    _Source_Stop_Handler,
 		},
@@ -543,6 +551,11 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Run",
 			Handler:       _Source_Run_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Cut",
+			Handler:       _Source_Cut_Handler,
 			ServerStreams: true,
 		},
 	},
