@@ -36,8 +36,8 @@ type Server struct {
 	log     hclog.Logger
 	plugins Plugins
 	pool    *listen.Pool
-	agg      *aggregate.Aggregator
-	tel      *telemetry.Registry
+	agg     *aggregate.Aggregator
+	tel     *telemetry.Registry
 
 	mu         sync.Mutex // guards the fields below
 	cfg        *config.Config

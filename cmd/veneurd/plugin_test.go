@@ -152,4 +152,3 @@ sink "example" "main" {
 		t.Errorf("the plugin's own complaint is not at its attribute (%q):\n%s", want, out)
 	}
 }
-

@@ -9,8 +9,8 @@ import (
 	"github.com/dgryski/go-metro"
 
 	"github.com/veneurd/veneurd/sdk"
-	pb "github.com/veneurd/veneurd/sdk/proto"
 	"github.com/veneurd/veneurd/sdk/frame"
+	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
 type sample struct {
