@@ -18,15 +18,22 @@
 // into the interval's state in that process (internal/state: counters
 // summed, gauges last-write, t-digests, HyperLogLogs). Nothing crosses the
 // process boundary per sample. On each wall-clock multiple of the interval,
-// Server.flush cuts every source (pluginhost.Source.Cut): each ships its
-// state as packed records, a few per series, which Server.ingest merges
-// into the Aggregator. The Aggregator then emits the interval's points
-// (Veneur's names: x.count, x.99percentile, ...) straight into packed chunks
-// (pluginhost.Encoder, sdk.PointPacker), a shard at a time, and the chunks
-// stream to every sink process concurrently, each within its flush_timeout.
-// Sinks receive a large flush part by part. The t-digest and the state
-// records live in internal/ because both sides of the boundary use them and
-// sdk must not import core.
+// Server.flush cuts every source (SourceProcess.Cut): each streams its state
+// back on the cut's call as packed records, a few per series, and
+// Server.mergeState merges them into the Aggregator, all in flush.go. The
+// Aggregator then emits the interval's points (Veneur's names: x.count,
+// x.99percentile, ...) straight into packed chunks (pluginhost.Encoder,
+// sdk.PointPacker), a shard at a time, and the chunks stream to every sink
+// process concurrently, each within its flush_timeout. Sinks receive a large
+// flush part by part. A source's Run stream carries the rest: counts, events
+// and service checks (Server.ingest). The t-digest and the state records
+// live in internal/ because both sides of the boundary use them and sdk must
+// not import core.
+//
+// The server drives its plugins through the Plugins, SourceProcess and
+// SinkProcess interfaces: pluginhost implements them with supervised
+// processes, and core's own tests with in-process fakes, under
+// testing/synctest.
 //
 // Sockets are shared: the daemon and the source processes hold the same open
 // file descriptions. None of them may put a socket in its Go runtime's
@@ -35,10 +42,11 @@
 // (listen.detach), and sources read datagrams with recvmmsg and poll(2).
 //
 // Lifecycle: Start opens sockets and launches sinks, then sources. Run
-// flushes until its context ends, then stops the sources (they ship the
-// state they hold), flushes a last time and stops the sinks. A source
-// process that dies loses the state it held: at most one interval of what it
-// read. A plugin process that
+// flushes until its context ends, then stops the sources (they hand over the
+// state they hold), flushes a last time and stops the sinks, all within
+// shutdown_timeout: at its deadline, flushes still under way are cancelled
+// whatever their sinks' flush_timeout. A source process that dies loses the
+// state it held: at most one interval of what it read. A plugin process that
 // dies is restarted with backoff and its configuration re-sent; a flush that
 // failed because its sink died is retried once on the new process.
 //

@@ -110,7 +110,9 @@ type Writer interface {
 	ServiceCheck(c ServiceCheck)
 	// Error counts one rejected line.
 	Error(packetType, reason string)
-	// Flush sends what is pending. It is cheap when nothing is.
+	// Flush aggregates the samples the Writer holds into the interval's
+	// state and passes on its counts, events and service checks. It is
+	// cheap when nothing is pending. Samples never flushed are lost.
 	Flush()
 }
 
