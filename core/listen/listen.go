@@ -65,6 +65,10 @@ type Pool struct {
 type socket struct {
 	file *os.File
 	refs int
+	// bound is the socket file a unix socket was bound to, removed with
+	// the last reference unless something else has taken its path since.
+	path  string
+	bound os.FileInfo
 }
 
 // NewPool returns an empty pool.
@@ -88,11 +92,19 @@ func (p *Pool) Acquire(k Key) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
-	p.socks[k] = &socket{file: f, refs: 1}
+	sock := &socket{file: f, refs: 1}
+	if a.Network == "unix" || a.Network == "unixgram" {
+		sock.path = a.Addr
+		sock.bound, _ = os.Lstat(a.Addr)
+	}
+	p.socks[k] = sock
 	return f, nil
 }
 
-// Release drops one reference to k's socket and closes it with the last.
+// Release drops one reference to k's socket and closes it with the last,
+// removing a unix socket's file: closing a unix socket leaves its path
+// behind, and a client sending to it would get "connection refused" from a
+// socket nobody reads rather than "no such file".
 func (p *Pool) Release(k Key) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -103,6 +115,9 @@ func (p *Pool) Release(k Key) {
 	if s.refs--; s.refs == 0 {
 		s.file.Close()
 		delete(p.socks, k)
+		if fi, err := os.Lstat(s.path); err == nil && s.bound != nil && os.SameFile(fi, s.bound) {
+			os.Remove(s.path)
+		}
 	}
 }
 

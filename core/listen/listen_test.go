@@ -2,6 +2,8 @@ package listen
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -93,6 +95,42 @@ func TestParseAddress(t *testing.T) {
 	for _, bad := range []string{"udp://127.0.0.1", "http://x:1", "unix://", "127.0.0.1:8126"} {
 		if _, err := ParseAddress(bad); err == nil {
 			t.Errorf("ParseAddress(%q) accepted", bad)
+		}
+	}
+}
+
+// TestUnixSocketFileRemovedWithLastUser checks that a unix socket's file
+// goes when the last source holding the socket lets go, and not before; and
+// that a file put at its path since is left alone.
+func TestUnixSocketFileRemovedWithLastUser(t *testing.T) {
+	for _, scheme := range []string{"unixgram", "unix"} {
+		path := filepath.Join(t.TempDir(), "dsd.sock")
+		p := NewPool()
+		k := Key{Address: scheme + "://" + path}
+		for range 2 {
+			if _, err := p.Acquire(k); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.Release(k)
+		if _, err := os.Lstat(path); err != nil {
+			t.Errorf("%s: socket file gone while a user holds it: %v", scheme, err)
+		}
+		p.Release(k)
+		if _, err := os.Lstat(path); !os.IsNotExist(err) {
+			t.Errorf("%s: socket file still there after its last user let go (%v)", scheme, err)
+		}
+
+		if _, err := p.Acquire(k); err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(path)
+		if err := os.WriteFile(path, []byte("not ours"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.Release(k)
+		if b, err := os.ReadFile(path); err != nil || string(b) != "not ours" {
+			t.Errorf("%s: a file that replaced the socket was touched: %q, %v", scheme, b, err)
 		}
 	}
 }
