@@ -28,6 +28,9 @@ import (
 // "received" says how many lines the daemon must count before it is
 // stopped (one per sample, event, check, rejected line or dropped
 // datagram): a number for UDP alone, or "udp N" and "tcp N" lines.
+//
+// "veneur" and "veneur.yaml" are what Veneur flushes for the same input, and
+// what its configuration needs for it: see TestPipelinesVeneur.
 func TestPipelines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
