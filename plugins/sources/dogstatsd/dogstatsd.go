@@ -249,15 +249,17 @@ func (s *Source) serveConn(ctx context.Context, c net.Conn, w sdk.Writer) {
 			}
 		}
 		line, err := r.ReadSlice('\n')
-		if len(line) > 0 {
-			h.packet(line)
-		}
 		if errors.Is(err, bufio.ErrBufferFull) {
+			// Dropped whole: its first 64 KiB would parse as a line of
+			// their own, with a cut value or tag.
 			w.Error("metric", "toolong")
 			for errors.Is(err, bufio.ErrBufferFull) { // skip the rest of the line
 				_, err = r.ReadSlice('\n')
 			}
 			continue
+		}
+		if len(line) > 0 {
+			h.packet(line)
 		}
 		if err != nil {
 			return

@@ -167,6 +167,11 @@ var (
 	magicGlobal = []byte("veneurglobalonly")
 )
 
+// isMagicTag reports whether t is a magic scope tag.
+func isMagicTag(t []byte) bool {
+	return len(t) > 0 && t[0] == 'v' && (bytes.HasPrefix(t, magicLocal) || bytes.HasPrefix(t, magicGlobal))
+}
+
 // ParseMetric parses one metric line:
 //
 //	name:value[:value...]|type[|@rate][|#tag,tag][|T<unix>][|c:<container>]
@@ -395,8 +400,9 @@ func sortTags(tags [][]byte) {
 //
 // The lengths are byte lengths and are honoured, so the title and text may
 // contain '|'. In the text, the two characters `\n` become a newline. Tags
-// are sorted, unknown sections ignored. Priority defaults to "normal" and
-// the alert type to "info", as in the Datadog agent. ParseEvent allocates.
+// are sorted, empty and magic scope tags dropped, unknown sections ignored.
+// Priority defaults to "normal" and the alert type to "info", as in the
+// Datadog agent. ParseEvent allocates.
 func (p *Parser) ParseEvent(line []byte) (sdk.Event, error) {
 	var e sdk.Event
 	if len(line) == 0 {
@@ -500,8 +506,8 @@ func (p *Parser) ParseEvent(line []byte) (sdk.Event, error) {
 // The status is 0 (ok), 1 (warning), 2 (critical) or 3 (unknown). As in
 // Datadog's protocol the m: section is the last one: everything after "m:"
 // is the message, '|' included. Clients escape the message, so `\n` becomes
-// a newline and `m\:` becomes "m:". Tags are sorted, unknown sections
-// ignored. ParseServiceCheck allocates.
+// a newline and `m\:` becomes "m:". Tags are sorted, empty and magic scope
+// tags dropped, unknown sections ignored. ParseServiceCheck allocates.
 func (p *Parser) ParseServiceCheck(line []byte) (sdk.ServiceCheck, error) {
 	var sc sdk.ServiceCheck
 	if len(line) == 0 {
@@ -563,14 +569,15 @@ func (p *Parser) ParseServiceCheck(line []byte) (sdk.ServiceCheck, error) {
 	return sc, nil
 }
 
-// tagStrings splits raw on ',', drops empty tags and returns the rest sorted
-// as new strings; nil when none. Scope tags are kept: they mean nothing to
-// events and service checks.
+// tagStrings splits raw on ',', drops empty tags and magic scope tags, and
+// returns the rest sorted as new strings; nil when none. Magic tags are
+// instructions to veneurd, not data, so events and service checks lose them
+// as metrics do, though they have no scope to set.
 func (p *Parser) tagStrings(raw []byte) []string {
 	var out []string
 	for v := raw; ; {
 		t, next, more := cutByte(v, ',')
-		if len(t) > 0 {
+		if len(t) > 0 && !isMagicTag(t) {
 			out = append(out, string(t))
 		}
 		if !more {

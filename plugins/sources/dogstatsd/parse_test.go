@@ -494,8 +494,13 @@ func TestParseEvent(t *testing.T) {
 	// Every alert type.
 	f("_e{1,1}:t|x|t:success", sdk.Event{Title: "t", Text: "x", AlertType: "success"})
 	f("_e{1,1}:t|x|t:info", sdk.Event{Title: "t", Text: "x", AlertType: "info"})
-	// Tags are sorted, duplicates kept, empty ones dropped; magic tags stay.
-	f("_e{1,1}:t|x|#c,,a,c,veneurlocalonly", sdk.Event{Title: "t", Text: "x", Tags: []string{"a", "c", "c", "veneurlocalonly"}})
+	// Tags are sorted, duplicates kept, empty ones dropped.
+	f("_e{1,1}:t|x|#c,,a,c", sdk.Event{Title: "t", Text: "x", Tags: []string{"a", "c", "c"}})
+	// Every magic scope tag is removed, as from metrics: it is an
+	// instruction, not data.
+	f("_e{1,1}:t|x|#veneurlocalonly,a,veneurglobalonly:yes,veneurlocalonly:true", sdk.Event{Title: "t", Text: "x", Tags: []string{"a"}})
+	f("_e{1,1}:t|x|#veneurlocalonly", sdk.Event{Title: "t", Text: "x"})
+	f("_e{1,1}:t|x|#xveneurlocalonly", sdk.Event{Title: "t", Text: "x", Tags: []string{"xveneurlocalonly"}})
 	// Unknown and empty sections are ignored.
 	f("_e{1,1}:t|x|c:container|z:zzz||q|#a", sdk.Event{Title: "t", Text: "x", Tags: []string{"a"}})
 
@@ -571,6 +576,11 @@ func TestParseServiceCheck(t *testing.T) {
 	f(`_sc|x|1|m:line1\nline2 m\: x`, sdk.ServiceCheck{Name: "x", Status: 1, Message: "line1\nline2 m: x"})
 	// Tags are sorted, empty ones dropped.
 	f("_sc|x|0|#z,,y", sdk.ServiceCheck{Name: "x", Tags: []string{"y", "z"}})
+	// Every magic scope tag is removed, as from metrics (Veneur removes only
+	// the first exact "veneurlocalonly" or "veneurglobalonly").
+	f("_sc|x|0|#veneurlocalonly,veneurlocalonly,a:b,veneurglobalonly:true", sdk.ServiceCheck{Name: "x", Tags: []string{"a:b"}})
+	f("_sc|x|0|#veneurglobalonly", sdk.ServiceCheck{Name: "x"})
+	f("_sc|x|0|#veneur,xveneurglobalonly", sdk.ServiceCheck{Name: "x", Tags: []string{"veneur", "xveneurglobalonly"}})
 	// Unknown and empty sections are ignored.
 	f("_sc|x|0||c:container|q|zz:1|h:h", sdk.ServiceCheck{Name: "x", Hostname: "h"})
 

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veneurd/veneurd/internal/daemontest"
+)
+
+// veneurSentinel is the counter sent after an archive's input: the flush
+// that holds it holds the input.
+const veneurSentinel = "veneurd_test.sentinel"
+
+// TestPipelinesVeneur runs the input of each pipeline archive that has a
+// "veneur" section through Veneur v14.2.0, the release veneurd is compared
+// with in docs/veneur-differences.md, and checks that Veneur flushes exactly
+// that section, written as "want" is. The archive's "veneur.yaml" section, if
+// any, is added to Veneur's configuration (percentiles, aggregates,
+// metric_max_length). scripts/test-deps.sh builds Veneur into
+// $HOME/.cache/veneurd-test/bin/veneur; without it the test is skipped.
+//
+// Veneur flushes to its Datadog sink, pointed at a fake Datadog API that
+// records what it is sent; counters arrive as rates per second of a 1s
+// interval, so their values are the counts. Veneur's flushes are aligned on
+// whole seconds: the input is sent just after one, followed by a sentinel
+// counter, and the flush holding the sentinel must be the first to hold
+// anything.
+func TestPipelinesVeneur(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	bin := veneurBinary(t)
+	for _, ar := range pipelineArchives(t) {
+		want, ok := ar.files["veneur"]
+		if !ok {
+			continue
+		}
+		t.Run(ar.name, func(t *testing.T) {
+			got := runVeneur(t, bin, ar)
+			compareLines(t, "Veneur flushed", got, want)
+		})
+	}
+}
+
+// veneurBinary returns the path of the cached Veneur build, or skips the
+// test naming what is missing.
+func veneurBinary(t *testing.T) string {
+	t.Helper()
+	cache := os.Getenv("VENEURD_TEST_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			t.Skipf("no home directory for the Veneur build: %v", err)
+		}
+		cache = filepath.Join(home, ".cache", "veneurd-test")
+	}
+	bin := filepath.Join(cache, "bin", "veneur")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("Veneur v14.2.0 is not built at %s (scripts/test-deps.sh builds it)", bin)
+	}
+	return bin
+}
+
+// ddPost is one request the fake Datadog API received.
+type ddPost struct {
+	path string
+	body []byte
+}
+
+// fakeDatadog records every request, inflating deflated bodies.
+type fakeDatadog struct {
+	mu    sync.Mutex
+	posts []ddPost
+}
+
+func (f *fakeDatadog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "deflate" {
+		z, err := zlib.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = z
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	f.posts = append(f.posts, ddPost{path: r.URL.Path, body: b})
+	f.mu.Unlock()
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (f *fakeDatadog) snapshot() []ddPost {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]ddPost(nil), f.posts...)
+}
+
+// flushOrder ranks the Datadog sink's requests in the order a flush sends
+// them: events, service checks, series.
+var flushOrder = map[string]int{"/intake": 1, "/api/v1/check_run": 2, "/api/v1/series": 3}
+
+// The bodies of the Datadog sink's requests.
+type (
+	ddSeries struct {
+		Series []struct {
+			Metric string       `json:"metric"`
+			Points [][2]float64 `json:"points"`
+			Tags   []string     `json:"tags"`
+			Type   string       `json:"type"`
+		} `json:"series"`
+	}
+	ddCheck struct {
+		Check  string   `json:"check"`
+		Status int      `json:"status"`
+		Tags   []string `json:"tags"`
+	}
+	ddEvents struct {
+		Events struct {
+			API []struct {
+				Title string   `json:"msg_title"`
+				Text  string   `json:"msg_text"`
+				Tags  []string `json:"tags"`
+			} `json:"api"`
+		} `json:"events"`
+	}
+)
+
+// runVeneur feeds ar's input to a new Veneur and returns the flush that
+// holds it, as lines formatted like the "want" section.
+func runVeneur(t *testing.T, bin string, ar pipelineArchive) []string {
+	t.Helper()
+	dd := &fakeDatadog{}
+	api := httptest.NewServer(dd)
+	defer api.Close()
+
+	udp := daemontest.FreePort(t, "udp")
+	tcp := daemontest.FreePort(t, "tcp")
+	httpAddr := daemontest.FreePort(t, "tcp")
+	stats := daemontest.FreePort(t, "udp") // Veneur's own statsd metrics go nowhere
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "statsd_listen_addresses:\n  - udp://%s\n", udp)
+	if _, ok := ar.files["input.tcp"]; ok {
+		fmt.Fprintf(&cfg, "  - tcp://%s\n", tcp)
+	}
+	fmt.Fprintf(&cfg, `http_address: %q
+interval: 1s
+synchronize_with_interval: true
+hostname: h
+stats_address: %q
+num_workers: 1
+num_readers: 1
+metric_sinks:
+  - kind: datadog
+    name: datadog
+    config:
+      api_key: test
+      api_hostname: %q
+      flush_max_per_body: 25000
+`, httpAddr, stats, api.URL)
+	cfg.WriteString(ar.files["veneur.yaml"])
+	path := filepath.Join(t.TempDir(), "veneur.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	var logsMu sync.Mutex
+	cmd := exec.Command(bin, "-f", path)
+	cmd.Stdout = writerFunc(func(b []byte) { logsMu.Lock(); logs.Write(b); logsMu.Unlock() })
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			logsMu.Lock()
+			t.Logf("Veneur's configuration:\n%s\nVeneur's log:\n%s", cfg.String(), logs.String())
+			logsMu.Unlock()
+		}
+	}()
+	waitHealthy(t, "http://"+httpAddr+"/healthcheck")
+
+	// Send just after a whole second, when Veneur has just flushed.
+	now := time.Now()
+	time.Sleep(now.Truncate(time.Second).Add(time.Second + 100*time.Millisecond).Sub(now))
+	sendInput(t, ar, udp, tcp)
+	c, err := net.Dial("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(veneurSentinel + ":1|c"))
+	c.Close()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		posts := dd.snapshot()
+		if i := sentinelPost(t, posts); i >= 0 {
+			return veneurFlush(t, posts, i)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Veneur flushed no series holding the sentinel within 10s; it sent %d requests", len(posts))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// writerFunc is an io.Writer calling a function.
+type writerFunc func([]byte)
+
+func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
+
+func waitHealthy(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Veneur did not answer %s within 30s (last error: %v)", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sentinelPost returns the index of the series request holding the
+// sentinel, or -1.
+func sentinelPost(t *testing.T, posts []ddPost) int {
+	for i, p := range posts {
+		if p.path != "/api/v1/series" {
+			continue
+		}
+		var s ddSeries
+		if err := json.Unmarshal(p.body, &s); err != nil {
+			t.Fatalf("Veneur sent a bad series body: %v\n%s", err, p.body)
+		}
+		for _, m := range s.Series {
+			if m.Metric == veneurSentinel {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// veneurFlush formats the requests of the flush that ends with series
+// request last. A flush sends at most one request of each kind, in the order
+// of flushOrder, and the sentinel's flush must be the first to send any.
+func veneurFlush(t *testing.T, posts []ddPost, last int) []string {
+	t.Helper()
+	for i, rank := 0, 0; i <= last; i++ {
+		r, ok := flushOrder[posts[i].path]
+		if !ok {
+			t.Fatalf("Veneur sent a request to %s", posts[i].path)
+		}
+		if r <= rank {
+			t.Fatalf("Veneur flushed part of the input before the sentinel's flush: the input straddled two flushes")
+		}
+		rank = r
+	}
+	var out []string
+	for _, p := range posts[:last+1] {
+		switch p.path {
+		case "/api/v1/series":
+			var s ddSeries
+			json.Unmarshal(p.body, &s)
+			for _, m := range s.Series {
+				if m.Metric == veneurSentinel {
+					continue
+				}
+				typ := m.Type
+				if typ == "rate" { // a counter, per second of the 1s interval
+					typ = "counter"
+				}
+				out = append(out, pipelinePoint(m.Metric, sortedTags(m.Tags), typ, m.Points[0][1]))
+			}
+		case "/api/v1/check_run":
+			var checks []ddCheck
+			if err := json.Unmarshal(p.body, &checks); err != nil {
+				t.Fatalf("Veneur sent a bad check_run body: %v\n%s", err, p.body)
+			}
+			for _, c := range checks {
+				out = append(out, pipelinePoint(c.Check, sortedTags(c.Tags), "status", float64(c.Status)))
+			}
+		case "/intake":
+			var e ddEvents
+			if err := json.Unmarshal(p.body, &e); err != nil {
+				t.Fatalf("Veneur sent a bad intake body: %v\n%s", err, p.body)
+			}
+			for _, ev := range e.Events.API {
+				out = append(out, pipelineEvent(ev.Title, ev.Text, sortedTags(ev.Tags)))
+			}
+		}
+	}
+	return out
+}
+
+// sortedTags sorts tags in place; Veneur sends an event's in map order.
+func sortedTags(tags []string) []string {
+	sort.Strings(tags)
+	return tags
+}
