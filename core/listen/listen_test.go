@@ -23,7 +23,7 @@ func nonblocking(t *testing.T, fd uintptr) bool {
 // blocking, and every reader's deadline would stop working).
 func TestSocketsStayNonBlocking(t *testing.T) {
 	p := NewPool()
-	k := Key{Address: "udp://127.0.0.1:0"}
+	k := Key{Address: freeUDP(t)}
 	f, err := p.Acquire(k)
 	if err != nil {
 		t.Fatal(err)
@@ -50,9 +50,7 @@ func TestSocketsStayNonBlocking(t *testing.T) {
 
 func TestAcquireCountsReferences(t *testing.T) {
 	p := NewPool()
-	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	addr := "udp://" + c.LocalAddr().String()
-	c.Close()
+	addr := freeUDP(t)
 	k := Key{Address: addr}
 	f1, err := p.Acquire(k)
 	if err != nil {
@@ -71,28 +69,35 @@ func TestAcquireCountsReferences(t *testing.T) {
 		t.Fatal("the socket outlived its last reference")
 	}
 	// The port is free again.
-	c, err = net.ListenPacket("udp", addr[len("udp://"):])
+	c, err := net.ListenPacket("udp", addr[len("udp://"):])
 	if err != nil {
 		t.Fatalf("the closed socket still holds its port: %v", err)
 	}
 	c.Close()
 }
 
-func TestParseAddress(t *testing.T) {
-	f := func(in, network, addr string) {
-		t.Helper()
-		a, err := ParseAddress(in)
-		if err != nil || a.Network != network || a.Addr != addr {
-			t.Errorf("ParseAddress(%q) = %+v, %v", in, a, err)
+func TestAcquireRefusesBadAddresses(t *testing.T) {
+	p := NewPool()
+	for addr, want := range map[string]string{
+		"udp://127.0.0.1":   `"udp://127.0.0.1" has no port: write it as udp://127.0.0.1:8126`,
+		"udp://127.0.0.1:0": `"udp://127.0.0.1:0": the port 0 is out of range: a port is 1 to 65535`,
+	} {
+		if _, err := p.Acquire(Key{Address: addr}); err == nil || err.Error() != want {
+			t.Errorf("Acquire(%q): %v, want %s", addr, err, want)
 		}
 	}
-	f("udp://127.0.0.1:8126", "udp", "127.0.0.1:8126")
-	f("tcp6://[::1]:8126", "tcp6", "[::1]:8126")
-	f("unixgram:///run/veneurd/dsd.sock", "unixgram", "/run/veneurd/dsd.sock")
-	f("unix:///tmp/x.sock", "unix", "/tmp/x.sock")
-	for _, bad := range []string{"udp://127.0.0.1", "http://x:1", "unix://", "127.0.0.1:8126"} {
-		if _, err := ParseAddress(bad); err == nil {
-			t.Errorf("ParseAddress(%q) accepted", bad)
-		}
+	if len(p.Keys()) != 0 {
+		t.Errorf("keys %v", p.Keys())
 	}
+}
+
+// freeUDP returns a udp:// address with a free port.
+func freeUDP(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return "udp://" + c.LocalAddr().String()
 }
