@@ -31,15 +31,16 @@ veneur_gc_number 3
 # TYPE veneur_packet_error_total counter
 veneur_packet_error_total{packet_type="metric",reason="bad_value"} 7
 veneur_packet_error_total{packet_type="metric",reason="odd } label"} 2
+veneur_packet_error_total{packet_type="metric",reason="tab	here \"quoted\" back\\slash new\nline"} 1e+06
 veneur_packet_error_total_other 100
 # TYPE veneur_worker_metrics_processed_total counter
-veneur_worker_metrics_processed_total 123456789
+veneur_worker_metrics_processed_total 1.23456789e+08
 `
 	c, err := ParseMetrics(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (AdminCounts{Processed: 123456789, Errors: 9}) {
+	if c != (AdminCounts{Processed: 123456789, Errors: 1000009}) {
 		t.Fatalf("got %+v", c)
 	}
 	if _, err := ParseMetrics(strings.NewReader("veneur_gc_number 3\n")); err == nil {
