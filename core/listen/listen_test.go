@@ -3,6 +3,7 @@ package listen
 import (
 	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -100,4 +101,61 @@ func freeUDP(t *testing.T) string {
 	}
 	defer c.Close()
 	return "udp://" + c.LocalAddr().String()
+}
+
+// TestDropsCounted floods a pool socket nobody reads: every datagram sent
+// over loopback is either queued or dropped, so what Drops reports plus
+// what is then read is exactly what was sent.
+func TestDropsCounted(t *testing.T) {
+	p := NewPool()
+	addr := freeUDP(t)
+	k := Key{Address: addr}
+	f, err := p.Acquire(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release(k)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel raises a tiny SO_RCVBUF to its minimum (a few KiB).
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := net.Dial("udp", addr[len("udp://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sent := 0
+	payload := make([]byte, 500)
+	for range 2000 {
+		if _, err := out.Write(payload); err == nil {
+			sent++
+		}
+	}
+	drops := p.Drops()[addr]
+	if drops == 0 {
+		t.Fatalf("no drops reported for %s after %d datagrams: %v", addr, sent, p.Drops())
+	}
+	// Read what was queued, until the socket has been empty for a while.
+	c, err := net.FilePacketConn(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	received := 0
+	buf := make([]byte, 1024)
+	for {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			break
+		}
+		received++
+	}
+	if uint64(received)+drops != uint64(sent) {
+		t.Errorf("sent %d, received %d, dropped %d: %d unaccounted for", sent, received, drops, sent-received-int(drops))
+	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 // The self-metrics bench reads from the target's admin /metrics, as
@@ -137,16 +139,16 @@ func (m *Meter) Snapshot(ctx context.Context) (Snapshot, error) {
 			return s, fmt.Errorf("target process: %w", err)
 		}
 		s.CPU = treeCPU(pids, stats)
-		socks, err := readUDPTables(m.Pid)
+		socks, err := proc.UDPSockets(m.Pid)
 		if err != nil {
 			return s, err
 		}
 		inodes := SocketInodes(pids)
 		s.Drops = map[uint64]uint64{}
 		for _, sk := range socks {
-			if inodes[sk.inode] {
-				s.Drops[sk.inode] = sk.drops
-				s.Queued += sk.rxQueue
+			if inodes[sk.Inode] {
+				s.Drops[sk.Inode] = sk.Drops
+				s.Queued += sk.RxQueue
 			}
 		}
 		if s.RcvbufErrors, err = RcvbufErrors(m.Pid); err != nil {
