@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/zclconf/go-cty/cty/gocty"
 
 	"github.com/veneurd/veneurd/core/aggregate"
 	"github.com/veneurd/veneurd/core/config"
@@ -193,49 +192,27 @@ func (s *Server) configureRequest(b *config.PluginBlock) *pb.ConfigureRequest {
 	return &pb.ConfigureRequest{ConfigJson: b.JSON, Address: b.Address(), Hostname: s.Config().Daemon.Hostname}
 }
 
-// ListenAttribute is the attribute of a source block that lists the sockets
-// veneurd opens and hands to the source.
-const ListenAttribute = "listen"
-
-// ReadersAttribute is the attribute of a source block that says how many
-// SO_REUSEPORT sockets veneurd opens for each UDP listen address.
-const ReadersAttribute = "readers"
-
-// listenKeys returns the sockets a source block asks for.
-func listenKeys(b *config.PluginBlock) ([]listen.Key, error) {
-	var addrs []string
-	if v, ok := b.Values[ListenAttribute]; ok && !v.IsNull() {
-		if err := gocty.FromCtyValue(v, &addrs); err != nil {
-			return nil, fmt.Errorf("attribute %s: %w", ListenAttribute, err)
-		}
-	}
-	readers := 1
-	if v, ok := b.Values[ReadersAttribute]; ok && !v.IsNull() {
-		if err := gocty.FromCtyValue(v, &readers); err != nil {
-			return nil, fmt.Errorf("attribute %s: %w", ReadersAttribute, err)
-		}
-	}
+// listenKeys returns the sockets a source block asks for: one per address,
+// and Readers per UDP address.
+func listenKeys(b *config.PluginBlock) []listen.Key {
 	var keys []listen.Key
-	for _, a := range addrs {
+	for _, a := range b.Listen {
 		n := 1
-		if strings.HasPrefix(a, "udp") {
-			n = max(readers, 1)
+		if strings.HasPrefix(a.Network, "udp") {
+			n = max(b.Readers, 1)
 		}
 		for i := range n {
-			keys = append(keys, listen.Key{Address: a, Index: i})
+			keys = append(keys, listen.Key{Address: a.String(), Index: i})
 		}
 	}
-	return keys, nil
+	return keys
 }
 
 // startSource acquires a source's sockets and launches it. The sockets may
 // already be open (held by the source it replaces): the new process then
 // reads them alongside the old one until the old one stops.
 func (s *Server) startSource(b *config.PluginBlock) (*liveSource, error) {
-	keys, err := listenKeys(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Address(), err)
-	}
+	keys := listenKeys(b)
 	var files []*os.File
 	addrs := make([]string, len(keys))
 	release := func() {

@@ -81,7 +81,9 @@ type Source interface {
 
 // Listener is a socket the host opened and handed over.
 type Listener struct {
-	// Address as configured, e.g. "udp://127.0.0.1:8126" or "unixgram:///run/dsd.sock".
+	// Address as configured in the block's listen attribute, in its
+	// canonical form, e.g. "udp://127.0.0.1:8126" or
+	// "unixgram:///run/dsd.sock"; ParseAddress reads it.
 	Address string
 	// File is the inherited socket; the source may wrap it with
 	// net.FilePacketConn or net.FileListener.

@@ -294,3 +294,29 @@ func TestValidateExamples(t *testing.T) {
 		t.Fatalf("output lacks %q:\n%s", want, out)
 	}
 }
+
+// TestValidateListenWithoutPort: a listen address that run could not open is
+// refused by validate first, at its file:line:column, and run refuses it the
+// same way before starting anything.
+func TestValidateListenWithoutPort(t *testing.T) {
+	bin := daemontest.Binary(t)
+	bad := filepath.Join(t.TempDir(), "bad.hcl")
+	writeFile(t, bad, "source \"dogstatsd\" \"in\" {\n  listen = [\"udp://127.0.0.1\"]\n}\nsink \"debug\" \"out\" {}\n")
+	want := bad + `:2:13: error: Invalid listen address
+  "udp://127.0.0.1" has no port: write it as udp://127.0.0.1:8126.
+     2 |   listen = ["udp://127.0.0.1"]
+       |             ^^^^^^^^^^^^^^^^^
+`
+	for _, args := range [][]string{{"validate", bad}, {"run", "-config", bad}} {
+		cmd := exec.Command(bin, args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("veneurd %s: %v\n%s", args[0], err, stderr.String())
+		}
+		if stderr.String() != want || stdout.String() != "" {
+			t.Errorf("veneurd %s printed\n%s%s\nwant on stderr\n%s", args[0], stdout.String(), stderr.String(), want)
+		}
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/veneurd/veneurd/sdk"
 )
 
 // emitTimeout bounds dialing and writing the one line emit sends.
@@ -257,7 +259,7 @@ func emitSend(hostport, line string, debug bool, stderr io.Writer) int {
 		return 2
 	}
 	if debug {
-		fmt.Fprintf(stderr, "veneurd emit: %s %s <- %s\n", dst.network, dst.addr, line)
+		fmt.Fprintf(stderr, "veneurd emit: %s %s <- %s\n", dst.Network, dst.Addr(), line)
 	}
 	if err := sendLine(dst, line, emitTimeout); err != nil {
 		fmt.Fprintf(stderr, "veneurd emit: cannot send to %s: %v\n", hostport, err)
@@ -266,44 +268,32 @@ func emitSend(hostport, line string, debug bool, stderr io.Writer) int {
 	return 0
 }
 
-// emitDestination is where a line goes.
-type emitDestination struct {
-	network string // udp, udp4, udp6, tcp, tcp4, tcp6, unix or unixgram
-	addr    string // host:port or socket path
+// stream reports whether lines to dst need a '\n' terminator.
+func stream(dst sdk.Address) bool {
+	return !dst.IsDatagram()
 }
 
-// stream reports whether lines need a '\n' terminator.
-func (d emitDestination) stream() bool {
-	return strings.HasPrefix(d.network, "tcp") || d.network == "unix"
-}
-
-// parseHostport parses -hostport: a bare host:port is UDP; otherwise a
-// scheme udp, udp4, udp6, tcp, tcp4, tcp6 (host:port), unix or unixgram
-// (socket path, as in unix:///run/veneurd.sock).
-func parseHostport(s string) (emitDestination, error) {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		scheme, rest = "udp", s
-	}
-	switch scheme {
-	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
-		if _, port, err := net.SplitHostPort(rest); err != nil || port == "" {
-			return emitDestination{}, fmt.Errorf("bad -hostport %q: want host:port, as in %s://127.0.0.1:8126", s, scheme)
+// parseHostport parses -hostport: a bare host:port is UDP; otherwise an
+// address as a source's listen attribute writes it (sdk.ParseAddress).
+func parseHostport(s string) (sdk.Address, error) {
+	if !strings.Contains(s, "://") {
+		a, err := sdk.ParseAddress("udp://" + s)
+		if err != nil {
+			return sdk.Address{}, fmt.Errorf("bad -hostport %q, read as udp://%s: %v", s, s, err)
 		}
-	case "unix", "unixgram":
-		if rest == "" {
-			return emitDestination{}, fmt.Errorf("bad -hostport %q: want a socket path, as in %s:///run/veneurd/dsd.sock", s, scheme)
-		}
-	default:
-		return emitDestination{}, fmt.Errorf("bad -hostport %q: unsupported scheme %q (use udp, tcp, unix or unixgram)", s, scheme)
+		return a, nil
 	}
-	return emitDestination{network: scheme, addr: rest}, nil
+	a, err := sdk.ParseAddress(s)
+	if err != nil {
+		return sdk.Address{}, fmt.Errorf("bad -hostport: %v", err)
+	}
+	return a, nil
 }
 
 // sendLine sends one line: as one datagram, or '\n'-terminated on a stream
 // connection that it then closes.
-func sendLine(dst emitDestination, line string, timeout time.Duration) error {
-	conn, err := net.DialTimeout(dst.network, dst.addr, timeout)
+func sendLine(dst sdk.Address, line string, timeout time.Duration) error {
+	conn, err := net.DialTimeout(dst.Network, dst.Addr(), timeout)
 	if err != nil {
 		return err
 	}
@@ -312,7 +302,7 @@ func sendLine(dst emitDestination, line string, timeout time.Duration) error {
 		return err
 	}
 	data := line
-	if dst.stream() {
+	if stream(dst) {
 		data += "\n"
 	}
 	if _, err := io.WriteString(conn, data); err != nil {

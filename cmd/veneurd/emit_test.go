@@ -187,23 +187,31 @@ func TestEmitParseCheckStatus(t *testing.T) {
 }
 
 func TestEmitParseHostport(t *testing.T) {
-	f := func(s string, want emitDestination) {
+	f := func(s, network, addr string) {
 		t.Helper()
 		got, err := parseHostport(s)
-		if err != nil || got != want {
-			t.Fatalf("parseHostport(%q) = %+v, %v; want %+v", s, got, err, want)
+		if err != nil || got.Network != network || got.Addr() != addr {
+			t.Fatalf("parseHostport(%q) = %+v, %v; want %s %s", s, got, err, network, addr)
 		}
 	}
-	f("127.0.0.1:8126", emitDestination{"udp", "127.0.0.1:8126"})
-	f("localhost:8126", emitDestination{"udp", "localhost:8126"})
-	f("[::1]:8126", emitDestination{"udp", "[::1]:8126"})
-	f("udp://127.0.0.1:8126", emitDestination{"udp", "127.0.0.1:8126"})
-	f("tcp://127.0.0.1:8126", emitDestination{"tcp", "127.0.0.1:8126"})
-	f("unix:///run/dsd.sock", emitDestination{"unix", "/run/dsd.sock"})
-	f("unixgram:///run/dsd.sock", emitDestination{"unixgram", "/run/dsd.sock"})
-	for _, bad := range []string{"", "127.0.0.1", "http://127.0.0.1:80", "tcp://", "unix://", "udp://host"} {
-		if _, err := parseHostport(bad); err == nil {
-			t.Errorf("parseHostport(%q) accepted", bad)
+	f("127.0.0.1:8126", "udp", "127.0.0.1:8126")
+	f("localhost:8126", "udp", "localhost:8126")
+	f("[::1]:8126", "udp", "[::1]:8126")
+	f("udp://127.0.0.1:8126", "udp", "127.0.0.1:8126")
+	f("tcp://127.0.0.1:8126", "tcp", "127.0.0.1:8126")
+	f("unix:///run/dsd.sock", "unix", "/run/dsd.sock")
+	f("unixgram:///run/dsd.sock", "unixgram", "/run/dsd.sock")
+	for bad, want := range map[string]string{
+		"":                      `bad -hostport "", read as udp://: "udp://" has no host or port: write it as udp://127.0.0.1:8126`,
+		"127.0.0.1":             `bad -hostport "127.0.0.1", read as udp://127.0.0.1: "udp://127.0.0.1" has no port: write it as udp://127.0.0.1:8126`,
+		"http://127.0.0.1:80":   `bad -hostport: "http://127.0.0.1:80" has an unknown scheme "http": use udp, udp4, udp6, tcp, tcp4, tcp6, unix, unixgram`,
+		"tcp://":                `bad -hostport: "tcp://" has no host or port: write it as tcp://127.0.0.1:8126`,
+		"unix://":               `bad -hostport: "unix://" has no socket path: write it as unix:///run/veneurd/dsd.sock`,
+		"udp://host":            `bad -hostport: "udp://host" has no port: write it as udp://host:8126`,
+		"udp://127.0.0.1:99999": `bad -hostport: "udp://127.0.0.1:99999": the port 99999 is out of range: a port is 1 to 65535`,
+	} {
+		if _, err := parseHostport(bad); err == nil || err.Error() != want {
+			t.Errorf("parseHostport(%q): %v\nwant %s", bad, err, want)
 		}
 	}
 }

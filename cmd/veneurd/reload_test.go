@@ -1,79 +1,53 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 // udpRcvbufErrors reads the kernel's count of UDP datagrams dropped for a
 // full receive buffer, machine-wide.
 func udpRcvbufErrors(t *testing.T) uint64 {
 	t.Helper()
-	f, err := os.Open("/proc/net/snmp")
+	n, err := proc.UDPRcvbufErrors(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	var header []string
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 || fields[0] != "Udp:" {
-			continue
-		}
-		if header == nil {
-			header = fields
-			continue
-		}
-		for i, h := range header {
-			if h == "RcvbufErrors" {
-				n, _ := strconv.ParseUint(fields[i], 10, 64)
-				return n
-			}
-		}
-	}
-	t.Fatal("no Udp RcvbufErrors in /proc/net/snmp")
-	return 0
+	return n
 }
 
-// socketDrops sums the drops column of /proc/net/udp for the UDP sockets
-// open in pid and its children.
+// socketDrops sums the kernel's drops of the UDP sockets open in pid and
+// its children.
 func socketDrops(t *testing.T, pid int) uint64 {
 	t.Helper()
-	inodes := map[string]bool{}
+	inodes := map[uint64]bool{}
 	pids := []int{pid}
 	for _, c := range daemontest.Children(pid) {
 		pids = append(pids, c.Pid)
 	}
 	for _, p := range pids {
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
-		for _, fd := range fds {
-			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p, fd.Name()))
-			if err == nil && strings.HasPrefix(link, "socket:[") {
-				inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
-			}
+		held, _ := proc.SocketInodes(p)
+		for _, ino := range held {
+			inodes[ino] = true
 		}
 	}
+	socks, err := proc.UDPSockets(0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var drops uint64
-	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-		b, _ := os.ReadFile(table)
-		for _, l := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(l)
-			if len(f) >= 13 && inodes[f[9]] {
-				n, _ := strconv.ParseUint(f[12], 10, 64)
-				drops += n
-			}
+	for _, s := range socks {
+		if inodes[s.Inode] {
+			drops += s.Drops
 		}
 	}
 	return drops
@@ -150,7 +124,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	// Machine-wide, other tests running at the same time may drop too:
 	// report, the per-socket count above is the assertion.
-	t.Logf("/proc/net/snmp Udp RcvbufErrors grew by %d during the test", udpRcvbufErrors(t)-snmpBefore)
+	t.Logf("UDP RcvbufErrors grew by %d during the test", udpRcvbufErrors(t)-snmpBefore)
 	if n := countSockets(t, d.Cmd.Process.Pid, p.udp); n != 2 {
 		t.Errorf("readers = 2 left %d sockets on %s", n, p.udp)
 	}

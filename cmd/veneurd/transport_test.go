@@ -12,13 +12,13 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
@@ -237,20 +237,22 @@ sink "localfile" "out" { path = %q }
 func countSockets(t *testing.T, pid int, addr string) int {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(addr)
-	out, err := exec.Command("sh", "-c", fmt.Sprintf("ls -l /proc/%d/fd | grep -o 'socket:\\[[0-9]*\\]' | tr -dc '0-9\\n'", pid)).Output()
+	p, _ := parsePort(port)
+	held, err := proc.SocketInodes(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inodes := map[string]bool{}
-	for _, l := range strings.Fields(string(out)) {
-		inodes[l] = true
+	inodes := map[uint64]bool{}
+	for _, ino := range held {
+		inodes[ino] = true
 	}
-	udp, _ := os.ReadFile("/proc/net/udp")
+	socks, err := proc.UDPSockets(0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
-	p, _ := parsePort(port)
-	for _, l := range strings.Split(string(udp), "\n")[1:] {
-		f := strings.Fields(l)
-		if len(f) > 9 && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", p)) && inodes[f[9]] {
+	for _, s := range socks {
+		if s.LocalPort == p && inodes[s.Inode] {
 			n++
 		}
 	}

@@ -6,6 +6,11 @@
 // their plugin publishes (the host decodes HCL for plugins); the plugin then
 // validates the values it received, and its complaints are mapped back onto
 // the attribute they are about (see PluginBlock.Diagnose).
+//
+// The attributes of plugin blocks that veneurd acts on itself (a source's
+// listen and readers, a sink's flush_timeout: HostAttributes) are decoded
+// and checked here, into PluginBlock's typed fields, so that whatever would
+// stop `veneurd run` from starting is reported by `veneurd validate` first.
 package config
 
 import (
@@ -50,6 +55,9 @@ type Daemon struct {
 	Interval        time.Duration
 	HTTPAddress     string
 	ShutdownTimeout time.Duration
+
+	httpAddress sdk.Address // HTTPAddress parsed, for checkListeners
+	httpRange   hcl.Range
 }
 
 // Aggregation is the aggregation block.
@@ -79,20 +87,30 @@ type PluginBlock struct {
 	Name string
 	// Schema is the plugin's, as the catalog gave it.
 	Schema schema.Schema
-	// Values are the decoded attributes; JSON is their wire form.
+	// Values are the plugin's decoded attributes; JSON is their wire form.
+	// The attributes veneurd owns (HostAttributes) are in the fields below.
 	Values map[string]cty.Value
 	JSON   []byte
-	// Hash identifies kind, type, name, values and the plugin binary: a
-	// block whose hash is unchanged across a reload keeps its process.
+	// Hash identifies kind, type, name, values, host attributes and the
+	// plugin binary: a block whose hash is unchanged across a reload keeps
+	// its process.
 	Hash string
 	// Info is what the catalog said of the plugin type.
 	Info PluginInfo
+
+	// Listen are the sockets veneurd opens for a source and hands to it, in
+	// the order written (sources only; none when listen is not set).
+	Listen []sdk.Address
+	// Readers is how many SO_REUSEPORT sockets veneurd opens for each UDP
+	// address of Listen (sources only; default 1).
+	Readers int
 	// FlushTimeout bounds a sink's flush (sinks only; default the interval).
 	FlushTimeout time.Duration
 
-	DeclRange  hcl.Range
-	TypeRange  hcl.Range
-	attrRanges map[string]hcl.Range
+	DeclRange    hcl.Range
+	TypeRange    hcl.Range
+	attrRanges   map[string]hcl.Range
+	listenRanges []hcl.Range // of each of Listen
 }
 
 // Address is the block's identifier in logs, tags and references:
@@ -294,6 +312,8 @@ func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
 		}
 	}
 
+	diags = append(diags, checkListeners(cfg)...)
+
 	if cfg.Daemon.Hostname == "" {
 		cfg.Daemon.Hostname, _ = os.Hostname()
 	}
@@ -344,7 +364,7 @@ func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
 
 	a := content.Attributes
 	diags = l.str(a["hostname"], &d.Hostname, diags)
-	diags = l.str(a["http_address"], &d.HTTPAddress, diags)
+	diags = l.httpAddress(a["http_address"], d, diags)
 	diags = l.str(a["plugin_dir"], &d.PluginDir, diags)
 	diags = l.decode(a["self_metrics"], cty.Bool, &d.SelfMetrics, diags)
 	diags = l.decode(a["enable_profiling"], cty.Bool, &d.EnableProfiling, diags)
@@ -407,10 +427,6 @@ func (l *loader) aggregation(block *hcl.Block, agg *Aggregation) hcl.Diagnostics
 	return diags
 }
 
-// SinkAttributes are attributes of every sink block that veneurd itself
-// reads; the plugin never sees them.
-var sinkAttributes = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "flush_timeout"}}}
-
 func (l *loader) plugin(block *hcl.Block, interval time.Duration) (*PluginBlock, hcl.Diagnostics) {
 	kind, typ := block.Type, block.Labels[0]
 	info, err := l.cat.Lookup(kind, typ)
@@ -435,35 +451,54 @@ func (l *loader) plugin(block *hcl.Block, interval time.Duration) (*PluginBlock,
 	}
 	pb := &PluginBlock{
 		Kind: kind, Type: typ, Name: block.Labels[1], Schema: info.Schema, Info: info,
-		Values:       map[string]cty.Value{},
-		DeclRange:    block.DefRange,
-		TypeRange:    block.LabelRanges[0],
-		attrRanges:   map[string]hcl.Range{},
-		FlushTimeout: interval,
+		Values:     map[string]cty.Value{},
+		DeclRange:  block.DefRange,
+		TypeRange:  block.LabelRanges[0],
+		attrRanges: map[string]hcl.Range{},
 	}
-	body := block.Body
-	var diags hcl.Diagnostics
-	if kind == "sink" {
-		own, rest, d := body.PartialContent(sinkAttributes)
-		diags = append(diags, d...)
-		diags = l.duration(own.Attributes["flush_timeout"], &pb.FlushTimeout, diags)
-		body = rest
+	switch kind {
+	case "source":
+		pb.Readers = 1
+	case "sink":
+		pb.FlushTimeout = interval
 	}
-	diags = append(diags, l.decodeBody(body, info.Schema, "", pb.Values, pb.attrRanges)...)
+	// veneurd's own attributes first; the plugin's schema decodes the rest.
+	// A plugin that declares one of veneurd's attributes too is given its
+	// value.
+	own, rest, diags := block.Body.PartialContent(hostSchema(kind))
+	raw := map[string]cty.Value{}
+	diags = append(diags, l.hostAttributes(pb, own.Attributes, raw)...)
+	var pluginSchema schema.Schema
+	var declared []hostDeclared
+	for _, a := range info.Schema {
+		if _, ok := hostAttribute(kind, a.Name); ok && !a.Block {
+			declared = append(declared, hostDeclared{a.Name, a.Type, a.Required})
+			continue
+		}
+		pluginSchema = append(pluginSchema, a)
+	}
+	pluginDiags := l.decodeBody(rest, pluginSchema, "", pb.Values, pb.attrRanges)
+	pluginDiags = append(pluginDiags, pluginHostValues(block, pb, declared, raw)...)
+	diags = append(diags, pluginDiags...)
 	js, err := schema.MarshalValues(pb.Values)
 	if err != nil {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot encode configuration",
 			Detail: err.Error(), Subject: block.DefRange.Ptr()})
 	}
 	pb.JSON = js
-	if !diags.HasErrors() {
+	// The plugin checks its values even when veneurd's attributes have
+	// problems, so that every problem of the block is reported at once.
+	if !pluginDiags.HasErrors() && err == nil {
 		for _, ae := range sdk.AttrErrors(l.cat.Check(kind, typ, js)) {
 			diags = append(diags, pb.Diagnose(ae.Summary, ae.Detail, ae.Attribute))
 		}
 	}
-	sum := sha256.Sum256([]byte(pb.Address() + "\x00" + string(js) + "\x00" + info.Path + "\x00" + info.SHA256 +
-		"\x00" + pb.FlushTimeout.String()))
-	pb.Hash = hex.EncodeToString(sum[:8])
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d", pb.Address(), js, info.Path, info.SHA256, pb.FlushTimeout, pb.Readers)
+	for _, a := range pb.Listen {
+		fmt.Fprintf(h, "\x00%s", a)
+	}
+	pb.Hash = hex.EncodeToString(h.Sum(nil)[:8])
 	return pb, diags
 }
 

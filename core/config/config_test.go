@@ -2,9 +2,12 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -38,18 +41,48 @@ func (c testCatalog) Lookup(kind, typ string) (PluginInfo, error) {
 	return PluginInfo{Schema: s}, nil
 }
 
-// Check rejects a localfile path that is not absolute, as a plugin would.
+// Check rejects, as plugins would, a localfile path that is not absolute,
+// and a dogstatsd max_packet_size below 512 and an idle_timeout that is not
+// a duration, both at once.
 func (c testCatalog) Check(kind, typ string, values []byte) error {
 	if typ == "localfile" && strings.Contains(string(values), `"path":"relative`) {
 		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: "The path must be absolute."}
+	}
+	if typ == "dogstatsd" {
+		var cfg struct {
+			MaxPacketSize *int    `json:"max_packet_size"`
+			IdleTimeout   *string `json:"idle_timeout"`
+		}
+		if err := json.Unmarshal(values, &cfg); err != nil {
+			return err
+		}
+		var errs []error
+		if cfg.MaxPacketSize != nil && *cfg.MaxPacketSize < 512 {
+			errs = append(errs, &sdk.AttrError{Attribute: "max_packet_size", Summary: "Packet size out of range", Detail: "Too small."})
+		}
+		if cfg.IdleTimeout != nil {
+			if _, err := time.ParseDuration(*cfg.IdleTimeout); err != nil {
+				errs = append(errs, &sdk.AttrError{Attribute: "idle_timeout", Summary: "Invalid duration", Detail: "Not a duration."})
+			}
+		}
+		return errors.Join(errs...)
 	}
 	return nil
 }
 
 var catalog = testCatalog{
-	"source.dogstatsd": {{Name: "listen", Type: cty.List(cty.String), Required: true}},
-	"sink.debug":       {},
-	"sink.localfile":   {{Name: "path", Type: cty.String, Required: true}},
+	"source.dogstatsd": {
+		{Name: "max_packet_size", Type: cty.Number},
+		{Name: "idle_timeout", Type: cty.String},
+	},
+	// A source written when plugins declared listen themselves.
+	"source.legacy": {
+		{Name: "listen", Type: cty.List(cty.String), Required: true},
+		{Name: "readers", Type: cty.Number},
+		{Name: "count", Type: cty.Number},
+	},
+	"sink.debug":     {},
+	"sink.localfile": {{Name: "path", Type: cty.String, Required: true}},
 }
 
 // TestDiagnostics renders the diagnostics of each testdata/diagnostics/*.txtar
@@ -111,8 +144,10 @@ aggregation {
   aggregates  = ["min", "hmean"]
 }
 source "dogstatsd" "in" {
-  listen = ["udp://127.0.0.1:8126"]
+  listen  = ["udp://127.0.0.1:8126", "unixgram:///run/dsd.sock"]
+  readers = 4
 }
+source "dogstatsd" "quiet" {}
 `), "b.hcl": []byte(`
 sink "localfile" "out" {
   path = "/tmp/x.jsonl"
@@ -127,11 +162,127 @@ sink "localfile" "out" {
 	if a := cfg.Aggregation; len(a.Percentiles) != 2 || a.Percentiles[1] != 0.999 || a.Aggregates[1] != "hmean" || a.TDigestCompression != 100 {
 		t.Errorf("aggregation = %+v", a)
 	}
-	if len(cfg.Sources) != 1 || cfg.Sources[0].Address() != "source.dogstatsd.in" {
+	if len(cfg.Sources) != 2 || cfg.Sources[0].Address() != "source.dogstatsd.in" {
 		t.Fatalf("sources = %+v", cfg.Sources)
+	}
+	in, quiet := cfg.Sources[0], cfg.Sources[1]
+	want := []sdk.Address{{Network: "udp", Host: "127.0.0.1", Port: 8126}, {Network: "unixgram", Path: "/run/dsd.sock"}}
+	if !reflect.DeepEqual(in.Listen, want) || in.Readers != 4 {
+		t.Errorf("listen = %+v, readers = %d", in.Listen, in.Readers)
+	}
+	// veneurd's attributes are not the plugin's: it never sees them.
+	if got := string(in.JSON); got != `{}` {
+		t.Errorf("source JSON = %s", got)
+	}
+	if len(quiet.Listen) != 0 || quiet.Readers != 1 {
+		t.Errorf("a source without listen: listen = %+v, readers = %d", quiet.Listen, quiet.Readers)
 	}
 	if got := string(cfg.Sinks[0].JSON); got != `{"path":"/tmp/x.jsonl"}` {
 		t.Errorf("sink JSON = %s", got)
+	}
+	if cfg.Sinks[0].FlushTimeout != 2*time.Second {
+		t.Errorf("flush_timeout = %v, want the interval", cfg.Sinks[0].FlushTimeout)
+	}
+}
+
+// TestLegacySourceGetsListen loads a source that declares listen and
+// readers in its own schema, as plugins did before veneurd owned them: it
+// still gets their values, and veneurd still checks them.
+func TestLegacySourceGetsListen(t *testing.T) {
+	cfg, diags := Load(map[string][]byte{"a.hcl": []byte(`
+source "legacy" "in" {
+  listen  = ["udp://127.0.0.1:8126"]
+  readers = 2
+  count   = 3
+}
+sink "debug" "out" {}
+`)}, catalog)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	b := cfg.Sources[0]
+	if got := string(b.JSON); got != `{"count":3,"listen":["udp://127.0.0.1:8126"],"readers":2}` {
+		t.Errorf("JSON = %s", got)
+	}
+	if len(b.Listen) != 1 || b.Listen[0].Port != 8126 || b.Readers != 2 {
+		t.Errorf("listen = %+v, readers = %d", b.Listen, b.Readers)
+	}
+	// /config shows each attribute once.
+	if got := strings.Count(string(cfg.HCL()), "listen "); got != 1 {
+		t.Errorf("listen written %d times:\n%s", got, cfg.HCL())
+	}
+
+	_, diags = Load(map[string][]byte{"a.hcl": []byte(`source "legacy" "in" {
+  count = 3
+}
+sink "debug" "out" {}
+`)}, catalog)
+	if got := diags.Error(); got != `a.hcl:1,22-22: Missing required argument; The argument "listen" is required, but no definition was found.` {
+		t.Errorf("a legacy source without listen: %s", got)
+	}
+	_, diags = Load(map[string][]byte{"a.hcl": []byte(`source "legacy" "in" {
+  count  = 3
+  listen = ["udp://127.0.0.1"]
+}
+sink "debug" "out" {}
+`)}, catalog)
+	if got := diags.Error(); got != `a.hcl:3,13-30: Invalid listen address; "udp://127.0.0.1" has no port: write it as udp://127.0.0.1:8126.` {
+		t.Errorf("a legacy source with a bad listen: %s", got)
+	}
+}
+
+// TestHCLShowsHostAttributes renders the effective config: veneurd's
+// attributes are there, with their defaults.
+func TestHCLShowsHostAttributes(t *testing.T) {
+	cfg, diags := Load(map[string][]byte{"a.hcl": []byte(`
+veneurd {
+  hostname = "h"
+  interval = "5s"
+}
+source "dogstatsd" "in" {
+  listen          = ["udp://localhost:08126", "tcp://[::1]:8126"]
+  max_packet_size = 1024
+}
+source "dogstatsd" "quiet" {}
+sink "debug" "out" {}
+sink "debug" "slow" {
+  flush_timeout = "30s"
+}
+`)}, catalog)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	got := string(cfg.HCL())
+	_, blocks, _ := strings.Cut(got, "source ")
+	want := `"dogstatsd" "in" {
+  listen          = ["udp://localhost:8126", "tcp://[::1]:8126"]
+  readers         = 1
+  max_packet_size = 1024
+}
+
+source "dogstatsd" "quiet" {
+}
+
+sink "debug" "out" {
+  flush_timeout = "5s"
+}
+
+sink "debug" "slow" {
+  flush_timeout = "30s"
+}
+`
+	if blocks != want {
+		t.Errorf("plugin blocks rendered as\n%s\nwant\n%s", blocks, want)
+	}
+	// What /config shows loads back to the same.
+	back, diags := Load(map[string][]byte{"config.hcl": cfg.HCL()}, catalog)
+	if diags.HasErrors() {
+		t.Fatalf("the rendered config does not load: %s\n%s", diags, got)
+	}
+	for i, b := range back.Sources {
+		if b.Hash != cfg.Sources[i].Hash {
+			t.Errorf("%s: hash changed through /config", b.Address())
+		}
 	}
 }
 
@@ -145,6 +296,22 @@ func TestHashFollowsValues(t *testing.T) {
 	}
 	if load("/a") != load("/a") || load("/a") == load("/b") {
 		t.Fatal("block hash does not follow its values")
+	}
+	source := func(body string) string {
+		cfg, diags := Load(map[string][]byte{"a.hcl": []byte("source \"dogstatsd\" \"in\" {\n" + body + "\n}\n")}, catalog)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		return cfg.Sources[0].Hash
+	}
+	a := source(`listen = ["udp://127.0.0.1:8126"]`)
+	for _, body := range []string{`listen = ["udp://127.0.0.1:8127"]`, `listen = ["udp://127.0.0.1:8126"]` + "\nreaders = 2\n", ""} {
+		if source(body) == a {
+			t.Errorf("the hash of %q is the hash of another listen", body)
+		}
+	}
+	if source(`listen = ["udp://127.0.0.1:08126"]`) != a {
+		t.Error("the same address written otherwise changes the hash")
 	}
 }
 

@@ -51,10 +51,25 @@ func (c *Config) HCL() []byte {
 	for _, pb := range append(append([]*PluginBlock(nil), c.Sources...), c.Sinks...) {
 		root.AppendNewline()
 		b := root.AppendNewBlock(pb.Kind, []string{pb.Type, pb.Name}).Body()
-		if pb.Kind == "sink" {
-			b.SetAttributeValue("flush_timeout", cty.StringVal(pb.FlushTimeout.String()))
+		// veneurd's attributes first, then the plugin's (a plugin that
+		// declares one of veneurd's too has its value in Values: it is
+		// written once).
+		switch pb.Kind {
+		case "source":
+			if len(pb.Listen) > 0 {
+				b.SetAttributeValue(ListenAttribute, listenValue(pb.Listen))
+				b.SetAttributeValue(ReadersAttribute, cty.NumberIntVal(int64(pb.Readers)))
+			}
+		case "sink":
+			b.SetAttributeValue(FlushTimeoutAttribute, cty.StringVal(pb.FlushTimeout.String()))
 		}
-		writeValues(b, pb.Schema, pb.Values)
+		values := make(map[string]cty.Value, len(pb.Values))
+		for n, v := range pb.Values {
+			if _, ok := hostAttribute(pb.Kind, n); !ok {
+				values[n] = v
+			}
+		}
+		writeValues(b, pb.Schema, values)
 	}
 	return f.Bytes()
 }

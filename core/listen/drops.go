@@ -1,11 +1,10 @@
 package listen
 
 import (
-	"bufio"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 // Drops returns, for each datagram address in the pool, how many datagrams
@@ -25,39 +24,13 @@ func (p *Pool) Drops() map[string]uint64 {
 	if len(inodes) == 0 {
 		return out
 	}
-	for _, table := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-		readDrops(table, inodes, out)
+	socks, _ := proc.UDPSockets(0)
+	for _, s := range socks {
+		if addr, ok := inodes[s.Inode]; ok {
+			out[addr] += s.Drops
+		}
 	}
 	return out
-}
-
-// readDrops adds the drops of the sockets in inodes found in a
-// /proc/net/udp-style table.
-func readDrops(path string, inodes map[uint64]string, out map[string]uint64) {
-	f, err := os.Open(path)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Scan() // header
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		// sl local rem st tx:rx tr:tm retr uid timeout inode ref pointer drops
-		if len(fields) < 13 {
-			continue
-		}
-		ino, err := strconv.ParseUint(fields[9], 10, 64)
-		if err != nil {
-			continue
-		}
-		addr, ok := inodes[ino]
-		if !ok {
-			continue
-		}
-		drops, _ := strconv.ParseUint(fields[12], 10, 64)
-		out[addr] += drops
-	}
 }
 
 // inode returns a socket's inode number. It must not call File.Fd: that

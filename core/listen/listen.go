@@ -9,48 +9,17 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/veneurd/veneurd/sdk"
 )
 
-// Address is a parsed listener address such as "udp://127.0.0.1:8126".
-type Address struct {
-	Network string // udp, udp4, udp6, tcp, tcp4, tcp6, unix, unixgram
-	Addr    string // host:port or socket path
-}
-
-// ParseAddress parses a listener URL.
-func ParseAddress(s string) (Address, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return Address{}, fmt.Errorf("cannot parse listen address %q: %w", s, err)
-	}
-	switch u.Scheme {
-	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6":
-		if u.Host == "" || u.Port() == "" {
-			return Address{}, fmt.Errorf("listen address %q needs a host and a port, as in %s://127.0.0.1:8126", s, u.Scheme)
-		}
-		return Address{Network: u.Scheme, Addr: u.Host}, nil
-	case "unix", "unixgram":
-		p := u.Path
-		if p == "" {
-			p = u.Opaque
-		}
-		if p == "" {
-			return Address{}, fmt.Errorf("listen address %q needs a socket path, as in %s:///run/veneurd/dsd.sock", s, u.Scheme)
-		}
-		return Address{Network: u.Scheme, Addr: p}, nil
-	}
-	return Address{}, fmt.Errorf("listen address %q: unsupported scheme %q (use udp, tcp, unix or unixgram)", s, u.Scheme)
-}
-
-// Key names one socket: an address and, for datagram addresses read by
-// several SO_REUSEPORT sockets, which of them.
+// Key names one socket: an address (sdk.ParseAddress reads it) and, for
+// datagram addresses read by several SO_REUSEPORT sockets, which of them.
 type Key struct {
 	Address string
 	Index   int
@@ -84,7 +53,7 @@ func (p *Pool) Acquire(k Key) (*os.File, error) {
 		return s.file, nil
 	}
 	addr := k.Address
-	a, err := ParseAddress(addr)
+	a, err := sdk.ParseAddress(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +62,9 @@ func (p *Pool) Acquire(k Key) (*os.File, error) {
 		return nil, fmt.Errorf("cannot listen on %s: %w", addr, err)
 	}
 	sock := &socket{file: f, refs: 1}
-	if a.Network == "unix" || a.Network == "unixgram" {
-		sock.path = a.Addr
-		sock.bound, _ = os.Lstat(a.Addr)
+	if a.IsUnix() {
+		sock.path = a.Path
+		sock.bound, _ = os.Lstat(a.Path)
 	}
 	p.socks[k] = sock
 	return f, nil
@@ -132,49 +101,43 @@ func (p *Pool) Keys() []Key {
 	return out
 }
 
-// Datagram reports whether addr is a datagram address (udp or unixgram).
-func Datagram(addr string) bool {
-	a, err := ParseAddress(addr)
-	return err == nil && (a.Network == "unixgram" || strings.HasPrefix(a.Network, "udp"))
-}
-
 type rawConner interface {
 	SyscallConn() (syscall.RawConn, error)
 }
 
 // open binds a and returns its socket as a file; the net.Conn that opened it
 // is closed, the file keeps the socket alive.
-func open(a Address) (*os.File, error) {
+func open(a sdk.Address) (*os.File, error) {
 	var c rawConner
 	switch a.Network {
 	case "udp", "udp4", "udp6":
 		// Every UDP socket allows SO_REUSEPORT, so that more readers can
 		// join it later (a reload that raises readers).
 		lc := net.ListenConfig{Control: reusePort}
-		conn, err := lc.ListenPacket(context.Background(), a.Network, a.Addr)
+		conn, err := lc.ListenPacket(context.Background(), a.Network, a.Addr())
 		if err != nil {
 			return nil, err
 		}
 		defer conn.Close()
 		c = conn.(*net.UDPConn)
 	case "unixgram":
-		removeStale(a.Addr)
-		conn, err := net.ListenPacket(a.Network, a.Addr)
+		removeStale(a.Path)
+		conn, err := net.ListenPacket(a.Network, a.Addr())
 		if err != nil {
 			return nil, err
 		}
 		defer conn.Close()
 		c = conn.(*net.UnixConn) // closing a datagram socket does not unlink its path
 	case "tcp", "tcp4", "tcp6":
-		l, err := net.Listen(a.Network, a.Addr)
+		l, err := net.Listen(a.Network, a.Addr())
 		if err != nil {
 			return nil, err
 		}
 		defer l.Close()
 		c = l.(*net.TCPListener)
 	case "unix":
-		removeStale(a.Addr)
-		l, err := net.Listen(a.Network, a.Addr)
+		removeStale(a.Path)
+		l, err := net.Listen(a.Network, a.Addr())
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +148,7 @@ func open(a Address) (*os.File, error) {
 	default:
 		return nil, fmt.Errorf("unsupported network %q", a.Network)
 	}
-	return detach(c, a.Addr)
+	return detach(c, a.Addr())
 }
 
 // detach returns a socket as an *os.File that veneurd's own runtime never

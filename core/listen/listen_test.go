@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,7 +26,7 @@ func nonblocking(t *testing.T, fd uintptr) bool {
 // blocking, and every reader's deadline would stop working).
 func TestSocketsStayNonBlocking(t *testing.T) {
 	p := NewPool()
-	k := Key{Address: "udp://127.0.0.1:0"}
+	k := Key{Address: freeUDP(t)}
 	f, err := p.Acquire(k)
 	if err != nil {
 		t.Fatal(err)
@@ -52,9 +53,7 @@ func TestSocketsStayNonBlocking(t *testing.T) {
 
 func TestAcquireCountsReferences(t *testing.T) {
 	p := NewPool()
-	c, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	addr := "udp://" + c.LocalAddr().String()
-	c.Close()
+	addr := freeUDP(t)
 	k := Key{Address: addr}
 	f1, err := p.Acquire(k)
 	if err != nil {
@@ -73,29 +72,93 @@ func TestAcquireCountsReferences(t *testing.T) {
 		t.Fatal("the socket outlived its last reference")
 	}
 	// The port is free again.
-	c, err = net.ListenPacket("udp", addr[len("udp://"):])
+	c, err := net.ListenPacket("udp", addr[len("udp://"):])
 	if err != nil {
 		t.Fatalf("the closed socket still holds its port: %v", err)
 	}
 	c.Close()
 }
 
-func TestParseAddress(t *testing.T) {
-	f := func(in, network, addr string) {
-		t.Helper()
-		a, err := ParseAddress(in)
-		if err != nil || a.Network != network || a.Addr != addr {
-			t.Errorf("ParseAddress(%q) = %+v, %v", in, a, err)
+func TestAcquireRefusesBadAddresses(t *testing.T) {
+	p := NewPool()
+	for addr, want := range map[string]string{
+		"udp://127.0.0.1":   `"udp://127.0.0.1" has no port: write it as udp://127.0.0.1:8126`,
+		"udp://127.0.0.1:0": `"udp://127.0.0.1:0": the port 0 is out of range: a port is 1 to 65535`,
+	} {
+		if _, err := p.Acquire(Key{Address: addr}); err == nil || err.Error() != want {
+			t.Errorf("Acquire(%q): %v, want %s", addr, err, want)
 		}
 	}
-	f("udp://127.0.0.1:8126", "udp", "127.0.0.1:8126")
-	f("tcp6://[::1]:8126", "tcp6", "[::1]:8126")
-	f("unixgram:///run/veneurd/dsd.sock", "unixgram", "/run/veneurd/dsd.sock")
-	f("unix:///tmp/x.sock", "unix", "/tmp/x.sock")
-	for _, bad := range []string{"udp://127.0.0.1", "http://x:1", "unix://", "127.0.0.1:8126"} {
-		if _, err := ParseAddress(bad); err == nil {
-			t.Errorf("ParseAddress(%q) accepted", bad)
+	if len(p.Keys()) != 0 {
+		t.Errorf("keys %v", p.Keys())
+	}
+}
+
+// freeUDP returns a udp:// address with a free port.
+func freeUDP(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return "udp://" + c.LocalAddr().String()
+}
+
+// TestDropsCounted floods a pool socket nobody reads: every datagram sent
+// over loopback is either queued or dropped, so what Drops reports plus
+// what is then read is exactly what was sent.
+func TestDropsCounted(t *testing.T) {
+	p := NewPool()
+	addr := freeUDP(t)
+	k := Key{Address: addr}
+	f, err := p.Acquire(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Release(k)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel raises a tiny SO_RCVBUF to its minimum (a few KiB).
+	rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := net.Dial("udp", addr[len("udp://"):])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	sent := 0
+	payload := make([]byte, 500)
+	for range 2000 {
+		if _, err := out.Write(payload); err == nil {
+			sent++
 		}
+	}
+	drops := p.Drops()[addr]
+	if drops == 0 {
+		t.Fatalf("no drops reported for %s after %d datagrams: %v", addr, sent, p.Drops())
+	}
+	// Read what was queued, until the socket has been empty for a while.
+	c, err := net.FilePacketConn(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	received := 0
+	buf := make([]byte, 1024)
+	for {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			break
+		}
+		received++
+	}
+	if uint64(received)+drops != uint64(sent) {
+		t.Errorf("sent %d, received %d, dropped %d: %d unaccounted for", sent, received, drops, sent-received-int(drops))
 	}
 }
 

@@ -7,13 +7,16 @@
 package telemetry
 
 import (
-	"fmt"
 	"io"
 	"math"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -180,61 +183,80 @@ func (r *Registry) Points(ts int64, hostname string) []sdk.Point {
 	return out
 }
 
-// WritePrometheus writes every self-metric in the Prometheus text format:
-// dots become underscores, tags "k:v" become labels, counters are totals.
+// WritePrometheus writes every self-metric in the Prometheus text format, as
+// expfmt writes it: dots become underscores, tags "k:v" become labels,
+// counters are totals.
 func (r *Registry) WritePrometheus(w io.Writer) error {
 	r.mu.Lock()
 	ms := r.sorted()
 	r.mu.Unlock()
-	var last string
+	families := map[string]*dto.MetricFamily{}
+	var names []string
 	for _, m := range ms {
 		name := promName(m.name)
-		if name != last {
-			typ := "gauge"
+		f, ok := families[name]
+		if !ok {
+			typ := dto.MetricType_GAUGE
 			if m.kind == kindCounter {
-				typ = "counter"
+				typ = dto.MetricType_COUNTER
 			}
-			if _, err := fmt.Fprintf(w, "# TYPE %s %s\n", name, typ); err != nil {
-				return err
-			}
-			last = name
+			f = &dto.MetricFamily{Name: proto.String(name), Type: typ.Enum()}
+			families[name] = f
+			names = append(names, name)
 		}
-		if _, err := fmt.Fprintf(w, "%s%s %s\n", name, promLabels(m.tags), formatValue(m.value())); err != nil {
+		pm := &dto.Metric{Label: promLabels(m.tags)}
+		v := m.value()
+		if f.GetType() == dto.MetricType_COUNTER {
+			pm.Counter = &dto.Counter{Value: proto.Float64(v)}
+		} else {
+			pm.Gauge = &dto.Gauge{Value: proto.Float64(v)}
+		}
+		f.Metric = append(f.Metric, pm)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, err := expfmt.MetricFamilyToText(w, families[name]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// promName makes a valid Prometheus metric or label name of s: what is not
+// a letter, a digit, '_' or ':' becomes '_', and a leading digit gets a '_'
+// before it.
 func promName(s string) string {
-	return strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == ':' {
 			return r
 		}
 		return '_'
 	}, s)
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		s = "_" + s
+	}
+	return s
 }
 
-func promLabels(tags []string) string {
+// promLabels turns tags "k:v" into label pairs; a tag without ':' is a label
+// with an empty value. Values are what plugins sent and may be anything:
+// expfmt escapes backslashes, quotes and newlines, but the format wants
+// UTF-8, so invalid UTF-8 is replaced by U+FFFD. A label name seen twice
+// keeps its first value.
+func promLabels(tags []string) []*dto.LabelPair {
 	if len(tags) == 0 {
-		return ""
+		return nil
 	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, t := range tags {
+	out := make([]*dto.LabelPair, 0, len(tags))
+	seen := make(map[string]bool, len(tags))
+	for _, t := range tags {
 		k, v, _ := strings.Cut(t, ":")
-		if i > 0 {
-			b.WriteByte(',')
+		k = strings.ReplaceAll(promName(k), ":", "_")
+		if seen[k] {
+			continue
 		}
-		fmt.Fprintf(&b, "%s=%q", promName(k), v)
+		seen[k] = true
+		out = append(out, &dto.LabelPair{Name: proto.String(k), Value: proto.String(strings.ToValidUTF8(v, "\uFFFD"))})
 	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-func formatValue(v float64) string {
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		return fmt.Sprintf("%d", int64(v))
-	}
-	return fmt.Sprintf("%g", v)
+	return out
 }

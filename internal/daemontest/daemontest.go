@@ -13,12 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 var (
@@ -214,29 +215,14 @@ type Proc struct {
 
 // Children lists the live processes whose parent is pid.
 func Children(pid int) []Proc {
-	entries, _ := os.ReadDir("/proc")
+	procs, _ := proc.Processes()
 	var out []Proc
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
+	for _, p := range procs {
+		if p.PPid != pid || p.Dead {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// The command name is in parentheses and may hold spaces; the
-		// fields after it are state and ppid.
-		rest := stat[bytes.LastIndexByte(stat, ')')+2:]
-		f := strings.Fields(string(rest))
-		if len(f) < 2 || f[0] == "Z" {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); ppid != pid {
-			continue
-		}
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		out = append(out, Proc{Pid: p, Cmdline: strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")})
+		cmdline, _ := proc.Cmdline(p.Pid)
+		out = append(out, Proc{Pid: p.Pid, Cmdline: cmdline})
 	}
 	return out
 }

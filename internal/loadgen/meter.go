@@ -1,15 +1,18 @@
 package loadgen
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 // The self-metrics bench reads from the target's admin /metrics, as
@@ -29,56 +32,39 @@ type AdminCounts struct {
 }
 
 // ParseMetrics reads the counters bench needs from the Prometheus text
-// format. Only the sample lines of the two metrics are read; labels are
-// ignored and the samples of one name summed.
+// format, with expfmt's parser: the samples of each of the two metrics are
+// summed, whatever their labels.
 func ParseMetrics(r io.Reader) (AdminCounts, error) {
 	var c AdminCounts
-	var haveProcessed bool
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		end := strings.IndexAny(line, "{ ")
-		if end < 0 {
-			continue
-		}
-		name := line[:end]
-		if name != promProcessed && name != promPacketErrors {
-			continue
-		}
-		// The value follows the labels: the first field after the '}'
-		// (label values may hold spaces), or after the name.
-		rest := line[end:]
-		if rest[0] == '{' {
-			i := strings.LastIndexByte(rest, '}')
-			if i < 0 {
-				return c, fmt.Errorf("bad metrics line %q", line)
-			}
-			rest = rest[i+1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			return c, fmt.Errorf("bad metrics line %q", line)
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil || v < 0 {
-			return c, fmt.Errorf("bad value in metrics line %q", line)
-		}
-		if name == promProcessed {
-			c.Processed += uint64(v)
-			haveProcessed = true
-		} else {
-			c.Errors += uint64(v)
-		}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return c, fmt.Errorf("bad metrics: %v", err)
 	}
-	if err := sc.Err(); err != nil {
+	sum := func(name string) (uint64, bool, error) {
+		f, ok := fams[name]
+		if !ok {
+			return 0, false, nil
+		}
+		var n uint64
+		for _, m := range f.Metric {
+			v := m.GetCounter().GetValue() + m.GetUntyped().GetValue() + m.GetGauge().GetValue()
+			if v < 0 {
+				return 0, true, fmt.Errorf("bad metrics: %s is negative", name)
+			}
+			n += uint64(v)
+		}
+		return n, true, nil
+	}
+	var ok bool
+	if c.Processed, ok, err = sum(promProcessed); err != nil {
 		return c, err
 	}
-	if !haveProcessed {
+	if !ok {
 		return c, fmt.Errorf("no %s in the metrics: is this a veneurd admin address?", promProcessed)
+	}
+	if c.Errors, _, err = sum(promPacketErrors); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -153,16 +139,16 @@ func (m *Meter) Snapshot(ctx context.Context) (Snapshot, error) {
 			return s, fmt.Errorf("target process: %w", err)
 		}
 		s.CPU = treeCPU(pids, stats)
-		socks, err := readUDPTables(m.Pid)
+		socks, err := proc.UDPSockets(m.Pid)
 		if err != nil {
 			return s, err
 		}
 		inodes := SocketInodes(pids)
 		s.Drops = map[uint64]uint64{}
 		for _, sk := range socks {
-			if inodes[sk.inode] {
-				s.Drops[sk.inode] = sk.drops
-				s.Queued += sk.rxQueue
+			if inodes[sk.Inode] {
+				s.Drops[sk.Inode] = sk.Drops
+				s.Queued += sk.RxQueue
 			}
 		}
 		if s.RcvbufErrors, err = RcvbufErrors(m.Pid); err != nil {

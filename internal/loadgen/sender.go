@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/veneurd/veneurd/sdk"
 )
 
 // Target is where the load goes: a UDP address or a unixgram socket path.
@@ -22,31 +24,26 @@ type Target struct {
 }
 
 // ParseTarget reads udp://host:port, unixgram:///path, or a bare host:port
-// (UDP).
+// (UDP), as sdk.ParseAddress does; an empty host is 127.0.0.1.
 func ParseTarget(s string) (Target, error) {
-	switch {
-	case strings.HasPrefix(s, "udp://"):
-		s = strings.TrimPrefix(s, "udp://")
-	case strings.HasPrefix(s, "unixgram://"):
-		p := strings.TrimPrefix(s, "unixgram://")
-		if p == "" {
-			return Target{}, fmt.Errorf("target %q: no socket path", s)
-		}
-		return Target{Network: "unixgram", Address: p}, nil
-	case strings.Contains(s, "://"):
-		return Target{}, fmt.Errorf("target %q: bench sends datagrams; use udp://host:port or unixgram:///path", s)
+	in := s
+	if !strings.Contains(s, "://") {
+		s = "udp://" + s
 	}
-	host, port, err := net.SplitHostPort(s)
+	a, err := sdk.ParseAddress(s)
 	if err != nil {
-		return Target{}, fmt.Errorf("target %q: %v", s, err)
+		return Target{}, fmt.Errorf("target: %v", err)
 	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return Target{}, fmt.Errorf("target %q: bad port %q", s, port)
+	switch a.Network {
+	case "udp":
+		if a.Host == "" {
+			a.Host = "127.0.0.1"
+		}
+	case "unixgram":
+	default:
+		return Target{}, fmt.Errorf("target %q: bench sends datagrams; use udp://host:port or unixgram:///path", in)
 	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	return Target{Network: "udp", Address: net.JoinHostPort(host, port)}, nil
+	return Target{Network: a.Network, Address: a.Addr()}, nil
 }
 
 // String returns the target as ParseTarget reads it.

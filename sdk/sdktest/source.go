@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,7 +23,8 @@ const (
 )
 
 // ListenAttribute is the attribute in which veneurd finds the sockets a source
-// block asks for. Source fills it in when the plugin's schema declares it.
+// block asks for. It is veneurd's, and a source need not declare it; Source
+// fills it in for a source that does, as veneurd gives its value to one.
 const ListenAttribute = "listen"
 
 // SourceCase describes how to run one source through the kit.
@@ -145,34 +146,33 @@ func openListeners(t *testing.T, addrs []string) ([]sdk.Listener, []string) {
 	var dir string
 	listeners := make([]sdk.Listener, len(addrs))
 	opened := make([]string, len(addrs))
-	for i, a := range addrs {
-		u, err := url.Parse(a)
+	for i, s := range addrs {
+		a, err := sdk.ParseUnboundAddress(s)
 		if err != nil {
-			t.Fatalf("listen address %q: %v", a, err)
+			t.Fatalf("listen address: %v", err)
 		}
 		type filer interface{ File() (*os.File, error) }
 		var (
 			c     filer
 			local net.Addr
 		)
-		switch u.Scheme {
+		switch a.Network {
 		case "udp", "udp4", "udp6":
-			conn, err := net.ListenPacket(u.Scheme, u.Host)
+			conn, err := net.ListenPacket(a.Network, a.Addr())
 			if err != nil {
-				t.Fatalf("listen on %q: %v", a, err)
+				t.Fatalf("listen on %q: %v", s, err)
 			}
 			defer conn.Close()
 			c, local = conn.(*net.UDPConn), conn.LocalAddr()
 		case "tcp", "tcp4", "tcp6":
-			l, err := net.Listen(u.Scheme, u.Host)
+			l, err := net.Listen(a.Network, a.Addr())
 			if err != nil {
-				t.Fatalf("listen on %q: %v", a, err)
+				t.Fatalf("listen on %q: %v", s, err)
 			}
 			defer l.Close()
 			c, local = l.(*net.TCPListener), l.Addr()
 		case "unix", "unixgram":
-			path := u.Path
-			if path == "" {
+			if a.Path == "" {
 				if dir == "" {
 					// Socket paths are limited to about 100 bytes, too few
 					// for t.TempDir.
@@ -182,34 +182,33 @@ func openListeners(t *testing.T, addrs []string) ([]sdk.Listener, []string) {
 					}
 					t.Cleanup(func() { os.RemoveAll(dir) })
 				}
-				path = filepath.Join(dir, fmt.Sprintf("%d.sock", i))
+				a.Path = filepath.Join(dir, fmt.Sprintf("%d.sock", i))
 			}
-			if u.Scheme == "unixgram" {
-				conn, err := net.ListenPacket("unixgram", path)
+			if a.Network == "unixgram" {
+				conn, err := net.ListenPacket("unixgram", a.Path)
 				if err != nil {
-					t.Fatalf("listen on %q: %v", a, err)
+					t.Fatalf("listen on %q: %v", s, err)
 				}
 				defer conn.Close()
 				c = conn.(*net.UnixConn)
 			} else {
-				l, err := net.Listen("unix", path)
+				l, err := net.Listen("unix", a.Path)
 				if err != nil {
-					t.Fatalf("listen on %q: %v", a, err)
+					t.Fatalf("listen on %q: %v", s, err)
 				}
 				l.(*net.UnixListener).SetUnlinkOnClose(false)
 				defer l.Close()
 				c = l.(*net.UnixListener)
 			}
-			opened[i] = u.Scheme + "://" + path
-		default:
-			t.Fatalf("listen address %q: the kit opens udp, udp4, udp6, tcp, tcp4, tcp6, unix and unixgram sockets", a)
 		}
 		if local != nil {
-			opened[i] = u.Scheme + "://" + local.String()
+			ap := local.(interface{ AddrPort() netip.AddrPort }).AddrPort()
+			a.Host, a.Port = ap.Addr().Unmap().String(), int(ap.Port())
 		}
+		opened[i] = a.String()
 		f, err := c.File()
 		if err != nil {
-			t.Fatalf("listen on %q: %v", a, err)
+			t.Fatalf("listen on %q: %v", s, err)
 		}
 		t.Cleanup(func() { f.Close() })
 		listeners[i] = sdk.Listener{Address: opened[i], File: f}
@@ -222,15 +221,11 @@ func openListeners(t *testing.T, addrs []string) ([]sdk.Listener, []string) {
 // test ends.
 func Dial(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	u, err := url.Parse(addr)
+	a, err := sdk.ParseAddress(addr)
 	if err != nil {
-		t.Fatalf("address %q: %v", addr, err)
+		t.Fatal(err)
 	}
-	target := u.Host
-	if u.Scheme == "unix" || u.Scheme == "unixgram" {
-		target = u.Path
-	}
-	c, err := net.Dial(u.Scheme, target)
+	c, err := net.Dial(a.Network, a.Addr())
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}

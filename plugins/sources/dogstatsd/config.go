@@ -3,6 +3,7 @@ package dogstatsd
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -10,15 +11,12 @@ import (
 	"github.com/veneurd/veneurd/sdk"
 )
 
-// Config is the dogstatsd source's configuration.
+// Config is the dogstatsd source's configuration. The sockets it reads are
+// not in it: they are the block's listen attribute (and readers, for UDP),
+// which veneurd owns, opens and hands to Run.
 type Config struct {
-	// Listen lists the sockets veneurd opens and hands to this source.
-	Listen []string `hcl:"listen" description:"sockets to read, e.g. udp://127.0.0.1:8126"`
 	// MaxPacketSize bounds a datagram; a longer one is dropped whole.
 	MaxPacketSize int `hcl:"max_packet_size,optional" description:"largest datagram accepted, in bytes"`
-	// Readers is how many SO_REUSEPORT sockets veneurd opens for each UDP
-	// address; each is read by its own goroutine.
-	Readers int `hcl:"readers,optional" description:"SO_REUSEPORT sockets per UDP address"`
 	// ReadBufferBytes is the datagram sockets' SO_RCVBUF: what the kernel
 	// holds while the reader is busy. Bursts larger than it are dropped.
 	ReadBufferBytes int `hcl:"read_buffer_bytes,optional" description:"SO_RCVBUF of datagram sockets, in bytes"`
@@ -42,39 +40,34 @@ type TLSConfig struct {
 }
 
 func defaultConfig() *Config {
-	return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20, Readers: 1, IdleTimeout: "5m"}
+	return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20, IdleTimeout: "5m"}
 }
 
+// validate checks every value and reports every problem, joined.
 func (c *Config) validate() error {
-	if len(c.Listen) == 0 {
-		return &sdk.AttrError{Attribute: "listen", Summary: "No listeners", Detail: "List at least one socket, such as \"udp://127.0.0.1:8126\"."}
-	}
+	var errs []error
 	if c.MaxPacketSize < 512 || c.MaxPacketSize > 65535 {
-		return &sdk.AttrError{Attribute: "max_packet_size", Summary: "Packet size out of range",
-			Detail: fmt.Sprintf("max_packet_size must be between 512 and 65535 bytes, not %d.", c.MaxPacketSize)}
-	}
-	if c.Readers < 1 || c.Readers > 64 {
-		return &sdk.AttrError{Attribute: "readers", Summary: "Readers out of range",
-			Detail: fmt.Sprintf("readers must be between 1 and 64, not %d.", c.Readers)}
+		errs = append(errs, &sdk.AttrError{Attribute: "max_packet_size", Summary: "Packet size out of range",
+			Detail: fmt.Sprintf("max_packet_size must be between 512 and 65535 bytes, not %d.", c.MaxPacketSize)})
 	}
 	if c.ReadBufferBytes < 0 || c.ReadBufferBytes > 1<<30 {
-		return &sdk.AttrError{Attribute: "read_buffer_bytes", Summary: "Buffer size out of range",
-			Detail: fmt.Sprintf("read_buffer_bytes must be between 0 (the system default) and 1 GiB, not %d.", c.ReadBufferBytes)}
+		errs = append(errs, &sdk.AttrError{Attribute: "read_buffer_bytes", Summary: "Buffer size out of range",
+			Detail: fmt.Sprintf("read_buffer_bytes must be between 0 (the system default) and 1 GiB, not %d.", c.ReadBufferBytes)})
 	}
-	d, err := time.ParseDuration(c.IdleTimeout)
-	if err != nil || d <= 0 {
-		return &sdk.AttrError{Attribute: "idle_timeout", Summary: "Invalid duration",
-			Detail: fmt.Sprintf("%q is not a positive duration such as \"5m\".", c.IdleTimeout)}
+	if d, err := time.ParseDuration(c.IdleTimeout); err != nil || d <= 0 {
+		errs = append(errs, &sdk.AttrError{Attribute: "idle_timeout", Summary: "Invalid duration",
+			Detail: fmt.Sprintf("%q is not a positive duration such as \"5m\".", c.IdleTimeout)})
+	} else {
+		c.idleTimeout = d
 	}
-	c.idleTimeout = d
 	if c.TLS != nil {
 		tc, err := c.TLS.load()
 		if err != nil {
-			return err
+			errs = append(errs, err)
 		}
 		c.tlsConfig = tc
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // load reads the certificate, key and client CA.

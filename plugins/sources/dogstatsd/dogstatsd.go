@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -51,18 +50,6 @@ func (s *Source) Configure(_ context.Context, env sdk.Env, cfg any) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
-	for _, l := range c.Listen {
-		u, err := url.Parse(l)
-		if err != nil {
-			return &sdk.AttrError{Attribute: "listen", Summary: "Invalid listen address", Detail: err.Error()}
-		}
-		switch u.Scheme {
-		case "udp", "udp4", "udp6", "unixgram", "tcp", "tcp4", "tcp6", "unix":
-		default:
-			return &sdk.AttrError{Attribute: "listen", Summary: "Unsupported listen address",
-				Detail: fmt.Sprintf("%q: the scheme must be udp, udp4, udp6, tcp, tcp4, tcp6, unix or unixgram.", l)}
-		}
-	}
 	s.cfg = *c
 	if env.Logger != nil {
 		s.log = env.Logger
@@ -70,29 +57,37 @@ func (s *Source) Configure(_ context.Context, env sdk.Env, cfg any) error {
 	return nil
 }
 
-// Run reads every listener until ctx ends.
+// Run reads every listener until ctx ends. The listeners are the sockets of
+// the block's listen attribute, which veneurd opened; it has checked their
+// addresses.
 func (s *Source) Run(ctx context.Context, listeners []sdk.Listener, out sdk.Output) error {
-	urls := make([]*url.URL, len(listeners))
+	addrs := make([]sdk.Address, len(listeners))
 	for i, l := range listeners {
-		u, err := url.Parse(l.Address)
+		a, err := sdk.ParseAddress(l.Address)
 		if err != nil {
 			return err
 		}
-		urls[i] = u
+		addrs[i] = a
+	}
+	if len(listeners) == 0 {
+		// Returning would end the process, which veneurd would restart
+		// for nothing.
+		s.log.Warn("no listen addresses: this source reads nothing")
+		<-ctx.Done()
+		return nil
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, len(listeners))
 	for i, l := range listeners {
-		u := urls[i]
+		a := addrs[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var err error
-			switch u.Scheme {
-			case "tcp", "tcp4", "tcp6", "unix":
-				err = s.serveStream(ctx, l, out)
-			default:
-				err = s.serveDatagrams(ctx, l, out.Writer(u.Scheme))
+			if a.IsDatagram() {
+				err = s.serveDatagrams(ctx, l, out.Writer(a.Network))
+			} else {
+				err = s.serveStream(ctx, l, a, out)
 			}
 			if err != nil {
 				errs <- fmt.Errorf("%s: %w", l.Address, err)
@@ -174,13 +169,13 @@ func (s *Source) serveDatagrams(ctx context.Context, l sdk.Listener, w sdk.Write
 	return nil
 }
 
-func (s *Source) serveStream(ctx context.Context, l sdk.Listener, out sdk.Output) error {
+func (s *Source) serveStream(ctx context.Context, l sdk.Listener, a sdk.Address, out sdk.Output) error {
 	ln, err := net.FileListener(l.File)
 	if err != nil {
 		return err
 	}
-	protocol, _, _ := strings.Cut(l.Address, ":")
-	if s.cfg.tlsConfig != nil && strings.HasPrefix(l.Address, "tcp") {
+	protocol := a.Network
+	if s.cfg.tlsConfig != nil && strings.HasPrefix(a.Network, "tcp") {
 		ln = tls.NewListener(ln, s.cfg.tlsConfig)
 		protocol = "tls"
 	}

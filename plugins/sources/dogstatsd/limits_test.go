@@ -17,7 +17,6 @@ func TestMaxPacketSizeRange(t *testing.T) {
 	f := func(size int, ok bool) {
 		t.Helper()
 		c := defaultConfig()
-		c.Listen = []string{"udp://127.0.0.1:8126"}
 		c.MaxPacketSize = size
 		err := c.validate()
 		var ae *sdk.AttrError
