@@ -288,17 +288,6 @@ func (s *Server) ingest(b *pb.Batch) {
 			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_state").Inc()
 		}
 	}
-	if len(b.Samples) > 0 {
-		n, unknown, err := s.agg.IngestFrame(b.Samples)
-		s.processed.Add(uint64(n))
-		if unknown > 0 {
-			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:unknown_type").Add(uint64(unknown))
-		}
-		if err != nil {
-			s.log.Error("dropping the rest of a corrupt sample frame", "error", err)
-			s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_frame").Inc()
-		}
-	}
 	s.processed.Add(b.Processed)
 	for _, e := range b.Events {
 		s.agg.AddEvent(sdk.EventFromProto(e))

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/veneurd/veneurd/internal/state"
-	"github.com/veneurd/veneurd/sdk/frame"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -133,9 +132,9 @@ type streamOutput struct {
 	ch        chan *pb.Batch
 	table     *state.Table
 	shipAbove int64
-	work      chan work     // to the aggregating goroutine
-	free      chan []byte   // frame buffers to reuse
-	idle      chan struct{} // closed when the aggregating goroutine has ended
+	work      chan work           // to the aggregating goroutine
+	free      chan *state.Samples // frame buffers to reuse
+	idle      chan struct{}       // closed when the aggregating goroutine has ended
 	procs     *procs
 
 	// shipMu orders shipments, so that a cut's marker follows its state,
@@ -154,7 +153,7 @@ type errKey struct{ packetType, reason string }
 // work is a full frame to aggregate, or a barrier to close once the frames
 // before it are aggregated.
 type work struct {
-	frame   []byte
+	frame   *state.Samples
 	barrier chan struct{}
 }
 
@@ -164,7 +163,7 @@ func newStreamOutput(p state.Params) *streamOutput {
 		table:     state.New(p, 16),
 		shipAbove: shipAbove,
 		work:      make(chan work, queuedFrames),
-		free:      make(chan []byte, queuedFrames+2),
+		free:      make(chan *state.Samples, queuedFrames+2),
 		idle:      make(chan struct{}),
 		procs:     newProcs(),
 		received:  map[string]*atomic.Uint64{},
@@ -187,8 +186,8 @@ func (o *streamOutput) aggregate() {
 }
 
 // add aggregates a frame and keeps its buffer for reuse.
-func (o *streamOutput) add(b []byte) {
-	n, unknown, _ := o.table.AddFrame(b) // our own frame: it decodes
+func (o *streamOutput) add(b *state.Samples) {
+	n, unknown := o.table.AddSamples(b)
 	o.recycle(b)
 	o.processed.Add(uint64(n))
 	if unknown > 0 {
@@ -203,7 +202,7 @@ func (o *streamOutput) add(b []byte) {
 
 // handOver gives a full frame to the aggregating goroutine, or aggregates
 // it here when that one is behind.
-func (o *streamOutput) handOver(b []byte) {
+func (o *streamOutput) handOver(b *state.Samples) {
 	o.procs.busy()
 	select {
 	case o.work <- work{frame: b}:
@@ -213,20 +212,21 @@ func (o *streamOutput) handOver(b []byte) {
 }
 
 // recycle keeps a frame buffer for reuse, unless enough are kept.
-func (o *streamOutput) recycle(b []byte) {
+func (o *streamOutput) recycle(b *state.Samples) {
+	b.Reset()
 	select {
-	case o.free <- b[:0]:
+	case o.free <- b:
 	default:
 	}
 }
 
 // buffer returns a frame buffer, reused if one is free.
-func (o *streamOutput) buffer() []byte {
+func (o *streamOutput) buffer() *state.Samples {
 	select {
 	case b := <-o.free:
 		return b
 	default:
-		return make([]byte, 0, frameBytes/8)
+		return state.NewSamples(frameBytes / 8)
 	}
 }
 
@@ -330,7 +330,7 @@ func (o *streamOutput) close() {
 type stateWriter struct {
 	out       *streamOutput
 	received  *atomic.Uint64
-	fw        frame.Writer
+	fw        *state.Samples // nil while the Writer holds no sample
 	nreceived uint64
 	events    []*pb.Event
 	checks    []*pb.ServiceCheck
@@ -339,16 +339,16 @@ type stateWriter struct {
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
-	if w.fw.Bytes() == nil {
-		w.fw = frame.NewWriter(w.out.buffer())
+	if w.fw == nil {
+		w.fw = w.out.buffer()
 	}
 	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
 		w.error("metric", "too_long")
 		return
 	}
 	if w.fw.Len() >= frameSamples || w.fw.Size() >= frameBytes {
-		w.out.handOver(w.fw.Bytes())
-		w.fw = frame.Writer{}
+		w.out.handOver(w.fw)
+		w.fw = nil
 	}
 }
 
@@ -381,9 +381,9 @@ func (w *stateWriter) Flush() {
 	if w.nreceived == 0 {
 		return
 	}
-	if w.fw.Len() > 0 {
-		w.out.add(w.fw.Bytes())
-		w.fw = frame.Writer{}
+	if w.fw != nil && w.fw.Len() > 0 {
+		w.out.add(w.fw)
+		w.fw = nil
 	}
 	w.received.Add(w.nreceived)
 	w.nreceived = 0

@@ -1,10 +1,12 @@
 package sdk
 
+import "math"
+
 // MetricType is the kind of a sample as a client sent it.
 type MetricType uint8
 
-// Metric types. The numeric values cross the plugin boundary inside packed
-// frames, so they must never be renumbered.
+// Metric types. The numeric values cross the plugin boundary inside state
+// records (internal/state), so they must never be renumbered.
 const (
 	Counter   MetricType = 1
 	Gauge     MetricType = 2
@@ -32,6 +34,10 @@ func (t MetricType) String() string {
 	}
 	return "unknown"
 }
+
+// SetValue is the value Writer.Metric takes for a set member whose 64-bit
+// hash is hash: the hash's bits, not a number.
+func SetValue(hash uint64) float64 { return math.Float64frombits(hash) }
 
 // Scope says which tier aggregates and flushes a metric.
 type Scope uint8

@@ -1,9 +1,9 @@
 // Package aggregate keeps one flush interval's state: counters summed,
 // gauges last-write, histograms and timers in merging t-digests, sets in
 // HyperLogLog sketches (kept in a state.Table), service checks last-write
-// (flushed as status points). Samples come in packed frames, or already
-// aggregated as state records from a source process. Flush takes
-// the interval's state away whole and turns it into points; a series that saw
+// (flushed as status points). Samples arrive already aggregated, as the
+// state records source processes ship (MergeState). Flush takes the
+// interval's state away whole and turns it into points; a series that saw
 // no samples in an interval emits nothing.
 package aggregate
 
@@ -105,14 +105,6 @@ func (a *Aggregator) SetConfig(cfg Config) {
 		cfg.percentileSuffixes[i] = PercentileSuffix(q)
 	}
 	a.cfg.Store(&cfg)
-}
-
-// IngestFrame adds every sample of a packed frame, as a protocol 1 source
-// streams them, and returns how many it added and how many it ignored for
-// an unknown type. It does not allocate for samples of series already seen
-// in this interval.
-func (a *Aggregator) IngestFrame(b []byte) (added, unknown int, err error) {
-	return a.table.AddFrame(b)
 }
 
 // MergeState merges a frame of state records (see package state), as a

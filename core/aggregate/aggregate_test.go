@@ -8,8 +8,8 @@ import (
 
 	"github.com/dgryski/go-metro"
 
+	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 type sample struct {
@@ -21,9 +21,12 @@ type sample struct {
 	rate  float64
 }
 
+// ingest has samples aggregated as a source process aggregates them, in a
+// table of its own, and merges the state it ships into a, as the daemon
+// does: each call is one source.
 func ingest(t *testing.T, a *Aggregator, samples ...sample) {
 	t.Helper()
-	var w frame.Writer
+	var w state.Samples
 	for _, s := range samples {
 		if s.rate == 0 {
 			s.rate = 1
@@ -32,9 +35,21 @@ func ingest(t *testing.T, a *Aggregator, samples ...sample) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := a.IngestFrame(w.Bytes()); err != nil {
-		t.Fatal(err)
+	ship(t, a, &w)
+}
+
+// ship aggregates w in a source's table and merges the state it ships into a.
+func ship(t *testing.T, a *Aggregator, w *state.Samples) {
+	t.Helper()
+	src := state.New(a.table.Params(), 1)
+	if _, unknown := src.AddSamples(w); unknown > 0 {
+		t.Fatalf("%d samples of an unknown type", unknown)
 	}
+	src.Ship(1<<20, func(b []byte) {
+		if _, err := a.MergeState(b); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // points renders a flush as "name{tags} type value" lines, sorted.
@@ -57,7 +72,7 @@ func expect(t *testing.T, got []string, want ...string) {
 
 func TestCountersGaugesSets(t *testing.T) {
 	a := New(Config{Aggregates: Min | Max | Count, Hostname: "h"})
-	set := func(m string) float64 { return frame.SetValue(metro.Hash64([]byte(m), 1337)) }
+	set := func(m string) float64 { return sdk.SetValue(metro.Hash64([]byte(m), 1337)) }
 	ingest(t, a,
 		sample{typ: sdk.Counter, name: "c", value: 1, rate: 0.5},
 		sample{typ: sdk.Counter, name: "c", value: 0.5},
@@ -147,35 +162,6 @@ func TestPercentileSuffix(t *testing.T) {
 	}
 }
 
-func TestIngestDoesNotAllocate(t *testing.T) {
-	a := New(Config{})
-	var w frame.Writer
-	for i := range 100 {
-		w.Append(uint8(sdk.Counter), 0, []byte("c"), []byte(fmt.Sprintf("i:%d", i)), 1, 1)
-		w.Append(uint8(sdk.Timer), 0, []byte("t"), []byte(fmt.Sprintf("i:%d", i)), float64(i), 1)
-	}
-	for range 1000 { // let the digests' buffers reach their full size
-		a.IngestFrame(w.Bytes())
-	}
-	if n := testing.AllocsPerRun(50, func() { a.IngestFrame(w.Bytes()) }); n != 0 {
-		t.Fatalf("IngestFrame allocates %.1f times per frame", n)
-	}
-}
-
-func BenchmarkIngest(b *testing.B) {
-	a := New(Config{})
-	var w frame.Writer
-	for i := range 4096 {
-		typ := []sdk.MetricType{sdk.Counter, sdk.Gauge, sdk.Timer, sdk.Counter}[i%4]
-		w.Append(uint8(typ), 0, []byte("metric.name.here"), []byte(fmt.Sprintf("env:prod,host:h%d,route:r%d", i%10, i%100)), float64(i), 1)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		a.IngestFrame(w.Bytes())
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4096), "ns/sample")
-}
-
 func TestExtendTags(t *testing.T) {
 	a := New(Config{ExtendTags: []string{"env:prod", "region"}, Aggregates: Count})
 	ingest(t, a,
@@ -202,16 +188,12 @@ func TestExtendTags(t *testing.T) {
 // members at the default precision is within 2%.
 func TestSetAccuracy(t *testing.T) {
 	a := New(Config{})
-	var w frame.Writer
+	var w state.Samples
 	for i := range 1_000_000 {
 		m := fmt.Appendf(nil, "member-%d", i)
-		w.Append(uint8(sdk.Set), 0, []byte("users"), nil, frame.SetValue(metro.Hash64(m, 1337)), 1)
-		if w.Len() == 4096 {
-			a.IngestFrame(w.Bytes())
-			w.Reset()
-		}
+		w.Append(uint8(sdk.Set), 0, []byte("users"), nil, sdk.SetValue(metro.Hash64(m, 1337)), 1)
 	}
-	a.IngestFrame(w.Bytes())
+	ship(t, a, &w)
 	f := a.Flush(1)
 	got := f.Points[0].Value
 	relErr := (got - 1e6) / 1e6

@@ -19,11 +19,9 @@ import (
 //	payload    counters and gauges: the float64 value; histograms and timers:
 //	           the t-digest's binary encoding; sets: the sketch's
 //
-// all little-endian. The key is frame.Sample.Key's layout, so one series has
+// all little-endian. The key is laid out as in Samples, so one series has
 // one key in every form.
 const RecordsVersion = 1
-
-const keyHeader = 6
 
 // ErrCorrupt is wrapped by the errors of records that do not decode.
 var ErrCorrupt = errors.New("corrupt state records")

@@ -15,13 +15,13 @@ package state
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/axiomhq/hyperloglog"
 
 	"github.com/veneurd/veneurd/internal/tdigest"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // The metric types of series keys, numbered as sdk.MetricType numbers them
@@ -60,14 +60,14 @@ const (
 
 // Table holds series state, in shards by series key: each shard's index
 // stays small, and a flush takes the state away a shard at a time. All
-// methods may be called concurrently; they take one lock, which AddFrame
+// methods may be called concurrently; they take one lock, which AddSamples
 // holds for a batch of samples at a time.
 type Table struct {
 	params atomic.Pointer[Params]
 	size   atomic.Int64
 	mu     sync.Mutex
 	shards []shard
-	touch  uint64 // see AddFrame
+	touch  uint64 // see prefetch
 }
 
 // seed keys the series hash, one for the process: a shard's index is
@@ -133,22 +133,12 @@ func (t *Table) Take(i int) []Series {
 	return taken
 }
 
-// Add adds one sample; it does not allocate for a series already held. A
-// sample of an unknown type is ignored and reported false.
-func (t *Table) Add(s *frame.Sample) bool {
-	h := hashKey(s.Key)
-	t.mu.Lock()
-	ok := t.add(h, s)
-	t.mu.Unlock()
-	return ok
-}
-
-// batchSize is how many samples AddFrame looks up together.
+// batchSize is how many samples AddSamples looks up together.
 const batchSize = 16
 
-// AddFrame adds every sample of a packed frame and returns how many it
-// added and how many it ignored for an unknown type. It does not allocate
-// for series already held.
+// AddSamples adds every sample of s and returns how many it added and how
+// many it ignored for an unknown type. It does not allocate for series
+// already held.
 //
 // Samples are looked up a batch at a time, and that is what makes it fast:
 // over thousands of series, finding one costs three cache misses in a row
@@ -156,18 +146,14 @@ const batchSize = 16
 // first pass reads every sample's slot, series and digest before any is
 // used, so that the misses of sixteen samples overlap rather than follow one
 // another; the last pass then finds them in the cache.
-func (t *Table) AddFrame(b []byte) (added, unknown int, err error) {
-	r := frame.NewReader(b)
-	var batch [batchSize]frame.Sample
+func (t *Table) AddSamples(s *Samples) (added, unknown int) {
+	var batch [batchSize]sample
 	var hashes [batchSize]uint64
-	for {
+	for off := 0; off < len(s.b); {
 		n := 0
-		for n < batchSize && r.Next() {
-			batch[n], hashes[n] = r.Sample, hashKey(r.Sample.Key)
-			n++
-		}
-		if n == 0 {
-			return added, unknown, r.Err()
+		for ; n < batchSize && off < len(s.b); n++ {
+			off = s.read(off, &batch[n])
+			hashes[n] = hashKey(batch[n].key)
 		}
 		t.mu.Lock()
 		t.prefetch(hashes[:n])
@@ -180,6 +166,7 @@ func (t *Table) AddFrame(b []byte) (added, unknown int, err error) {
 		}
 		t.mu.Unlock()
 	}
+	return added, unknown
 }
 
 // prefetch reads what finding the series hashed hs will read: their
@@ -211,12 +198,13 @@ func (t *Table) prefetch(hs []uint64) {
 	t.touch += touch // loads whose results are kept are not left out
 }
 
-// add adds s, hashed h; t.mu is held.
-func (t *Table) add(h uint64, s *frame.Sample) bool {
+// add adds s, hashed h, and reports false for a sample of an unknown type;
+// t.mu is held.
+func (t *Table) add(h uint64, s *sample) bool {
 	sh := &t.shards[h%uint64(len(t.shards))]
-	i, ok := sh.find(h, s.Key)
+	i, ok := sh.find(h, s.key)
 	if !ok {
-		se, ok := t.newSeries(s.Type, string(s.Key))
+		se, ok := t.newSeries(s.typ, string(s.key))
 		if !ok {
 			return false
 		}
@@ -226,13 +214,13 @@ func (t *Table) add(h uint64, s *frame.Sample) bool {
 	se := &sh.series[i]
 	switch se.Type() {
 	case Counter:
-		se.Value += s.Value / s.Rate
+		se.Value += s.value / s.rate
 	case Gauge:
-		se.Value = s.Value
+		se.Value = s.value
 	case Histogram, Timer:
-		se.Digest.Add(s.Value, 1/s.Rate)
+		se.Digest.Add(s.value, 1/s.rate)
 	case Set:
-		se.Set.InsertHash(frame.SetHash(s.Value))
+		se.Set.InsertHash(math.Float64bits(s.value)) // a hash, not a number
 	}
 	return true
 }
@@ -315,8 +303,8 @@ func (sh *shard) grow(h uint64) {
 	sh.place(h, int32(last))
 }
 
-// Series is one series' state. Its key (see frame.Sample.Key: scope, type,
-// name and tag lengths, name, tags) is all it knows of its identity.
+// Series is one series' state. Its key (see Samples: scope, type, name and
+// tag lengths, name, tags) is all it knows of its identity.
 type Series struct {
 	Key    string
 	Value  float64 // a counter's sum or a gauge's last value
@@ -363,7 +351,7 @@ func (se *Series) cost() int64 {
 	return c
 }
 
-// Key builds a series key like frame.Sample.Key.
+// Key builds a series key, as Samples lays it out.
 func Key(scope, typ uint8, name, tags string) string {
 	b := make([]byte, 6, 6+len(name)+len(tags))
 	b[0], b[1] = byte(scope), byte(typ)

@@ -8,7 +8,9 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"os"
 	"sync"
 
@@ -17,7 +19,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -67,19 +68,34 @@ func (s *server) Configure(_ context.Context, req *pb.ConfigureRequest) (*pb.Con
 
 func (s *server) Run(_ *pb.RunRequest, stream pb.Source_RunServer) error {
 	for sent := 0; sent < s.count; {
-		var w frame.Writer
-		for ; sent < s.count && w.Len() < 100; sent++ {
-			w.Append(uint8(sdk.Counter), uint8(sdk.ScopeDefault), []byte("v1.count"), nil, 1, 1)
-		}
-		if err := stream.Send(&pb.Batch{Samples: w.Bytes(), Protocol: "udp", Received: uint64(w.Len())}); err != nil {
+		n := min(s.count-sent, 100)
+		if err := stream.Send(&pb.Batch{Samples: increments(n), Protocol: "udp", Received: uint64(n)}); err != nil {
 			return err
 		}
+		sent += n
 	}
 	select {
 	case <-stream.Context().Done():
 	case <-s.stop:
 	}
 	return nil
+}
+
+// increments packs n increments of v1.count as protocol 1 streamed samples:
+// a version byte, then for each sample its value, rate, scope, type, name
+// and tags lengths, name and tags.
+func increments(n int) []byte {
+	name := "v1.count"
+	b := []byte{1}
+	for range n {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(1))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(1))
+		b = append(b, byte(sdk.ScopeDefault), byte(sdk.Counter))
+		b = binary.LittleEndian.AppendUint16(b, uint16(len(name)))
+		b = binary.LittleEndian.AppendUint16(b, 0)
+		b = append(b, name...)
+	}
+	return b
 }
 
 func (s *server) Cut(ctx context.Context, req *pb.CutRequest) (*pb.Empty, error) {
