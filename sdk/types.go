@@ -39,7 +39,10 @@ func (t MetricType) String() string {
 // hash is hash: the hash's bits, not a number.
 func SetValue(hash uint64) float64 { return math.Float64frombits(hash) }
 
-// Scope says which tier aggregates and flushes a metric.
+// Scope says which tier aggregates and flushes a metric. It is not part of
+// a series' identity: samples of one series (type, name and tags) sent with
+// different scopes make one series, aggregated at the widest scope any of
+// them asked for in the interval (global, then default, then local).
 type Scope uint8
 
 // Scopes. ScopeDefault lets the metric type decide (Veneur's MixedScope):

@@ -270,9 +270,9 @@ func PercentileSuffix(q float64) string {
 }
 
 // extendInto adds se to m under its tags extended with extra, merging it
-// into a series already there.
+// (and its scope) into a series already there.
 func extendInto(m map[string]*state.Series, se *state.Series, extra []string) {
-	se.Key = state.Key(se.Scope(), se.Type(), se.Name(), extendTags(se.Tags(), extra))
+	se.Key = state.Key(se.Type(), se.Name(), extendTags(se.Tags(), extra))
 	prev, ok := m[se.Key]
 	if !ok {
 		m[se.Key] = se

@@ -122,15 +122,31 @@ func TestZeroHistogram(t *testing.T) {
 		"z.avg{} gauge 0", "z.count{} counter 1", "z.hmean{} gauge 0", "z.sum{} gauge 0")
 }
 
-func TestScopesAreSeparateSeries(t *testing.T) {
-	a := New(Config{})
-	ingest(t, a,
-		sample{typ: sdk.Counter, name: "c", value: 1},
-		sample{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "c", value: 1},
-	)
-	if n := len(a.Flush(1).Points); n != 2 {
-		t.Fatalf("%d points", n)
+// TestScopeDoesNotSplitASeries flushes x:1|c|#a:1,
+// x:2|c|#a:1,veneurlocalonly and x:4|c|#a:1,veneurglobalonly (as the
+// dogstatsd source parses them: tags a:1, three scopes) as one point,
+// x{a:1} = 7, whether one source or three read them, and with tags
+// extended at flush. A gauge of the same name and tags stays apart.
+func TestScopeDoesNotSplitASeries(t *testing.T) {
+	lines := []sample{
+		{typ: sdk.Counter, name: "x", tags: "a:1", value: 1},
+		{typ: sdk.Counter, scope: sdk.ScopeLocal, name: "x", tags: "a:1", value: 2},
+		{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "x", tags: "a:1", value: 4},
 	}
+	a := New(Config{})
+	ingest(t, a, lines...)
+	expect(t, points(a.Flush(1)), "x{a:1} counter 7")
+
+	for _, l := range lines {
+		ingest(t, a, l)
+	}
+	ingest(t, a, sample{typ: sdk.Gauge, scope: sdk.ScopeLocal, name: "x", tags: "a:1", value: 3})
+	expect(t, points(a.Flush(2)), "x{a:1} counter 7", "x{a:1} gauge 3")
+
+	a = New(Config{ExtendTags: []string{"env:prod"}})
+	ingest(t, a, lines[1])
+	ingest(t, a, sample{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "x", tags: "a:1,env:dev", value: 5})
+	expect(t, points(a.Flush(3)), "x{a:1,env:prod} counter 7")
 }
 
 func TestServiceChecksLastWins(t *testing.T) {

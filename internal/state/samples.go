@@ -16,11 +16,11 @@ import (
 //
 //	value   float64  for sets, the member's 64-bit hash (its bits, not a number)
 //	rate    float64  the sample rate
-//	scope   uint8    \   an sdk.Scope
-//	type    uint8     |  the series key (see Series): a sample's series is
-//	nameLen uint16    |  found by hashing and comparing these bytes, without
-//	tagsLen uint16    |  building a string
-//	name    []byte    |
+//	scope   uint8    an sdk.Scope
+//	type    uint8    \
+//	nameLen uint16    |  the series key (see Series): a sample's series is
+//	tagsLen uint16    |  found by hashing and comparing these bytes, without
+//	name    []byte    |  building a string
 //	tags    []byte   /   sorted, comma-joined
 //
 // Only Append writes it, so AddSamples reads it back without checking it.
@@ -31,8 +31,8 @@ type Samples struct {
 }
 
 const (
-	sampleHeader = 8 + 8         // value, rate
-	keyHeader    = 1 + 1 + 2 + 2 // scope, type, nameLen, tagsLen
+	sampleHeader = 8 + 8 + 1 // value, rate, scope
+	keyHeader    = 1 + 2 + 2 // type, nameLen, tagsLen
 	sampleFixed  = sampleHeader + keyHeader
 )
 
@@ -49,10 +49,14 @@ var ErrTooLong = errors.New("metric name or tags longer than 65535 bytes")
 func NewSamples(size int) *Samples { return &Samples{b: make([]byte, 0, size)} }
 
 // Append adds one sample of type typ (an sdk.MetricType) and scope (an
-// sdk.Scope). name and tags are copied.
+// sdk.Scope; one it does not know is taken as ScopeDefault). name and tags
+// are copied.
 func (s *Samples) Append(typ, scope uint8, name, tags []byte, value, rate float64) error {
 	if len(name) > MaxNameLen || len(tags) > MaxTagsLen {
 		return ErrTooLong
+	}
+	if scope > ScopeGlobal {
+		scope = ScopeDefault
 	}
 	var hdr [sampleFixed]byte
 	binary.LittleEndian.PutUint64(hdr[0:], math.Float64bits(value))
@@ -83,7 +87,7 @@ type sample struct {
 	rate  float64
 	scope uint8
 	typ   uint8
-	key   []byte // scope, type, name and tags: the series key
+	key   []byte // type, name and tags: the series key
 }
 
 // read reads the sample at offset off into out and returns the offset of

@@ -42,8 +42,8 @@ func TestSamplesRoundTrip(t *testing.T) {
 	if h := got[1].value; setValue(0xdeadbeefcafe) != h {
 		t.Errorf("set member's hash read back as %x", h)
 	}
-	if Key(0, Counter, "a.b", "x:1,y:2") != string(got[0].key) {
-		t.Errorf("Key builds %q for the sample keyed %q", Key(0, Counter, "a.b", "x:1,y:2"), got[0].key)
+	if Key(Counter, "a.b", "x:1,y:2") != string(got[0].key) {
+		t.Errorf("Key builds %q for the sample keyed %q", Key(Counter, "a.b", "x:1,y:2"), got[0].key)
 	}
 	s.Reset()
 	if s.Len() != 0 || s.Size() != 0 || len(readAll(&s)) != 0 {

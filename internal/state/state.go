@@ -34,6 +34,40 @@ const (
 	Set       = 5
 )
 
+// The scopes of series, numbered as sdk.Scope numbers them. A scope says
+// where a series is aggregated, not which series it is: it is a property of
+// a Series, not part of its key, so that samples of one series sent with
+// different scopes still make one series, and a sink one point.
+//
+// When the samples (or the shipped states) of one series disagree on scope
+// within an interval, the widest wins: global over default over local. The
+// rule does not depend on the order they arrive in, and a series that any
+// client asked to see fleet-wide is aggregated fleet-wide, with every one of
+// its samples rather than only those that asked.
+const (
+	ScopeDefault = 0
+	ScopeLocal   = 1
+	ScopeGlobal  = 2
+)
+
+// widerScope returns the wider of two scopes (see ScopeDefault).
+func widerScope(a, b uint8) uint8 {
+	if scopeRank(b) > scopeRank(a) {
+		return b
+	}
+	return a
+}
+
+func scopeRank(s uint8) int {
+	switch s {
+	case ScopeLocal:
+		return 0
+	case ScopeGlobal:
+		return 2
+	}
+	return 1
+}
+
 // Params are the settings of the digests and sketches a Table creates.
 type Params struct {
 	Compression  float64
@@ -201,18 +235,21 @@ func (t *Table) prefetch(hs []uint64) {
 // add adds s, hashed h, and reports false for a sample of an unknown type;
 // t.mu is held.
 func (t *Table) add(h uint64, s *sample) bool {
+	if s.typ < Counter || s.typ > Set {
+		return false
+	}
 	sh := &t.shards[h%uint64(len(t.shards))]
 	i, ok := sh.find(h, s.key)
 	if !ok {
-		se, ok := t.newSeries(s.typ, string(s.key))
-		if !ok {
-			return false
-		}
+		se := t.newSeries(s.typ, s.scope, string(s.key))
 		i = sh.insert(h, se)
 		t.size.Add(se.cost())
 	}
 	se := &sh.series[i]
-	switch se.Type() {
+	if se.Scope != s.scope {
+		se.Scope = widerScope(se.Scope, s.scope)
+	}
+	switch s.typ {
 	case Counter:
 		se.Value += s.value / s.rate
 	case Gauge:
@@ -225,12 +262,11 @@ func (t *Table) add(h uint64, s *sample) bool {
 	return true
 }
 
-// newSeries makes an empty series keyed key; false for an unknown type.
-func (t *Table) newSeries(typ uint8, key string) (Series, bool) {
-	se := Series{Key: key}
+// newSeries makes an empty series keyed key, of a known type.
+func (t *Table) newSeries(typ, scope uint8, key string) Series {
+	se := Series{Key: key, Scope: scope}
 	p := t.params.Load()
 	switch typ {
-	case Counter, Gauge:
 	case Histogram, Timer:
 		se.Digest = tdigest.New(p.Compression)
 	case Set:
@@ -239,10 +275,8 @@ func (t *Table) newSeries(typ uint8, key string) (Series, bool) {
 			sk = hyperloglog.New()
 		}
 		se.Set = sk
-	default:
-		return se, false
 	}
-	return se, true
+	return se
 }
 
 // find returns the position of the series keyed key, hashed h.
@@ -303,33 +337,35 @@ func (sh *shard) grow(h uint64) {
 	sh.place(h, int32(last))
 }
 
-// Series is one series' state. Its key (see Samples: scope, type, name and
-// tag lengths, name, tags) is all it knows of its identity.
+// Series is one series' state. Its key (type, name and tags; see Samples)
+// is its identity; its scope is where it is aggregated (see ScopeDefault).
 type Series struct {
 	Key    string
 	Value  float64 // a counter's sum or a gauge's last value
 	Digest *tdigest.Merging
 	Set    *hyperloglog.Sketch
+	Scope  uint8 // an sdk.Scope
 }
 
-// Type (an sdk.MetricType) and Scope (an sdk.Scope) are read from the key.
-func (se *Series) Type() uint8  { return se.Key[1] }
-func (se *Series) Scope() uint8 { return se.Key[0] }
+// Type is an sdk.MetricType, read from the key.
+func (se *Series) Type() uint8 { return se.Key[0] }
 
 // Name and Tags are slices of the key.
 func (se *Series) Name() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
-	return se.Key[6 : 6+nl]
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[1:3])))
+	return se.Key[keyHeader : keyHeader+nl]
 }
 
 func (se *Series) Tags() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
-	return se.Key[6+nl:]
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[1:3])))
+	return se.Key[keyHeader+nl:]
 }
 
 // Merge adds other's state, of the same type, to se: sums add, the gauge
-// takes other's value (other is the later), digests and sketches merge.
+// takes other's value (other is the later), digests and sketches merge, and
+// the wider scope wins.
 func (se *Series) Merge(other *Series) error {
+	se.Scope = widerScope(se.Scope, other.Scope)
 	switch se.Type() {
 	case Counter:
 		se.Value += other.Value
@@ -352,11 +388,11 @@ func (se *Series) cost() int64 {
 }
 
 // Key builds a series key, as Samples lays it out.
-func Key(scope, typ uint8, name, tags string) string {
-	b := make([]byte, 6, 6+len(name)+len(tags))
-	b[0], b[1] = byte(scope), byte(typ)
-	binary.LittleEndian.PutUint16(b[2:], uint16(len(name)))
-	binary.LittleEndian.PutUint16(b[4:], uint16(len(tags)))
+func Key(typ uint8, name, tags string) string {
+	b := make([]byte, keyHeader, keyHeader+len(name)+len(tags))
+	b[0] = typ
+	binary.LittleEndian.PutUint16(b[1:], uint16(len(name)))
+	binary.LittleEndian.PutUint16(b[3:], uint16(len(tags)))
 	b = append(append(b, name...), tags...)
 	return string(b)
 }

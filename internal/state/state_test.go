@@ -128,15 +128,128 @@ func TestShippedStateMergesToTheSame(t *testing.T) {
 	}
 }
 
+// permutations returns every order of xs.
+func permutations(xs []uint8) [][]uint8 {
+	if len(xs) <= 1 {
+		return [][]uint8{slices.Clone(xs)}
+	}
+	var out [][]uint8
+	for i := range xs {
+		rest := slices.Concat(xs[:i], xs[i+1:])
+		for _, p := range permutations(rest) {
+			out = append(out, append([]uint8{xs[i]}, p...))
+		}
+	}
+	return out
+}
+
+// TestScopeDoesNotSplitASeries adds samples of one counter and one timer
+// (x{a:1}) sent with every scope, in every order: each makes one series of
+// every sample, at the widest scope (global), whatever the order. A gauge of
+// the same name and tags stays a series of its own.
+func TestScopeDoesNotSplitASeries(t *testing.T) {
+	values := map[uint8]float64{ScopeDefault: 1, ScopeLocal: 2, ScopeGlobal: 4}
+	for _, order := range permutations([]uint8{ScopeDefault, ScopeLocal, ScopeGlobal}) {
+		tb := New(Params{}, 4)
+		var w Samples
+		for _, sc := range order {
+			w.Append(Counter, sc, []byte("x"), []byte("a:1"), values[sc], 1)
+			w.Append(Timer, sc, []byte("x"), []byte("a:1"), values[sc], 1)
+		}
+		w.Append(Gauge, ScopeLocal, []byte("x"), []byte("a:1"), 9, 1)
+		tb.AddSamples(&w)
+		got := snapshot(tb)
+		if len(got) != 3 {
+			t.Fatalf("scopes %v: %d series, want 3 (counter, timer, gauge)", order, len(got))
+		}
+		c, d, g := got[Key(Counter, "x", "a:1")], got[Key(Timer, "x", "a:1")], got[Key(Gauge, "x", "a:1")]
+		if c.Value != 7 || c.Scope != ScopeGlobal {
+			t.Errorf("scopes %v: counter %v at scope %d, want 7 at global (%d)", order, c.Value, c.Scope, ScopeGlobal)
+		}
+		if d.Digest == nil || d.Digest.Count() != 3 || d.Digest.Sum() != 7 || d.Scope != ScopeGlobal {
+			t.Errorf("scopes %v: timer %+v, want 3 samples summing to 7 at global", order, d)
+		}
+		if g.Value != 9 || g.Scope != ScopeLocal {
+			t.Errorf("scopes %v: gauge %v at scope %d, want 9 at local", order, g.Value, g.Scope)
+		}
+	}
+	for _, c := range []struct {
+		scopes []uint8
+		want   uint8
+	}{
+		{[]uint8{ScopeLocal}, ScopeLocal},
+		{[]uint8{ScopeLocal, ScopeDefault}, ScopeDefault},
+		{[]uint8{ScopeDefault, ScopeLocal}, ScopeDefault},
+		{[]uint8{ScopeLocal, 9}, ScopeDefault}, // an unknown scope is the default
+		{[]uint8{ScopeLocal, ScopeGlobal, ScopeLocal}, ScopeGlobal},
+	} {
+		tb := New(Params{}, 1)
+		var w Samples
+		for _, sc := range c.scopes {
+			w.Append(Counter, sc, []byte("x"), nil, 1, 1)
+		}
+		tb.AddSamples(&w)
+		got := snapshot(tb)
+		if se := got[Key(Counter, "x", "")]; len(got) != 1 || se.Scope != c.want || se.Value != float64(len(c.scopes)) {
+			t.Errorf("scopes %v: %d series, scope %d and sum %v; want one at scope %d summing to %d",
+				c.scopes, len(got), se.Scope, se.Value, c.want, len(c.scopes))
+		}
+	}
+}
+
+// TestRecordsCarryScope ships one series from three sources, one scope each,
+// and merges their records in every order: one series of every sample, at
+// the widest scope. A series shipped alone keeps its scope.
+func TestRecordsCarryScope(t *testing.T) {
+	values := map[uint8]float64{ScopeDefault: 1, ScopeLocal: 2, ScopeGlobal: 4}
+	records := map[uint8][]byte{}
+	for sc, v := range values {
+		src := New(Params{}, 1)
+		var w Samples
+		w.Append(Counter, sc, []byte("x"), []byte("a:1"), v, 1)
+		w.Append(Histogram, sc, []byte("h"), nil, v, 1)
+		if sc == ScopeLocal {
+			w.Append(Counter, sc, []byte("alone"), nil, 5, 1)
+		}
+		src.AddSamples(&w)
+		src.Ship(1<<20, func(b []byte) { records[sc] = append(records[sc], b...) })
+	}
+	for _, order := range permutations([]uint8{ScopeDefault, ScopeLocal, ScopeGlobal}) {
+		dst := New(Params{}, 2)
+		for _, sc := range order {
+			if _, err := dst.MergeRecords(records[sc]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := snapshot(dst)
+		if len(got) != 3 {
+			t.Fatalf("merged in order %v: %d series, want 3", order, len(got))
+		}
+		c, h, alone := got[Key(Counter, "x", "a:1")], got[Key(Histogram, "h", "")], got[Key(Counter, "alone", "")]
+		if c.Value != 7 || c.Scope != ScopeGlobal {
+			t.Errorf("merged in order %v: counter %v at scope %d, want 7 at global", order, c.Value, c.Scope)
+		}
+		if h.Digest.Count() != 3 || h.Digest.Sum() != 7 || h.Scope != ScopeGlobal {
+			t.Errorf("merged in order %v: histogram of %v summing to %v at scope %d, want 3 summing to 7 at global",
+				order, h.Digest.Count(), h.Digest.Sum(), h.Scope)
+		}
+		if alone.Value != 5 || alone.Scope != ScopeLocal {
+			t.Errorf("merged in order %v: a local series alone is %v at scope %d, want 5 at local", order, alone.Value, alone.Scope)
+		}
+	}
+}
+
 // TestRecordsCorrupt checks that records that do not decode are refused
 // with ErrCorrupt, after the good ones before them merged, and never panic.
 func TestRecordsCorrupt(t *testing.T) {
-	good := AppendRecord(nil, &Series{Key: Key(0, Counter, "c", ""), Value: 2})
+	good := AppendRecord(nil, &Series{Key: Key(Counter, "c", ""), Value: 2})
 	for name, b := range map[string][]byte{
 		"version":    append([]byte{9}, good[1:]...),
+		"version 1":  append([]byte{1}, good[1:]...),
 		"truncated":  good[:len(good)-1],
-		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, Timer, "t", ""), Value: 1})[1:]...),
-		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, 99, "x", ""), Value: 1})[1:]...),
+		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(Timer, "t", ""), Value: 1})[1:]...),
+		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(99, "x", ""), Value: 1})[1:]...),
+		"scope":      append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(Counter, "x", ""), Value: 1, Scope: 3})[1:]...),
 		"header":     append(slices.Clone(good), 1, 0),
 		"key length": append(slices.Clone(good), 8, 0, 0, 0, 0, 1, 200, 0, 0, 0),
 	} {
@@ -210,8 +323,8 @@ func FuzzMergeRecords(f *testing.F) {
 	tb := New(Params{}, 2)
 	var w Samples
 	workload(&w, rand.New(rand.NewPCG(5, 6)), 50)
-	w.Append(Counter, 1, []byte("local"), nil, 1, 1)
-	w.Append(Gauge, 2, []byte("global"), nil, 1, 1)
+	w.Append(Counter, ScopeLocal, []byte("local"), nil, 1, 1)
+	w.Append(Gauge, ScopeGlobal, []byte("global"), nil, 1, 1)
 	tb.AddSamples(&w)
 	tb.Ship(1<<20, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, b []byte) {
