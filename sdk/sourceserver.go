@@ -185,14 +185,15 @@ func (o *streamOutput) aggregate() {
 	}
 }
 
-// add aggregates a frame and keeps its buffer for reuse.
+// add aggregates a frame and keeps its buffer for reuse. Samples the table
+// refuses are counted as rejected metrics, under the table's reason.
 func (o *streamOutput) add(b *state.Samples) {
-	n, unknown := o.table.AddSamples(b)
+	n, refused := o.table.AddSamples(b)
 	o.recycle(b)
 	o.processed.Add(uint64(n))
-	if unknown > 0 {
+	if refused != (state.Refused{}) {
 		o.mu.Lock()
-		o.errs[errKey{"metric", "unknown_type"}] += uint64(unknown)
+		refused.Each(func(reason string, n int) { o.errs[errKey{"metric", reason}] += uint64(n) })
 		o.mu.Unlock()
 	}
 	if o.table.Size() > o.shipAbove {

@@ -42,8 +42,8 @@ func ingest(t *testing.T, a *Aggregator, samples ...sample) {
 func ship(t *testing.T, a *Aggregator, w *state.Samples) {
 	t.Helper()
 	src := state.New(a.table.Params(), 1)
-	if _, unknown := src.AddSamples(w); unknown > 0 {
-		t.Fatalf("%d samples of an unknown type", unknown)
+	if _, refused := src.AddSamples(w); refused != (state.Refused{}) {
+		t.Fatalf("samples refused: %+v", refused)
 	}
 	src.Ship(1<<20, func(b []byte) {
 		if _, err := a.MergeState(b); err != nil {

@@ -167,12 +167,69 @@ func (t *Table) Take(i int) []Series {
 	return taken
 }
 
+// Reasons a Table refuses a sample, named as the reason tag of
+// veneur.packet.error_total (packet_type:metric) counts them.
+const (
+	// ReasonUnknownType: not a counter, gauge, histogram, timer or set.
+	ReasonUnknownType = "unknown_type"
+	// ReasonInvalidValue: a value that is NaN or infinite, or a counter's
+	// value that its sample rate scales past float64's range. Such a value
+	// would make every aggregate it joins meaningless, and sinks have
+	// formats (JSON among them) without NaN or infinity. A set's value is a
+	// hash, not a number, and is never refused.
+	ReasonInvalidValue = "invalid_value"
+	// ReasonInvalidRate: a sample rate outside (0, 1], or so small that
+	// its reciprocal, the sample's weight, is infinite.
+	ReasonInvalidRate = "invalid_rate"
+)
+
+// Refused counts the samples AddSamples refused, by reason.
+type Refused struct {
+	UnknownType  int
+	InvalidValue int
+	InvalidRate  int
+}
+
+// Each calls fn with each reason (ReasonUnknownType, ...) some sample was
+// refused for, and how many were.
+func (r Refused) Each(fn func(reason string, n int)) {
+	if r.UnknownType > 0 {
+		fn(ReasonUnknownType, r.UnknownType)
+	}
+	if r.InvalidValue > 0 {
+		fn(ReasonInvalidValue, r.InvalidValue)
+	}
+	if r.InvalidRate > 0 {
+		fn(ReasonInvalidRate, r.InvalidRate)
+	}
+}
+
+// refusal is why add refused a sample, or accepted.
+type refusal uint8
+
+const (
+	accepted refusal = iota
+	unknownType
+	invalidValue
+	invalidRate
+)
+
+func (r *Refused) count(why refusal) {
+	switch why {
+	case unknownType:
+		r.UnknownType++
+	case invalidValue:
+		r.InvalidValue++
+	case invalidRate:
+		r.InvalidRate++
+	}
+}
+
 // batchSize is how many samples AddSamples looks up together.
 const batchSize = 16
 
-// AddSamples adds every sample of s and returns how many it added and how
-// many it ignored for an unknown type. It does not allocate for series
-// already held.
+// AddSamples adds every sample of s, and returns how many it added and how
+// many it refused, by reason. It does not allocate for series already held.
 //
 // Samples are looked up a batch at a time, and that is what makes it fast:
 // over thousands of series, finding one costs three cache misses in a row
@@ -180,7 +237,7 @@ const batchSize = 16
 // first pass reads every sample's slot, series and digest before any is
 // used, so that the misses of sixteen samples overlap rather than follow one
 // another; the last pass then finds them in the cache.
-func (t *Table) AddSamples(s *Samples) (added, unknown int) {
+func (t *Table) AddSamples(s *Samples) (added int, refused Refused) {
 	var batch [batchSize]sample
 	var hashes [batchSize]uint64
 	for off := 0; off < len(s.b); {
@@ -192,15 +249,15 @@ func (t *Table) AddSamples(s *Samples) (added, unknown int) {
 		t.mu.Lock()
 		t.prefetch(hashes[:n])
 		for i := range n {
-			if t.add(hashes[i], &batch[i]) {
+			if why := t.add(hashes[i], &batch[i]); why == accepted {
 				added++
 			} else {
-				unknown++
+				refused.count(why)
 			}
 		}
 		t.mu.Unlock()
 	}
-	return added, unknown
+	return added, refused
 }
 
 // prefetch reads what finding the series hashed hs will read: their
@@ -232,11 +289,23 @@ func (t *Table) prefetch(hs []uint64) {
 	t.touch += touch // loads whose results are kept are not left out
 }
 
-// add adds s, hashed h, and reports false for a sample of an unknown type;
-// t.mu is held.
-func (t *Table) add(h uint64, s *sample) bool {
+// minRate is the smallest sample rate whose reciprocal is finite.
+const minRate = 1 / math.MaxFloat64
+
+// add adds s, hashed h, unless it refuses it (see Refused); t.mu is held.
+func (t *Table) add(h uint64, s *sample) refusal {
 	if s.typ < Counter || s.typ > Set {
-		return false
+		return unknownType
+	}
+	if !(s.rate >= minRate && s.rate <= 1) {
+		return invalidRate
+	}
+	v := s.value
+	if s.typ == Counter {
+		v /= s.rate
+	}
+	if s.typ != Set && !(math.Abs(v) <= math.MaxFloat64) {
+		return invalidValue
 	}
 	sh := &t.shards[h%uint64(len(t.shards))]
 	i, ok := sh.find(h, s.key)
@@ -251,15 +320,15 @@ func (t *Table) add(h uint64, s *sample) bool {
 	}
 	switch s.typ {
 	case Counter:
-		se.Value += s.value / s.rate
+		se.Value += v
 	case Gauge:
-		se.Value = s.value
+		se.Value = v
 	case Histogram, Timer:
-		se.Digest.Add(s.value, 1/s.rate)
+		se.Digest.Add(v, 1/s.rate)
 	case Set:
-		se.Set.InsertHash(math.Float64bits(s.value)) // a hash, not a number
+		se.Set.InsertHash(math.Float64bits(v)) // a hash, not a number
 	}
-	return true
+	return accepted
 }
 
 // newSeries makes an empty series keyed key, of a known type.
