@@ -76,9 +76,59 @@ type Aggregator struct {
 	cfg   atomic.Pointer[Config]
 	table *state.Table
 
-	mu     sync.Mutex
-	events []sdk.Event
-	checks map[string]*sdk.ServiceCheck
+	mu      sync.Mutex
+	events  []sdk.Event
+	checks  map[string]*sdk.ServiceCheck
+	dropped [drops]uint64 // points not emitted, by reason, since TakeDropped
+}
+
+// Reasons a flush does not emit a point: its value is not a finite number.
+// No sink format can be relied on to carry one (JSON has neither NaN nor
+// infinity), and one such value must not cost a sink the whole flush: that
+// point alone is dropped, and counted. Samples are finite (state.Table
+// refuses the others), so only aggregation makes such values.
+const (
+	// DropOverflow: an aggregate went past float64's range, though every
+	// value in it is finite: a counter's sum (two counters of 1e308, from
+	// one source or merged from two), or a histogram's or timer's sum,
+	// average, count, median or percentile (1e308:1e308|h has sum +Inf).
+	DropOverflow = "overflow"
+	// DropUndefined: a harmonic mean whose reciprocal sum is zero, as of
+	// -1:1|h.
+	DropUndefined = "undefined"
+	// DropInvalid: a value finite whenever its inputs are (a gauge, a set's
+	// estimate, a digest's minimum or maximum) is not: state that did not
+	// come from a Table's samples.
+	DropInvalid = "invalid"
+)
+
+type dropReason uint8
+
+const (
+	dropOverflow dropReason = iota
+	dropUndefined
+	dropInvalid
+	drops
+)
+
+var dropNames = [drops]string{DropOverflow, DropUndefined, DropInvalid}
+
+// TakeDropped returns how many points the flushes since its last call did
+// not emit, by reason (DropOverflow, ...), and counts anew; nil if none.
+func (a *Aggregator) TakeDropped() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out map[string]uint64
+	for r, n := range a.dropped {
+		if n > 0 {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[dropNames[r]] = n
+		}
+	}
+	a.dropped = [drops]uint64{}
+	return out
 }
 
 // New returns an empty Aggregator.
@@ -141,8 +191,10 @@ type Emitter interface {
 // FlushTo takes the interval's state and emits its points, then returns its
 // events. The aggregator is empty afterwards. Each shard's state is released
 // as soon as it has been emitted, so a flush holds little beyond what e keeps.
+// A point whose value is not finite is not emitted (see DropOverflow).
 func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 	cfg := a.cfg.Load()
+	em := &emission{e: e, cfg: cfg}
 	var extended map[string]*state.Series
 	if len(cfg.ExtendTags) > 0 {
 		extended = map[string]*state.Series{}
@@ -154,13 +206,16 @@ func (a *Aggregator) FlushTo(e Emitter) []sdk.Event {
 				extendInto(extended, &taken[j], cfg.ExtendTags)
 				continue
 			}
-			emitSeries(e, &taken[j], cfg)
+			em.series(&taken[j])
 		}
 	}
 	for _, se := range extended {
-		emitSeries(e, se, cfg)
+		em.series(se)
 	}
 	a.mu.Lock()
+	for r, n := range em.dropped {
+		a.dropped[r] += n
+	}
 	events := a.events
 	a.events = nil
 	checks := a.checks
@@ -208,54 +263,72 @@ func (c *Collector) Point(name, suffix, tags string, typ sdk.PointType, value fl
 		Timestamp: c.Timestamp, Hostname: hostname, Message: message})
 }
 
-func emitSeries(e Emitter, se *state.Series, cfg *Config) {
+// emission is one flush's emitting of series: where points go, and the
+// points dropped, by reason.
+type emission struct {
+	e       Emitter
+	cfg     *Config
+	dropped [drops]uint64
+}
+
+// point emits a point of value v, or counts it dropped under why if v is
+// not finite.
+func (em *emission) point(name, suffix, tags string, typ sdk.PointType, v float64, why dropReason) {
+	if !(math.Abs(v) <= math.MaxFloat64) {
+		em.dropped[why]++
+		return
+	}
+	em.e.Point(name, suffix, tags, typ, v, em.cfg.Hostname, "")
+}
+
+func (em *emission) series(se *state.Series) {
 	switch sdk.MetricType(se.Type()) {
 	case sdk.Counter:
-		e.Point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, cfg.Hostname, "")
+		em.point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, dropOverflow)
 	case sdk.Gauge:
-		e.Point(se.Name(), "", se.Tags(), sdk.PointGauge, se.Value, cfg.Hostname, "")
+		em.point(se.Name(), "", se.Tags(), sdk.PointGauge, se.Value, dropInvalid)
 	case sdk.Set:
-		e.Point(se.Name(), "", se.Tags(), sdk.PointGauge, float64(se.Set.Estimate()), cfg.Hostname, "")
+		em.point(se.Name(), "", se.Tags(), sdk.PointGauge, float64(se.Set.Estimate()), dropInvalid)
 	case sdk.Histogram, sdk.Timer:
-		emitHistogram(e, se, cfg)
+		em.histogram(se)
 	}
 }
 
-// emitHistogram emits Veneur's aggregates and percentiles of a digest.
-func emitHistogram(e Emitter, se *state.Series, cfg *Config) {
+// histogram emits Veneur's aggregates and percentiles of a digest. The
+// harmonic mean is Count/ReciprocalSum, as in Veneur: a zero value makes it
+// 0 (its reciprocal is infinite), whatever the zero's sign; values whose
+// reciprocals cancel out (-1 and 1) leave it undefined, and it is dropped.
+func (em *emission) histogram(se *state.Series) {
 	d := se.Digest
 	name, tags := se.Name(), se.Tags()
-	emit := func(suffix string, typ sdk.PointType, v float64) {
-		e.Point(name, suffix, tags, typ, v, cfg.Hostname, "")
-	}
-	agg := cfg.Aggregates
+	agg := em.cfg.Aggregates
 	if agg&Max != 0 {
-		emit(".max", sdk.PointGauge, d.Max())
+		em.point(name, ".max", tags, sdk.PointGauge, d.Max(), dropInvalid)
 	}
 	if agg&Min != 0 {
-		emit(".min", sdk.PointGauge, d.Min())
+		em.point(name, ".min", tags, sdk.PointGauge, d.Min(), dropInvalid)
 	}
 	if agg&Sum != 0 {
-		emit(".sum", sdk.PointGauge, d.Sum())
+		em.point(name, ".sum", tags, sdk.PointGauge, d.Sum(), dropOverflow)
 	}
 	if agg&Avg != 0 {
-		emit(".avg", sdk.PointGauge, d.Sum()/d.Count())
+		em.point(name, ".avg", tags, sdk.PointGauge, d.Sum()/d.Count(), dropOverflow)
 	}
 	if agg&Count != 0 {
-		emit(".count", sdk.PointCounter, d.Count())
+		em.point(name, ".count", tags, sdk.PointCounter, d.Count(), dropOverflow)
 	}
 	if agg&Median != 0 {
-		emit(".median", sdk.PointGauge, d.Quantile(0.5))
+		em.point(name, ".median", tags, sdk.PointGauge, d.Quantile(0.5), dropOverflow)
 	}
 	if agg&HMean != 0 {
 		hm := d.Count() / d.ReciprocalSum()
-		if math.IsNaN(hm) {
+		if math.IsNaN(hm) { // zeros of both signs: 1/+0 + 1/-0
 			hm = 0
 		}
-		emit(".hmean", sdk.PointGauge, hm)
+		em.point(name, ".hmean", tags, sdk.PointGauge, hm, dropUndefined)
 	}
-	for i, q := range cfg.Percentiles {
-		emit(cfg.percentileSuffixes[i], sdk.PointGauge, d.Quantile(q))
+	for i, q := range em.cfg.Percentiles {
+		em.point(name, em.cfg.percentileSuffixes[i], tags, sdk.PointGauge, d.Quantile(q), dropOverflow)
 	}
 }
 
