@@ -23,6 +23,9 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	s.cutSources()
 	enc := pluginhost.NewEncoder(t.Unix())
 	events := s.agg.FlushTo(enc)
+	for reason, n := range s.agg.TakeDropped() {
+		s.tel.Counter(telemetry.PointsDropped, "reason:"+reason).Add(n)
+	}
 	s.mu.Lock()
 	cfg, sinks, pending := s.cfg, s.sinks, s.pendingAgg
 	s.pendingAgg = nil

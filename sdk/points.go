@@ -9,9 +9,9 @@ import (
 	"unsafe"
 )
 
-// Points are packed for the host-to-sink boundary in the same spirit as
-// samples (sdk/frame): one bytes field per chunk instead of a protobuf message per point,
-// so that neither side allocates per point or validates each string. A
+// Points are packed for the host-to-sink boundary: one bytes field per
+// chunk instead of a protobuf message per point, so that neither side
+// allocates per point or validates each string. A
 // chunk is a version byte followed by records:
 //
 //	type      uint8   PointType

@@ -106,7 +106,11 @@ type Output interface {
 // nothing more to read for now.
 type Writer interface {
 	// Metric adds one sample. name and tags are copied. tags must be sorted
-	// and comma-joined. For sets, value is SetValue(hash of the member).
+	// and comma-joined. rate is in (0, 1]. For sets, value is SetValue(hash
+	// of the member); for the other types, a value that is not a finite
+	// number (NaN, ±Inf, or a counter's value past float64's range at its
+	// rate) is not aggregated but counted as a rejected metric, reason
+	// invalid_value, and a rate out of range as invalid_rate.
 	Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64)
 	Event(e Event)
 	ServiceCheck(c ServiceCheck)

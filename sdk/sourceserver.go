@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/veneurd/veneurd/internal/state"
-	"github.com/veneurd/veneurd/sdk/frame"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -135,7 +134,7 @@ type output struct {
 	table    *state.Table
 	cutAbove int64
 	work     chan work     // to the aggregating goroutine
-	free     chan []byte   // frame buffers to reuse
+	free     chan *state.Samples // frame buffers to reuse
 	idle     chan struct{} // closed when the aggregating goroutine has ended
 	procs    *procs
 
@@ -162,7 +161,7 @@ type errKey struct{ packetType, reason string }
 // work is a full frame to aggregate, or a barrier to close once the frames
 // before it are aggregated.
 type work struct {
-	frame   []byte
+	frame   *state.Samples
 	barrier chan struct{}
 }
 
@@ -172,7 +171,7 @@ func newOutput(p state.Params) *output {
 		table:    state.New(p, 16),
 		cutAbove: cutAbove,
 		work:     make(chan work, queuedFrames),
-		free:     make(chan []byte, queuedFrames+2),
+		free:     make(chan *state.Samples, queuedFrames+2),
 		idle:     make(chan struct{}),
 		procs:    newProcs(),
 		received: map[string]*atomic.Uint64{},
@@ -194,14 +193,15 @@ func (o *output) aggregate() {
 	}
 }
 
-// add aggregates a frame and keeps its buffer for reuse.
-func (o *output) add(b []byte) {
-	n, unknown, _ := o.table.AddFrame(b) // our own frame: it decodes
+// add aggregates a frame and keeps its buffer for reuse. Samples the table
+// refuses are counted as rejected metrics, under the table's reason.
+func (o *output) add(b *state.Samples) {
+	n, refused := o.table.AddSamples(b)
 	o.recycle(b)
 	o.processed.Add(uint64(n))
-	if unknown > 0 {
+	if refused != (state.Refused{}) {
 		o.mu.Lock()
-		o.errs[errKey{"metric", "unknown_type"}] += uint64(unknown)
+		refused.Each(func(reason string, n int) { o.errs[errKey{"metric", reason}] += uint64(n) })
 		o.mu.Unlock()
 	}
 	if o.table.Size() > o.cutAbove && o.askedCut.CompareAndSwap(false, true) {
@@ -211,7 +211,7 @@ func (o *output) add(b []byte) {
 
 // handOver gives a full frame to the aggregating goroutine, or aggregates
 // it here when that one is behind.
-func (o *output) handOver(b []byte) {
+func (o *output) handOver(b *state.Samples) {
 	o.procs.busy()
 	select {
 	case o.work <- work{frame: b}:
@@ -221,20 +221,21 @@ func (o *output) handOver(b []byte) {
 }
 
 // recycle keeps a frame buffer for reuse, unless enough are kept.
-func (o *output) recycle(b []byte) {
+func (o *output) recycle(b *state.Samples) {
+	b.Reset()
 	select {
-	case o.free <- b[:0]:
+	case o.free <- b:
 	default:
 	}
 }
 
 // buffer returns a frame buffer, reused if one is free.
-func (o *output) buffer() []byte {
+func (o *output) buffer() *state.Samples {
 	select {
 	case b := <-o.free:
 		return b
 	default:
-		return make([]byte, 0, frameBytes/8)
+		return state.NewSamples(frameBytes / 8)
 	}
 }
 
@@ -350,7 +351,7 @@ func (o *output) close() {
 type stateWriter struct {
 	out       *output
 	received  *atomic.Uint64
-	fw        frame.Writer
+	fw        *state.Samples // nil while the Writer holds no sample
 	nreceived uint64
 	events    []*pb.Event
 	checks    []*pb.ServiceCheck
@@ -359,16 +360,16 @@ type stateWriter struct {
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
-	if w.fw.Bytes() == nil {
-		w.fw = frame.NewWriter(w.out.buffer())
+	if w.fw == nil {
+		w.fw = w.out.buffer()
 	}
 	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
 		w.error("metric", "too_long")
 		return
 	}
 	if w.fw.Len() >= frameSamples || w.fw.Size() >= frameBytes {
-		w.out.handOver(w.fw.Bytes())
-		w.fw = frame.Writer{}
+		w.out.handOver(w.fw)
+		w.fw = nil
 	}
 }
 
@@ -401,9 +402,9 @@ func (w *stateWriter) Flush() {
 	if w.nreceived == 0 {
 		return
 	}
-	if w.fw.Len() > 0 {
-		w.out.add(w.fw.Bytes())
-		w.fw = frame.Writer{}
+	if w.fw != nil && w.fw.Len() > 0 {
+		w.out.add(w.fw)
+		w.fw = nil
 	}
 	w.received.Add(w.nreceived)
 	w.nreceived = 0

@@ -9,7 +9,6 @@ import (
 	"github.com/dgryski/go-metro"
 
 	"github.com/veneurd/veneurd/internal/state"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // received is what an output sent, merged as the daemon merges it.
@@ -85,7 +84,7 @@ func TestOutputShipsExactState(t *testing.T) {
 			for i := range perWriter {
 				w.Metric(Counter, ScopeDefault, []byte("hits"), []byte("env:prod"), 1, 0.5)
 				w.Metric(Timer, ScopeDefault, []byte("latency"), nil, float64(i%1000), 1)
-				w.Metric(Set, ScopeDefault, []byte("users"), nil, frame.SetValue(metro.Hash64(fmt.Appendf(nil, "user-%d", g*perWriter+i), 1337)), 1)
+				w.Metric(Set, ScopeDefault, []byte("users"), nil, SetValue(metro.Hash64(fmt.Appendf(nil, "user-%d", g*perWriter+i), 1337)), 1)
 				if i%1000 == 0 {
 					w.Error("metric", "bad_value")
 					w.Flush()

@@ -1,10 +1,12 @@
 package sdk
 
+import "math"
+
 // MetricType is the kind of a sample as a client sent it.
 type MetricType uint8
 
-// Metric types. The numeric values cross the plugin boundary inside packed
-// frames, so they must never be renumbered.
+// Metric types. The numeric values cross the plugin boundary inside state
+// records (internal/state), so they must never be renumbered.
 const (
 	Counter   MetricType = 1
 	Gauge     MetricType = 2
@@ -33,7 +35,14 @@ func (t MetricType) String() string {
 	return "unknown"
 }
 
-// Scope says which tier aggregates and flushes a metric.
+// SetValue is the value Writer.Metric takes for a set member whose 64-bit
+// hash is hash: the hash's bits, not a number.
+func SetValue(hash uint64) float64 { return math.Float64frombits(hash) }
+
+// Scope says which tier aggregates and flushes a metric. It is not part of
+// a series' identity: samples of one series (type, name and tags) sent with
+// different scopes make one series, aggregated at the widest scope any of
+// them asked for in the interval (global, then default, then local).
 type Scope uint8
 
 // Scopes. ScopeDefault lets the metric type decide (Veneur's MixedScope):

@@ -1,9 +1,9 @@
 // Package aggregate keeps one flush interval's state: counters summed,
 // gauges last-write, histograms and timers in merging t-digests, sets in
 // HyperLogLog sketches (kept in a state.Table), service checks last-write
-// (flushed as status points). Samples come in packed frames, or already
-// aggregated as state records from a source process. Flush takes
-// the interval's state away whole and turns it into points; a series that saw
+// (flushed as status points). Samples arrive already aggregated, as the
+// state records source processes ship (MergeState). Flush takes the
+// interval's state away whole and turns it into points; a series that saw
 // no samples in an interval emits nothing.
 package aggregate
 
@@ -77,9 +77,59 @@ type Aggregator struct {
 	cfg   atomic.Pointer[Config]
 	table *state.Table
 
-	mu     sync.Mutex
-	events []*pb.Event // as the source sent them: a sink gets them as they are
-	checks map[string]*sdk.ServiceCheck
+	mu      sync.Mutex
+	events  []*pb.Event // as the source sent them: a sink gets them as they are
+	checks  map[string]*sdk.ServiceCheck
+	dropped [drops]uint64 // points not emitted, by reason, since TakeDropped
+}
+
+// Reasons a flush does not emit a point: its value is not a finite number.
+// No sink format can be relied on to carry one (JSON has neither NaN nor
+// infinity), and one such value must not cost a sink the whole flush: that
+// point alone is dropped, and counted. Samples are finite (state.Table
+// refuses the others), so only aggregation makes such values.
+const (
+	// DropOverflow: an aggregate went past float64's range, though every
+	// value in it is finite: a counter's sum (two counters of 1e308, from
+	// one source or merged from two), or a histogram's or timer's sum,
+	// average, count, median or percentile (1e308:1e308|h has sum +Inf).
+	DropOverflow = "overflow"
+	// DropUndefined: a harmonic mean whose reciprocal sum is zero, as of
+	// -1:1|h.
+	DropUndefined = "undefined"
+	// DropInvalid: a value finite whenever its inputs are (a gauge, a set's
+	// estimate, a digest's minimum or maximum) is not: state that did not
+	// come from a Table's samples.
+	DropInvalid = "invalid"
+)
+
+type dropReason uint8
+
+const (
+	dropOverflow dropReason = iota
+	dropUndefined
+	dropInvalid
+	drops
+)
+
+var dropNames = [drops]string{DropOverflow, DropUndefined, DropInvalid}
+
+// TakeDropped returns how many points the flushes since its last call did
+// not emit, by reason (DropOverflow, ...), and counts anew; nil if none.
+func (a *Aggregator) TakeDropped() map[string]uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out map[string]uint64
+	for r, n := range a.dropped {
+		if n > 0 {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[dropNames[r]] = n
+		}
+	}
+	a.dropped = [drops]uint64{}
+	return out
 }
 
 // New returns an empty Aggregator.
@@ -106,14 +156,6 @@ func (a *Aggregator) SetConfig(cfg Config) {
 		cfg.percentileSuffixes[i] = PercentileSuffix(q)
 	}
 	a.cfg.Store(&cfg)
-}
-
-// IngestFrame adds every sample of a packed frame, as a protocol 1 source
-// streams them, and returns how many it added and how many it ignored for
-// an unknown type. It does not allocate for samples of series already seen
-// in this interval.
-func (a *Aggregator) IngestFrame(b []byte) (added, unknown int, err error) {
-	return a.table.AddFrame(b)
 }
 
 // MergeState merges a frame of state records (see package state), as a
@@ -151,8 +193,10 @@ type Emitter interface {
 // FlushTo takes the interval's state and emits its points, then returns its
 // events, ready for the wire. The aggregator is empty afterwards. Each shard's state is released
 // as soon as it has been emitted, so a flush holds little beyond what e keeps.
+// A point whose value is not finite is not emitted (see DropOverflow).
 func (a *Aggregator) FlushTo(e Emitter) []*pb.Event {
 	cfg := a.cfg.Load()
+	em := &emission{e: e, cfg: cfg}
 	var extended map[string]*state.Series
 	if len(cfg.ExtendTags) > 0 {
 		extended = map[string]*state.Series{}
@@ -164,13 +208,16 @@ func (a *Aggregator) FlushTo(e Emitter) []*pb.Event {
 				extendInto(extended, &taken[j], cfg.ExtendTags)
 				continue
 			}
-			emitSeries(e, &taken[j], cfg)
+			em.series(&taken[j])
 		}
 	}
 	for _, se := range extended {
-		emitSeries(e, se, cfg)
+		em.series(se)
 	}
 	a.mu.Lock()
+	for r, n := range em.dropped {
+		a.dropped[r] += n
+	}
 	events := a.events
 	a.events = nil
 	checks := a.checks
@@ -222,54 +269,72 @@ func (c *Collector) Point(name, suffix, tags string, typ sdk.PointType, value fl
 		Timestamp: c.Timestamp, Hostname: hostname, Message: message})
 }
 
-func emitSeries(e Emitter, se *state.Series, cfg *Config) {
+// emission is one flush's emitting of series: where points go, and the
+// points dropped, by reason.
+type emission struct {
+	e       Emitter
+	cfg     *Config
+	dropped [drops]uint64
+}
+
+// point emits a point of value v, or counts it dropped under why if v is
+// not finite.
+func (em *emission) point(name, suffix, tags string, typ sdk.PointType, v float64, why dropReason) {
+	if !(math.Abs(v) <= math.MaxFloat64) {
+		em.dropped[why]++
+		return
+	}
+	em.e.Point(name, suffix, tags, typ, v, em.cfg.Hostname, "")
+}
+
+func (em *emission) series(se *state.Series) {
 	switch sdk.MetricType(se.Type()) {
 	case sdk.Counter:
-		e.Point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, cfg.Hostname, "")
+		em.point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, dropOverflow)
 	case sdk.Gauge:
-		e.Point(se.Name(), "", se.Tags(), sdk.PointGauge, se.Value, cfg.Hostname, "")
+		em.point(se.Name(), "", se.Tags(), sdk.PointGauge, se.Value, dropInvalid)
 	case sdk.Set:
-		e.Point(se.Name(), "", se.Tags(), sdk.PointGauge, float64(se.Set.Estimate()), cfg.Hostname, "")
+		em.point(se.Name(), "", se.Tags(), sdk.PointGauge, float64(se.Set.Estimate()), dropInvalid)
 	case sdk.Histogram, sdk.Timer:
-		emitHistogram(e, se, cfg)
+		em.histogram(se)
 	}
 }
 
-// emitHistogram emits Veneur's aggregates and percentiles of a digest.
-func emitHistogram(e Emitter, se *state.Series, cfg *Config) {
+// histogram emits Veneur's aggregates and percentiles of a digest. The
+// harmonic mean is Count/ReciprocalSum, as in Veneur: a zero value makes it
+// 0 (its reciprocal is infinite), whatever the zero's sign; values whose
+// reciprocals cancel out (-1 and 1) leave it undefined, and it is dropped.
+func (em *emission) histogram(se *state.Series) {
 	d := se.Digest
 	name, tags := se.Name(), se.Tags()
-	emit := func(suffix string, typ sdk.PointType, v float64) {
-		e.Point(name, suffix, tags, typ, v, cfg.Hostname, "")
-	}
-	agg := cfg.Aggregates
+	agg := em.cfg.Aggregates
 	if agg&Max != 0 {
-		emit(".max", sdk.PointGauge, d.Max())
+		em.point(name, ".max", tags, sdk.PointGauge, d.Max(), dropInvalid)
 	}
 	if agg&Min != 0 {
-		emit(".min", sdk.PointGauge, d.Min())
+		em.point(name, ".min", tags, sdk.PointGauge, d.Min(), dropInvalid)
 	}
 	if agg&Sum != 0 {
-		emit(".sum", sdk.PointGauge, d.Sum())
+		em.point(name, ".sum", tags, sdk.PointGauge, d.Sum(), dropOverflow)
 	}
 	if agg&Avg != 0 {
-		emit(".avg", sdk.PointGauge, d.Sum()/d.Count())
+		em.point(name, ".avg", tags, sdk.PointGauge, d.Sum()/d.Count(), dropOverflow)
 	}
 	if agg&Count != 0 {
-		emit(".count", sdk.PointCounter, d.Count())
+		em.point(name, ".count", tags, sdk.PointCounter, d.Count(), dropOverflow)
 	}
 	if agg&Median != 0 {
-		emit(".median", sdk.PointGauge, d.Quantile(0.5))
+		em.point(name, ".median", tags, sdk.PointGauge, d.Quantile(0.5), dropOverflow)
 	}
 	if agg&HMean != 0 {
 		hm := d.Count() / d.ReciprocalSum()
-		if math.IsNaN(hm) {
+		if math.IsNaN(hm) { // zeros of both signs: 1/+0 + 1/-0
 			hm = 0
 		}
-		emit(".hmean", sdk.PointGauge, hm)
+		em.point(name, ".hmean", tags, sdk.PointGauge, hm, dropUndefined)
 	}
-	for i, q := range cfg.Percentiles {
-		emit(cfg.percentileSuffixes[i], sdk.PointGauge, d.Quantile(q))
+	for i, q := range em.cfg.Percentiles {
+		em.point(name, em.cfg.percentileSuffixes[i], tags, sdk.PointGauge, d.Quantile(q), dropOverflow)
 	}
 }
 
@@ -284,9 +349,9 @@ func PercentileSuffix(q float64) string {
 }
 
 // extendInto adds se to m under its tags extended with extra, merging it
-// into a series already there.
+// (and its scope) into a series already there.
 func extendInto(m map[string]*state.Series, se *state.Series, extra []string) {
-	se.Key = state.Key(se.Scope(), se.Type(), se.Name(), extendTags(se.Tags(), extra))
+	se.Key = state.Key(se.Type(), se.Name(), extendTags(se.Tags(), extra))
 	prev, ok := m[se.Key]
 	if !ok {
 		m[se.Key] = se

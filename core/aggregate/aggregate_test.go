@@ -8,8 +8,8 @@ import (
 
 	"github.com/dgryski/go-metro"
 
+	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -22,9 +22,12 @@ type sample struct {
 	rate  float64
 }
 
+// ingest has samples aggregated as a source process aggregates them, in a
+// table of its own, and merges the state it ships into a, as the daemon
+// does: each call is one source.
 func ingest(t *testing.T, a *Aggregator, samples ...sample) {
 	t.Helper()
-	var w frame.Writer
+	var w state.Samples
 	for _, s := range samples {
 		if s.rate == 0 {
 			s.rate = 1
@@ -33,9 +36,21 @@ func ingest(t *testing.T, a *Aggregator, samples ...sample) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := a.IngestFrame(w.Bytes()); err != nil {
-		t.Fatal(err)
+	ship(t, a, &w)
+}
+
+// ship aggregates w in a source's table and merges the state it ships into a.
+func ship(t *testing.T, a *Aggregator, w *state.Samples) {
+	t.Helper()
+	src := state.New(a.table.Params(), 1)
+	if _, refused := src.AddSamples(w); refused != (state.Refused{}) {
+		t.Fatalf("samples refused: %+v", refused)
 	}
+	src.Ship(1<<20, func(b []byte) {
+		if _, err := a.MergeState(b); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // points renders a flush as "name{tags} type value" lines, sorted.
@@ -58,7 +73,7 @@ func expect(t *testing.T, got []string, want ...string) {
 
 func TestCountersGaugesSets(t *testing.T) {
 	a := New(Config{Aggregates: Min | Max | Count, Hostname: "h"})
-	set := func(m string) float64 { return frame.SetValue(metro.Hash64([]byte(m), 1337)) }
+	set := func(m string) float64 { return sdk.SetValue(metro.Hash64([]byte(m), 1337)) }
 	ingest(t, a,
 		sample{typ: sdk.Counter, name: "c", value: 1, rate: 0.5},
 		sample{typ: sdk.Counter, name: "c", value: 0.5},
@@ -108,15 +123,31 @@ func TestZeroHistogram(t *testing.T) {
 		"z.avg{} gauge 0", "z.count{} counter 1", "z.hmean{} gauge 0", "z.sum{} gauge 0")
 }
 
-func TestScopesAreSeparateSeries(t *testing.T) {
-	a := New(Config{})
-	ingest(t, a,
-		sample{typ: sdk.Counter, name: "c", value: 1},
-		sample{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "c", value: 1},
-	)
-	if n := len(a.Flush(1).Points); n != 2 {
-		t.Fatalf("%d points", n)
+// TestScopeDoesNotSplitASeries flushes x:1|c|#a:1,
+// x:2|c|#a:1,veneurlocalonly and x:4|c|#a:1,veneurglobalonly (as the
+// dogstatsd source parses them: tags a:1, three scopes) as one point,
+// x{a:1} = 7, whether one source or three read them, and with tags
+// extended at flush. A gauge of the same name and tags stays apart.
+func TestScopeDoesNotSplitASeries(t *testing.T) {
+	lines := []sample{
+		{typ: sdk.Counter, name: "x", tags: "a:1", value: 1},
+		{typ: sdk.Counter, scope: sdk.ScopeLocal, name: "x", tags: "a:1", value: 2},
+		{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "x", tags: "a:1", value: 4},
 	}
+	a := New(Config{})
+	ingest(t, a, lines...)
+	expect(t, points(a.Flush(1)), "x{a:1} counter 7")
+
+	for _, l := range lines {
+		ingest(t, a, l)
+	}
+	ingest(t, a, sample{typ: sdk.Gauge, scope: sdk.ScopeLocal, name: "x", tags: "a:1", value: 3})
+	expect(t, points(a.Flush(2)), "x{a:1} counter 7", "x{a:1} gauge 3")
+
+	a = New(Config{ExtendTags: []string{"env:prod"}})
+	ingest(t, a, lines[1])
+	ingest(t, a, sample{typ: sdk.Counter, scope: sdk.ScopeGlobal, name: "x", tags: "a:1,env:dev", value: 5})
+	expect(t, points(a.Flush(3)), "x{a:1,env:prod} counter 7")
 }
 
 func TestServiceChecksLastWins(t *testing.T) {
@@ -148,35 +179,6 @@ func TestPercentileSuffix(t *testing.T) {
 	}
 }
 
-func TestIngestDoesNotAllocate(t *testing.T) {
-	a := New(Config{})
-	var w frame.Writer
-	for i := range 100 {
-		w.Append(uint8(sdk.Counter), 0, []byte("c"), []byte(fmt.Sprintf("i:%d", i)), 1, 1)
-		w.Append(uint8(sdk.Timer), 0, []byte("t"), []byte(fmt.Sprintf("i:%d", i)), float64(i), 1)
-	}
-	for range 1000 { // let the digests' buffers reach their full size
-		a.IngestFrame(w.Bytes())
-	}
-	if n := testing.AllocsPerRun(50, func() { a.IngestFrame(w.Bytes()) }); n != 0 {
-		t.Fatalf("IngestFrame allocates %.1f times per frame", n)
-	}
-}
-
-func BenchmarkIngest(b *testing.B) {
-	a := New(Config{})
-	var w frame.Writer
-	for i := range 4096 {
-		typ := []sdk.MetricType{sdk.Counter, sdk.Gauge, sdk.Timer, sdk.Counter}[i%4]
-		w.Append(uint8(typ), 0, []byte("metric.name.here"), []byte(fmt.Sprintf("env:prod,host:h%d,route:r%d", i%10, i%100)), float64(i), 1)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		a.IngestFrame(w.Bytes())
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*4096), "ns/sample")
-}
-
 func TestExtendTags(t *testing.T) {
 	a := New(Config{ExtendTags: []string{"env:prod", "region"}, Aggregates: Count})
 	ingest(t, a,
@@ -203,16 +205,12 @@ func TestExtendTags(t *testing.T) {
 // members at the default precision is within 2%.
 func TestSetAccuracy(t *testing.T) {
 	a := New(Config{})
-	var w frame.Writer
+	var w state.Samples
 	for i := range 1_000_000 {
 		m := fmt.Appendf(nil, "member-%d", i)
-		w.Append(uint8(sdk.Set), 0, []byte("users"), nil, frame.SetValue(metro.Hash64(m, 1337)), 1)
-		if w.Len() == 4096 {
-			a.IngestFrame(w.Bytes())
-			w.Reset()
-		}
+		w.Append(uint8(sdk.Set), 0, []byte("users"), nil, sdk.SetValue(metro.Hash64(m, 1337)), 1)
 	}
-	a.IngestFrame(w.Bytes())
+	ship(t, a, &w)
 	f := a.Flush(1)
 	got := f.Points[0].Value
 	relErr := (got - 1e6) / 1e6

@@ -8,8 +8,8 @@ import (
 
 	"github.com/dgryski/go-metro"
 
+	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // TestBytesPerSeries reports the heap an interval's state takes per active
@@ -28,22 +28,22 @@ func TestBytesPerSeries(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		a := New(Config{})
-		var w frame.Writer
+		var w state.Samples
 		for s := range c.samples {
 			for i := range c.series {
 				v := float64(s)
 				if c.typ == sdk.Set {
-					v = frame.SetValue(metro.Hash64(fmt.Appendf(nil, "m%d", s), 1337))
+					v = sdk.SetValue(metro.Hash64(fmt.Appendf(nil, "m%d", s), 1337))
 				}
 				w.Append(uint8(c.typ), 0, []byte("bench.metric.name"), fmt.Appendf(nil, "env:prod,host:h%d,route:r%d", i%100, i), v, 1)
 				if w.Len() == 4096 {
-					a.IngestFrame(w.Bytes())
+					a.table.AddSamples(&w)
 					w.Reset()
 				}
 			}
 		}
-		a.IngestFrame(w.Bytes())
-		w = frame.Writer{}
+		a.table.AddSamples(&w)
+		w = state.Samples{}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		t.Logf("%d %s series, %d samples each: %d bytes per series", c.series, c.typ, c.samples,

@@ -32,6 +32,7 @@ const (
 	MetricsProcessed    = "veneur.worker.metrics_processed_total"      //
 	MetricsFlushed      = "veneur.worker.metrics_flushed_total"        // metric_type
 	FlushDuration       = "veneur.flush.duration_ns"                   //
+	PointsDropped       = "veneur.flush.points_dropped_total"          // reason (veneurd's own: points not finite)
 	SinkMetricsFlushed  = "veneur.sink.metrics_flushed_total"          // sink
 	SinkFlushErrors     = "veneur.sink.flush_error_total"              // sink
 	SinkFlushDuration   = "veneur.sink.metric_flush_total_duration_ns" // sink

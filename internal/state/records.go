@@ -11,19 +11,23 @@ import (
 	"github.com/veneurd/veneurd/internal/tdigest"
 )
 
-// Records are the packed form of state. A frame of records is a version byte
-// followed by records, each
+// Records are the packed form of state, the one format in which state
+// leaves a process: a source ships its state to the daemon as records. A
+// frame of records is a version byte followed by records, each
 //
 //	payloadLen uint32
-//	key        scope uint8, type uint8, nameLen uint16, tagsLen uint16, name, tags
+//	scope      uint8  an sdk.Scope
+//	key        type uint8, nameLen uint16, tagsLen uint16, name, tags
 //	payload    counters and gauges: the float64 value; histograms and timers:
 //	           the t-digest's binary encoding; sets: the sketch's
 //
-// all little-endian. The key is frame.Sample.Key's layout, so one series has
-// one key in every form.
-const RecordsVersion = 1
+// all little-endian. The key is laid out as in Series and Samples, so one
+// series has one key in every form.
+//
+// Version 2 took the scope out of the key: version 1 records are refused.
+const RecordsVersion = 2
 
-const keyHeader = 6
+const recordHeader = 4 + 1 // payloadLen, scope
 
 // ErrCorrupt is wrapped by the errors of records that do not decode.
 var ErrCorrupt = errors.New("corrupt state records")
@@ -38,7 +42,7 @@ func AppendRecord(b []byte, se *Series) []byte {
 		b = append(b, RecordsVersion)
 	}
 	at := len(b)
-	b = append(b, 0, 0, 0, 0)
+	b = append(b, 0, 0, 0, 0, se.Scope)
 	b = append(b, se.Key...)
 	start := len(b)
 	switch {
@@ -85,19 +89,23 @@ func (t *Table) MergeRecords(b []byte) (int, error) {
 	b = b[1:]
 	n := 0
 	for len(b) > 0 {
-		if len(b) < 4+keyHeader {
+		if len(b) < recordHeader+keyHeader {
 			return n, corrupt("truncated record header")
 		}
 		plen := int(binary.LittleEndian.Uint32(b))
-		key := b[4:]
-		klen := keyHeader + int(binary.LittleEndian.Uint16(key[2:])) + int(binary.LittleEndian.Uint16(key[4:]))
+		scope := b[4]
+		if scope > ScopeGlobal {
+			return n, corrupt("unknown scope %d", scope)
+		}
+		key := b[recordHeader:]
+		klen := keyHeader + int(binary.LittleEndian.Uint16(key[1:])) + int(binary.LittleEndian.Uint16(key[3:]))
 		if len(key) < klen || len(key)-klen < plen {
 			return n, corrupt("truncated record")
 		}
 		payload := key[klen : klen+plen]
 		key = key[:klen]
-		b = b[4+klen+plen:]
-		if err := t.merge(key, payload); err != nil {
+		b = b[recordHeader+klen+plen:]
+		if err := t.merge(scope, key, payload); err != nil {
 			return n, err
 		}
 		n++
@@ -107,7 +115,7 @@ func (t *Table) MergeRecords(b []byte) (int, error) {
 
 // merge merges one record: decoded as a series, it is either held from now
 // on or merged into the series of its key.
-func (t *Table) merge(key, payload []byte) error {
+func (t *Table) merge(scope uint8, key, payload []byte) error {
 	h := hashKey(key)
 	sh := &t.shards[h%uint64(len(t.shards))]
 	t.mu.Lock()
@@ -120,10 +128,11 @@ func (t *Table) merge(key, payload []byte) error {
 		}
 		scratch = sh.scratch
 	}
-	in, err := decode(key[1], payload, scratch)
+	in, err := decode(key[0], payload, scratch)
 	if err != nil {
 		return err
 	}
+	in.Scope = scope
 	if found {
 		return sh.series[i].Merge(&in)
 	}

@@ -15,13 +15,13 @@ package state
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/axiomhq/hyperloglog"
 
 	"github.com/veneurd/veneurd/internal/tdigest"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // The metric types of series keys, numbered as sdk.MetricType numbers them
@@ -33,6 +33,40 @@ const (
 	Timer     = 4
 	Set       = 5
 )
+
+// The scopes of series, numbered as sdk.Scope numbers them. A scope says
+// where a series is aggregated, not which series it is: it is a property of
+// a Series, not part of its key, so that samples of one series sent with
+// different scopes still make one series, and a sink one point.
+//
+// When the samples (or the shipped states) of one series disagree on scope
+// within an interval, the widest wins: global over default over local. The
+// rule does not depend on the order they arrive in, and a series that any
+// client asked to see fleet-wide is aggregated fleet-wide, with every one of
+// its samples rather than only those that asked.
+const (
+	ScopeDefault = 0
+	ScopeLocal   = 1
+	ScopeGlobal  = 2
+)
+
+// widerScope returns the wider of two scopes (see ScopeDefault).
+func widerScope(a, b uint8) uint8 {
+	if scopeRank(b) > scopeRank(a) {
+		return b
+	}
+	return a
+}
+
+func scopeRank(s uint8) int {
+	switch s {
+	case ScopeLocal:
+		return 0
+	case ScopeGlobal:
+		return 2
+	}
+	return 1
+}
 
 // Params are the settings of the digests and sketches a Table creates.
 type Params struct {
@@ -60,14 +94,14 @@ const (
 
 // Table holds series state, in shards by series key: each shard's index
 // stays small, and a flush takes the state away a shard at a time. All
-// methods may be called concurrently; they take one lock, which AddFrame
+// methods may be called concurrently; they take one lock, which AddSamples
 // holds for a batch of samples at a time.
 type Table struct {
 	params atomic.Pointer[Params]
 	size   atomic.Int64
 	mu     sync.Mutex
 	shards []shard
-	touch  uint64 // see AddFrame
+	touch  uint64 // see prefetch
 }
 
 // seed keys the series hash, one for the process: a shard's index is
@@ -133,22 +167,69 @@ func (t *Table) Take(i int) []Series {
 	return taken
 }
 
-// Add adds one sample; it does not allocate for a series already held. A
-// sample of an unknown type is ignored and reported false.
-func (t *Table) Add(s *frame.Sample) bool {
-	h := hashKey(s.Key)
-	t.mu.Lock()
-	ok := t.add(h, s)
-	t.mu.Unlock()
-	return ok
+// Reasons a Table refuses a sample, named as the reason tag of
+// veneur.packet.error_total (packet_type:metric) counts them.
+const (
+	// ReasonUnknownType: not a counter, gauge, histogram, timer or set.
+	ReasonUnknownType = "unknown_type"
+	// ReasonInvalidValue: a value that is NaN or infinite, or a counter's
+	// value that its sample rate scales past float64's range. Such a value
+	// would make every aggregate it joins meaningless, and sinks have
+	// formats (JSON among them) without NaN or infinity. A set's value is a
+	// hash, not a number, and is never refused.
+	ReasonInvalidValue = "invalid_value"
+	// ReasonInvalidRate: a sample rate outside (0, 1], or so small that
+	// its reciprocal, the sample's weight, is infinite.
+	ReasonInvalidRate = "invalid_rate"
+)
+
+// Refused counts the samples AddSamples refused, by reason.
+type Refused struct {
+	UnknownType  int
+	InvalidValue int
+	InvalidRate  int
 }
 
-// batchSize is how many samples AddFrame looks up together.
+// Each calls fn with each reason (ReasonUnknownType, ...) some sample was
+// refused for, and how many were.
+func (r Refused) Each(fn func(reason string, n int)) {
+	if r.UnknownType > 0 {
+		fn(ReasonUnknownType, r.UnknownType)
+	}
+	if r.InvalidValue > 0 {
+		fn(ReasonInvalidValue, r.InvalidValue)
+	}
+	if r.InvalidRate > 0 {
+		fn(ReasonInvalidRate, r.InvalidRate)
+	}
+}
+
+// refusal is why add refused a sample, or accepted.
+type refusal uint8
+
+const (
+	accepted refusal = iota
+	unknownType
+	invalidValue
+	invalidRate
+)
+
+func (r *Refused) count(why refusal) {
+	switch why {
+	case unknownType:
+		r.UnknownType++
+	case invalidValue:
+		r.InvalidValue++
+	case invalidRate:
+		r.InvalidRate++
+	}
+}
+
+// batchSize is how many samples AddSamples looks up together.
 const batchSize = 16
 
-// AddFrame adds every sample of a packed frame and returns how many it
-// added and how many it ignored for an unknown type. It does not allocate
-// for series already held.
+// AddSamples adds every sample of s, and returns how many it added and how
+// many it refused, by reason. It does not allocate for series already held.
 //
 // Samples are looked up a batch at a time, and that is what makes it fast:
 // over thousands of series, finding one costs three cache misses in a row
@@ -156,30 +237,27 @@ const batchSize = 16
 // first pass reads every sample's slot, series and digest before any is
 // used, so that the misses of sixteen samples overlap rather than follow one
 // another; the last pass then finds them in the cache.
-func (t *Table) AddFrame(b []byte) (added, unknown int, err error) {
-	r := frame.NewReader(b)
-	var batch [batchSize]frame.Sample
+func (t *Table) AddSamples(s *Samples) (added int, refused Refused) {
+	var batch [batchSize]sample
 	var hashes [batchSize]uint64
-	for {
+	for off := 0; off < len(s.b); {
 		n := 0
-		for n < batchSize && r.Next() {
-			batch[n], hashes[n] = r.Sample, hashKey(r.Sample.Key)
-			n++
-		}
-		if n == 0 {
-			return added, unknown, r.Err()
+		for ; n < batchSize && off < len(s.b); n++ {
+			off = s.read(off, &batch[n])
+			hashes[n] = hashKey(batch[n].key)
 		}
 		t.mu.Lock()
 		t.prefetch(hashes[:n])
 		for i := range n {
-			if t.add(hashes[i], &batch[i]) {
+			if why := t.add(hashes[i], &batch[i]); why == accepted {
 				added++
 			} else {
-				unknown++
+				refused.count(why)
 			}
 		}
 		t.mu.Unlock()
 	}
+	return added, refused
 }
 
 // prefetch reads what finding the series hashed hs will read: their
@@ -211,38 +289,53 @@ func (t *Table) prefetch(hs []uint64) {
 	t.touch += touch // loads whose results are kept are not left out
 }
 
-// add adds s, hashed h; t.mu is held.
-func (t *Table) add(h uint64, s *frame.Sample) bool {
+// minRate is the smallest sample rate whose reciprocal is finite.
+const minRate = 1 / math.MaxFloat64
+
+// add adds s, hashed h, unless it refuses it (see Refused); t.mu is held.
+func (t *Table) add(h uint64, s *sample) refusal {
+	if s.typ < Counter || s.typ > Set {
+		return unknownType
+	}
+	if !(s.rate >= minRate && s.rate <= 1) {
+		return invalidRate
+	}
+	v := s.value
+	if s.typ == Counter {
+		v /= s.rate
+	}
+	if s.typ != Set && !(math.Abs(v) <= math.MaxFloat64) {
+		return invalidValue
+	}
 	sh := &t.shards[h%uint64(len(t.shards))]
-	i, ok := sh.find(h, s.Key)
+	i, ok := sh.find(h, s.key)
 	if !ok {
-		se, ok := t.newSeries(s.Type, string(s.Key))
-		if !ok {
-			return false
-		}
+		se := t.newSeries(s.typ, s.scope, string(s.key))
 		i = sh.insert(h, se)
 		t.size.Add(se.cost())
 	}
 	se := &sh.series[i]
-	switch se.Type() {
-	case Counter:
-		se.Value += s.Value / s.Rate
-	case Gauge:
-		se.Value = s.Value
-	case Histogram, Timer:
-		se.Digest.Add(s.Value, 1/s.Rate)
-	case Set:
-		se.Set.InsertHash(frame.SetHash(s.Value))
+	if se.Scope != s.scope {
+		se.Scope = widerScope(se.Scope, s.scope)
 	}
-	return true
+	switch s.typ {
+	case Counter:
+		se.Value += v
+	case Gauge:
+		se.Value = v
+	case Histogram, Timer:
+		se.Digest.Add(v, 1/s.rate)
+	case Set:
+		se.Set.InsertHash(math.Float64bits(v)) // a hash, not a number
+	}
+	return accepted
 }
 
-// newSeries makes an empty series keyed key; false for an unknown type.
-func (t *Table) newSeries(typ uint8, key string) (Series, bool) {
-	se := Series{Key: key}
+// newSeries makes an empty series keyed key, of a known type.
+func (t *Table) newSeries(typ, scope uint8, key string) Series {
+	se := Series{Key: key, Scope: scope}
 	p := t.params.Load()
 	switch typ {
-	case Counter, Gauge:
 	case Histogram, Timer:
 		se.Digest = tdigest.New(p.Compression)
 	case Set:
@@ -251,10 +344,8 @@ func (t *Table) newSeries(typ uint8, key string) (Series, bool) {
 			sk = hyperloglog.New()
 		}
 		se.Set = sk
-	default:
-		return se, false
 	}
-	return se, true
+	return se
 }
 
 // find returns the position of the series keyed key, hashed h.
@@ -315,33 +406,35 @@ func (sh *shard) grow(h uint64) {
 	sh.place(h, int32(last))
 }
 
-// Series is one series' state. Its key (see frame.Sample.Key: scope, type,
-// name and tag lengths, name, tags) is all it knows of its identity.
+// Series is one series' state. Its key (type, name and tags; see Samples)
+// is its identity; its scope is where it is aggregated (see ScopeDefault).
 type Series struct {
 	Key    string
 	Value  float64 // a counter's sum or a gauge's last value
 	Digest *tdigest.Merging
 	Set    *hyperloglog.Sketch
+	Scope  uint8 // an sdk.Scope
 }
 
-// Type (an sdk.MetricType) and Scope (an sdk.Scope) are read from the key.
-func (se *Series) Type() uint8  { return se.Key[1] }
-func (se *Series) Scope() uint8 { return se.Key[0] }
+// Type is an sdk.MetricType, read from the key.
+func (se *Series) Type() uint8 { return se.Key[0] }
 
 // Name and Tags are slices of the key.
 func (se *Series) Name() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
-	return se.Key[6 : 6+nl]
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[1:3])))
+	return se.Key[keyHeader : keyHeader+nl]
 }
 
 func (se *Series) Tags() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
-	return se.Key[6+nl:]
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[1:3])))
+	return se.Key[keyHeader+nl:]
 }
 
 // Merge adds other's state, of the same type, to se: sums add, the gauge
-// takes other's value (other is the later), digests and sketches merge.
+// takes other's value (other is the later), digests and sketches merge, and
+// the wider scope wins.
 func (se *Series) Merge(other *Series) error {
+	se.Scope = widerScope(se.Scope, other.Scope)
 	switch se.Type() {
 	case Counter:
 		se.Value += other.Value
@@ -363,12 +456,12 @@ func (se *Series) cost() int64 {
 	return c
 }
 
-// Key builds a series key like frame.Sample.Key.
-func Key(scope, typ uint8, name, tags string) string {
-	b := make([]byte, 6, 6+len(name)+len(tags))
-	b[0], b[1] = byte(scope), byte(typ)
-	binary.LittleEndian.PutUint16(b[2:], uint16(len(name)))
-	binary.LittleEndian.PutUint16(b[4:], uint16(len(tags)))
+// Key builds a series key, as Samples lays it out.
+func Key(typ uint8, name, tags string) string {
+	b := make([]byte, keyHeader, keyHeader+len(name)+len(tags))
+	b[0] = typ
+	binary.LittleEndian.PutUint16(b[1:], uint16(len(name)))
+	binary.LittleEndian.PutUint16(b[3:], uint16(len(tags)))
 	b = append(append(b, name...), tags...)
 	return string(b)
 }

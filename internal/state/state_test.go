@@ -1,24 +1,31 @@
 package state
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dgryski/go-metro"
-
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
-// addAll adds the samples of a frame to t.
-func addAll(t *Table, w *frame.Writer) {
-	r := frame.NewReader(w.Bytes())
-	for r.Next() {
-		t.Add(&r.Sample)
+// addEach adds the samples of s one at a time, each under the lock alone.
+func addEach(t *Table, s *Samples) {
+	var x sample
+	for off := 0; off < len(s.b); {
+		off = s.read(off, &x)
+		h := hashKey(x.key)
+		t.mu.Lock()
+		t.add(h, &x)
+		t.mu.Unlock()
 	}
 }
+
+// setValue is what a source's Writer is given for a set member hashed h.
+func setValue(h uint64) float64 { return math.Float64frombits(h) }
 
 // snapshot takes a table's series, keyed by key.
 func snapshot(t *Table) map[string]Series {
@@ -32,7 +39,7 @@ func snapshot(t *Table) map[string]Series {
 }
 
 // workload writes n samples over 40 series of every type into w.
-func workload(w *frame.Writer, rng *rand.Rand, n int) {
+func workload(w *Samples, rng *rand.Rand, n int) {
 	types := []uint8{Counter, Gauge, Timer, Histogram, Set}
 	for i := range n {
 		typ := types[i%len(types)]
@@ -44,7 +51,7 @@ func workload(w *frame.Writer, rng *rand.Rand, n int) {
 			rate = 0.5
 		}
 		if typ == Set {
-			v = frame.SetValue(metro.Hash64(fmt.Appendf(nil, "member-%d", rng.IntN(500)), 1337))
+			v = setValue(metro.Hash64(fmt.Appendf(nil, "member-%d", rng.IntN(500)), 1337))
 		}
 		w.Append(typ, 0, name, tags, v, rate)
 	}
@@ -60,11 +67,11 @@ func TestShippedStateMergesToTheSame(t *testing.T) {
 	direct := New(Params{}, 4)
 	merged := New(Params{}, 8)
 	for part := range 5 {
-		var w frame.Writer
+		var w Samples
 		workload(&w, rng, 20_000)
-		addAll(direct, &w)
+		direct.AddSamples(&w)
 		src := New(Params{}, 2)
-		addAll(src, &w)
+		addEach(src, &w)
 		frames := 0
 		src.Ship(4096, func(b []byte) {
 			frames++
@@ -121,26 +128,143 @@ func TestShippedStateMergesToTheSame(t *testing.T) {
 	}
 }
 
+// permutations returns every order of xs.
+func permutations(xs []uint8) [][]uint8 {
+	if len(xs) <= 1 {
+		return [][]uint8{slices.Clone(xs)}
+	}
+	var out [][]uint8
+	for i := range xs {
+		rest := slices.Concat(xs[:i], xs[i+1:])
+		for _, p := range permutations(rest) {
+			out = append(out, append([]uint8{xs[i]}, p...))
+		}
+	}
+	return out
+}
+
+// TestScopeDoesNotSplitASeries adds samples of one counter and one timer
+// (x{a:1}) sent with every scope, in every order: each makes one series of
+// every sample, at the widest scope (global), whatever the order. A gauge of
+// the same name and tags stays a series of its own.
+func TestScopeDoesNotSplitASeries(t *testing.T) {
+	values := map[uint8]float64{ScopeDefault: 1, ScopeLocal: 2, ScopeGlobal: 4}
+	for _, order := range permutations([]uint8{ScopeDefault, ScopeLocal, ScopeGlobal}) {
+		tb := New(Params{}, 4)
+		var w Samples
+		for _, sc := range order {
+			w.Append(Counter, sc, []byte("x"), []byte("a:1"), values[sc], 1)
+			w.Append(Timer, sc, []byte("x"), []byte("a:1"), values[sc], 1)
+		}
+		w.Append(Gauge, ScopeLocal, []byte("x"), []byte("a:1"), 9, 1)
+		tb.AddSamples(&w)
+		got := snapshot(tb)
+		if len(got) != 3 {
+			t.Fatalf("scopes %v: %d series, want 3 (counter, timer, gauge)", order, len(got))
+		}
+		c, d, g := got[Key(Counter, "x", "a:1")], got[Key(Timer, "x", "a:1")], got[Key(Gauge, "x", "a:1")]
+		if c.Value != 7 || c.Scope != ScopeGlobal {
+			t.Errorf("scopes %v: counter %v at scope %d, want 7 at global (%d)", order, c.Value, c.Scope, ScopeGlobal)
+		}
+		if d.Digest == nil || d.Digest.Count() != 3 || d.Digest.Sum() != 7 || d.Scope != ScopeGlobal {
+			t.Errorf("scopes %v: timer %+v, want 3 samples summing to 7 at global", order, d)
+		}
+		if g.Value != 9 || g.Scope != ScopeLocal {
+			t.Errorf("scopes %v: gauge %v at scope %d, want 9 at local", order, g.Value, g.Scope)
+		}
+	}
+	for _, c := range []struct {
+		scopes []uint8
+		want   uint8
+	}{
+		{[]uint8{ScopeLocal}, ScopeLocal},
+		{[]uint8{ScopeLocal, ScopeDefault}, ScopeDefault},
+		{[]uint8{ScopeDefault, ScopeLocal}, ScopeDefault},
+		{[]uint8{ScopeLocal, 9}, ScopeDefault}, // an unknown scope is the default
+		{[]uint8{ScopeLocal, ScopeGlobal, ScopeLocal}, ScopeGlobal},
+	} {
+		tb := New(Params{}, 1)
+		var w Samples
+		for _, sc := range c.scopes {
+			w.Append(Counter, sc, []byte("x"), nil, 1, 1)
+		}
+		tb.AddSamples(&w)
+		got := snapshot(tb)
+		if se := got[Key(Counter, "x", "")]; len(got) != 1 || se.Scope != c.want || se.Value != float64(len(c.scopes)) {
+			t.Errorf("scopes %v: %d series, scope %d and sum %v; want one at scope %d summing to %d",
+				c.scopes, len(got), se.Scope, se.Value, c.want, len(c.scopes))
+		}
+	}
+}
+
+// TestRecordsCarryScope ships one series from three sources, one scope each,
+// and merges their records in every order: one series of every sample, at
+// the widest scope. A series shipped alone keeps its scope.
+func TestRecordsCarryScope(t *testing.T) {
+	values := map[uint8]float64{ScopeDefault: 1, ScopeLocal: 2, ScopeGlobal: 4}
+	records := map[uint8][]byte{}
+	for sc, v := range values {
+		src := New(Params{}, 1)
+		var w Samples
+		w.Append(Counter, sc, []byte("x"), []byte("a:1"), v, 1)
+		w.Append(Histogram, sc, []byte("h"), nil, v, 1)
+		if sc == ScopeLocal {
+			w.Append(Counter, sc, []byte("alone"), nil, 5, 1)
+		}
+		src.AddSamples(&w)
+		src.Ship(1<<20, func(b []byte) { records[sc] = append(records[sc], b...) })
+	}
+	for _, order := range permutations([]uint8{ScopeDefault, ScopeLocal, ScopeGlobal}) {
+		dst := New(Params{}, 2)
+		for _, sc := range order {
+			if _, err := dst.MergeRecords(records[sc]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := snapshot(dst)
+		if len(got) != 3 {
+			t.Fatalf("merged in order %v: %d series, want 3", order, len(got))
+		}
+		c, h, alone := got[Key(Counter, "x", "a:1")], got[Key(Histogram, "h", "")], got[Key(Counter, "alone", "")]
+		if c.Value != 7 || c.Scope != ScopeGlobal {
+			t.Errorf("merged in order %v: counter %v at scope %d, want 7 at global", order, c.Value, c.Scope)
+		}
+		if h.Digest.Count() != 3 || h.Digest.Sum() != 7 || h.Scope != ScopeGlobal {
+			t.Errorf("merged in order %v: histogram of %v summing to %v at scope %d, want 3 summing to 7 at global",
+				order, h.Digest.Count(), h.Digest.Sum(), h.Scope)
+		}
+		if alone.Value != 5 || alone.Scope != ScopeLocal {
+			t.Errorf("merged in order %v: a local series alone is %v at scope %d, want 5 at local", order, alone.Value, alone.Scope)
+		}
+	}
+}
+
 // TestRecordsCorrupt checks that records that do not decode are refused
 // with ErrCorrupt, after the good ones before them merged, and never panic.
 func TestRecordsCorrupt(t *testing.T) {
-	good := AppendRecord(nil, &Series{Key: Key(0, Counter, "c", ""), Value: 2})
+	good := AppendRecord(nil, &Series{Key: Key(Counter, "c", ""), Value: 2})
 	for name, b := range map[string][]byte{
 		"version":    append([]byte{9}, good[1:]...),
+		"version 1":  append([]byte{1}, good[1:]...),
 		"truncated":  good[:len(good)-1],
-		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, Timer, "t", ""), Value: 1})[1:]...),
-		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(0, 99, "x", ""), Value: 1})[1:]...),
+		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(Timer, "t", ""), Value: 1})[1:]...),
+		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(99, "x", ""), Value: 1})[1:]...),
+		"scope":      append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(Counter, "x", ""), Value: 1, Scope: 3})[1:]...),
 		"header":     append(slices.Clone(good), 1, 0),
 		"key length": append(slices.Clone(good), 8, 0, 0, 0, 0, 1, 200, 0, 0, 0),
 	} {
 		tb := New(Params{}, 1)
 		n, err := tb.MergeRecords(b)
-		if err == nil {
-			t.Errorf("%s: no error", name)
+		if !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: error %v, want ErrCorrupt", name, err)
 			continue
 		}
-		if name != "version" && name != "truncated" && n != 1 {
-			t.Errorf("%s: %d records merged before the corrupt one, want 1", name, n)
+		wantMerged := 1
+		if strings.HasPrefix(name, "version") || name == "truncated" {
+			wantMerged = 0
+		}
+		if n != wantMerged {
+			t.Errorf("%s: %d records merged before the corrupt one, want %d", name, n, wantMerged)
 		}
 		t.Logf("%s: %v", name, err)
 	}
@@ -185,21 +309,23 @@ func TestHashCollisions(t *testing.T) {
 // held cost no allocation.
 func TestAddDoesNotAllocate(t *testing.T) {
 	tb := New(Params{}, 4)
-	var w frame.Writer
+	var w Samples
 	workload(&w, rand.New(rand.NewPCG(3, 4)), 4096)
 	for range 3 {
-		addAll(tb, &w) // digests grow to their full size
+		tb.AddSamples(&w) // digests grow to their full size
 	}
-	if n := testing.AllocsPerRun(20, func() { addAll(tb, &w) }); n != 0 {
-		t.Fatalf("Add allocates %.1f times per frame of 4096 samples", n)
+	if n := testing.AllocsPerRun(20, func() { tb.AddSamples(&w) }); n != 0 {
+		t.Fatalf("AddSamples allocates %.1f times per 4096 samples", n)
 	}
 }
 
 func FuzzMergeRecords(f *testing.F) {
 	tb := New(Params{}, 2)
-	var w frame.Writer
+	var w Samples
 	workload(&w, rand.New(rand.NewPCG(5, 6)), 50)
-	addAll(tb, &w)
+	w.Append(Counter, ScopeLocal, []byte("local"), nil, 1, 1)
+	w.Append(Gauge, ScopeGlobal, []byte("global"), nil, 1, 1)
+	tb.AddSamples(&w)
 	tb.Ship(1<<20, func(b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, b []byte) {
 		New(Params{}, 1).MergeRecords(b)
@@ -207,16 +333,16 @@ func FuzzMergeRecords(f *testing.F) {
 }
 
 // BenchmarkAdd adds workload W's mix over 10,000 series (keys of ~40 bytes,
-// 30% timers), sample by sample and a frame at a time.
+// 30% timers), sample by sample and a buffer of samples at a time.
 func BenchmarkAdd(b *testing.B) {
-	var w frame.Writer
+	var w Samples
 	rng := rand.New(rand.NewPCG(7, 8))
 	types := []uint8{Counter, Counter, Counter, Counter, Gauge, Gauge, Timer, Timer, Timer, Set}
 	for range 4096 {
 		k := rng.IntN(10_000)
 		v := rng.Float64() * 100
 		if types[k%10] == Set {
-			v = frame.SetValue(rng.Uint64())
+			v = setValue(rng.Uint64())
 		}
 		w.Append(types[k%10], 0, fmt.Appendf(nil, "bench.metric.%d", k), []byte("env:prod,host:web-01,region:us"), v, 1)
 	}
@@ -224,15 +350,16 @@ func BenchmarkAdd(b *testing.B) {
 		name string
 		add  func(*Table)
 	}{
-		{"one-by-one", func(t *Table) { addAll(t, &w) }},
-		{"frame", func(t *Table) { t.AddFrame(w.Bytes()) }},
+		{"one-by-one", func(t *Table) { addEach(t, &w) }},
+		{"batch", func(t *Table) { t.AddSamples(&w) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			tb := New(Params{}, 16)
+			var all Samples
 			for k := range 10_000 { // every series held, as in a running interval
-				s := frame.Sample{Type: types[k%10], Rate: 1, Key: []byte(Key(0, types[k%10], fmt.Sprintf("bench.metric.%d", k), "env:prod,host:web-01,region:us"))}
-				tb.Add(&s)
+				all.Append(types[k%10], 0, fmt.Appendf(nil, "bench.metric.%d", k), []byte("env:prod,host:web-01,region:us"), 0, 1)
 			}
+			tb.AddSamples(&all)
 			c.add(tb)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -248,14 +375,14 @@ func BenchmarkAdd(b *testing.B) {
 // source encodes its state, the daemon merges it (10,000 series of every
 // type, each having seen a few samples).
 func BenchmarkShipMerge(b *testing.B) {
-	var w frame.Writer
+	var w Samples
 	rng := rand.New(rand.NewPCG(9, 10))
 	types := []uint8{Counter, Counter, Counter, Counter, Gauge, Gauge, Timer, Timer, Timer, Set}
 	for i := range 30_000 {
 		typ := types[i%len(types)]
 		v := rng.Float64() * 100
 		if typ == Set {
-			v = frame.SetValue(rng.Uint64())
+			v = setValue(rng.Uint64())
 		}
 		w.Append(typ, 0, fmt.Appendf(nil, "bench.metric.%d", i%10_000), []byte("env:prod,host:a"), v, 1)
 	}
@@ -263,7 +390,7 @@ func BenchmarkShipMerge(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		src, dst := New(Params{}, 8), New(Params{}, 8)
-		addAll(src, &w)
+		src.AddSamples(&w)
 		b.StartTimer()
 		src.Ship(1<<20, func(f []byte) { dst.MergeRecords(f) })
 	}

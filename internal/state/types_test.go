@@ -18,3 +18,15 @@ func TestTypesMatchSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestScopesMatchSDK keeps the scope numbers equal to sdk's.
+func TestScopesMatchSDK(t *testing.T) {
+	for _, c := range []struct {
+		ours uint8
+		sdk  sdk.Scope
+	}{{state.ScopeDefault, sdk.ScopeDefault}, {state.ScopeLocal, sdk.ScopeLocal}, {state.ScopeGlobal, sdk.ScopeGlobal}} {
+		if c.ours != uint8(c.sdk) {
+			t.Errorf("scope %d here is %d in sdk", c.ours, c.sdk)
+		}
+	}
+}

@@ -1,7 +1,18 @@
 // Package tdigest implements the merging t-digest of Dunning and Ertl
-// ("Computing Extremely Accurate Quantiles Using t-Digests"), following the
-// MergingDigest of the reference Java implementation and the Go port in
-// Stripe's Veneur.
+// ("Computing Extremely Accurate Quantiles Using t-Digests"), in the manner
+// of the MergingDigest of the reference Java implementation.
+//
+// It is not Stripe's Veneur's port, and its quantiles may differ from Veneur's
+// for the same samples. What it shares with Veneur is the k1 (arcsine) scale
+// function, exact minimum and maximum, and the reciprocal sum behind
+// Veneur's harmonic mean. Unlike Veneur's port it keeps one buffer rather
+// than separate merged and unmerged lists, keeps the first and last
+// centroids singletons, interpolates a quantile between centroid centres
+// (Veneur spreads each centroid uniformly between the midpoints to its
+// neighbours), tracks the sum exactly (Veneur sums the centroids), merges
+// digests deterministically (Veneur re-adds the other digest's centroids in
+// a random order), ignores NaN and infinite values (Veneur panics), and has
+// its own binary encoding.
 //
 // A digest keeps a short sorted list of weighted centroids plus a buffer of
 // points that have not been merged into that list yet. When the buffer is

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // Metric is one sample a source wrote.
@@ -22,7 +22,7 @@ type Metric struct {
 	Name     string
 	// Tags are as written: sorted and comma-joined, "" when none.
 	Tags  string
-	Value float64 // for sets, sdk/frame.SetValue of the member's hash
+	Value float64 // for sets, sdk.SetValue of the member's hash
 	Rate  float64
 }
 
@@ -43,9 +43,8 @@ type Received map[string]uint64
 
 // Collector is an sdk.Output that keeps what a source writes, for tests. As
 // in veneurd, what a Writer holds becomes visible only when the Writer is
-// flushed; metrics go through the same packed frames as on the wire, so names
-// or tags longer than a frame allows are counted as a "metric" "too_long"
-// error, as the SDK does.
+// flushed, and names or tags longer than the SDK's Writer takes are counted
+// as a "metric" "too_long" error, as the SDK does.
 //
 // A Collector also checks that sources keep the Writer contract: each Writer
 // is taken for a protocol and used by one goroutine at a time, tags are
@@ -177,18 +176,18 @@ func (c *Collector) problem(format string, args ...any) {
 	c.mu.Unlock()
 }
 
-// collectorWriter batches like the SDK's writer: into a packed frame, with
-// events, service checks and errors alongside, until Flush.
+// collectorWriter batches like the SDK's writer: metrics, events, service
+// checks and errors wait for Flush.
 type collectorWriter struct {
 	c        *Collector
 	protocol string
 	busy     atomic.Bool
 	pending  atomic.Int64 // samples, events, checks and errors not yet flushed
 
-	fw     frame.Writer
-	events []sdk.Event
-	checks []sdk.ServiceCheck
-	errors []Error
+	metrics []Metric
+	events  []sdk.Event
+	checks  []sdk.ServiceCheck
+	errors  []Error
 }
 
 // enter flags a Writer used by two goroutines at once or after Run returned.
@@ -223,8 +222,11 @@ func (w *collectorWriter) Metric(typ sdk.MetricType, scope sdk.Scope, name, tags
 	case len(tags) > 0 && !slices.IsSorted(strings.Split(string(tags), ",")):
 		w.c.problem("metric %q has tags %q, which are not sorted", name, tags)
 	}
-	if err := w.fw.Append(uint8(typ), uint8(scope), name, tags, value, rate); err != nil {
+	if len(name) > state.MaxNameLen || len(tags) > state.MaxTagsLen {
 		w.errors = append(w.errors, Error{"metric", "too_long"})
+	} else {
+		w.metrics = append(w.metrics, Metric{Protocol: w.protocol, Type: typ, Scope: scope,
+			Name: string(name), Tags: string(tags), Value: value, Rate: rate})
 	}
 	w.pending.Add(1)
 }
@@ -255,18 +257,8 @@ func (w *collectorWriter) Error(packetType, reason string) {
 func (w *collectorWriter) Flush() {
 	w.enter("Flush")
 	defer w.exit()
-	var metrics []Metric
-	r := frame.NewReader(w.fw.Bytes())
-	for r.Next() {
-		s := &r.Sample
-		metrics = append(metrics, Metric{Protocol: w.protocol, Type: sdk.MetricType(s.Type), Scope: sdk.Scope(s.Scope),
-			Name: string(s.Name), Tags: string(s.Tags), Value: s.Value, Rate: s.Rate})
-	}
-	if err := r.Err(); err != nil {
-		w.c.problem("a frame did not decode: %v", err)
-	}
 	w.c.mu.Lock()
-	w.c.metrics = append(w.c.metrics, metrics...)
+	w.c.metrics = append(w.c.metrics, w.metrics...)
 	w.c.events = append(w.c.events, w.events...)
 	w.c.checks = append(w.c.checks, w.checks...)
 	w.c.errors = append(w.c.errors, w.errors...)
@@ -277,7 +269,6 @@ func (w *collectorWriter) Flush() {
 		w.c.received[w.protocol] += uint64(n)
 	}
 	w.c.mu.Unlock()
-	w.fw.Reset()
-	w.events, w.checks, w.errors = nil, nil, nil
+	w.metrics, w.events, w.checks, w.errors = nil, nil, nil, nil
 	w.pending.Store(0)
 }

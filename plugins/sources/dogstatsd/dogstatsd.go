@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/veneurd/veneurd/sdk"
-	"github.com/veneurd/veneurd/sdk/frame"
 )
 
 // flushAfter bounds how long a parsed sample may wait in a reader's batch
@@ -284,7 +283,7 @@ func (h *handler) line(line []byte) {
 		}
 		if m.Type == sdk.Set {
 			for _, member := range m.Members {
-				h.w.Metric(sdk.Set, m.Scope, m.Name, m.Tags, frame.SetValue(metro.Hash64(member, hashSeed)), 1)
+				h.w.Metric(sdk.Set, m.Scope, m.Name, m.Tags, sdk.SetValue(metro.Hash64(member, hashSeed)), 1)
 			}
 			return
 		}
