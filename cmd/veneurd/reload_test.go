@@ -279,13 +279,7 @@ sink "localfile" "out" { path = %q }
 `, admin, udp, out))
 	mustSendSteadily(t, udp, "partial.count", 3000, 3000)
 	// Wait until the daemon has the samples in hand, mid-interval.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(httpGet(t, "http://"+admin+"/metrics"), "veneur_worker_metrics_processed_total 3000\n") {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not process the 3000 samples")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.WaitMetric("veneur_worker_metrics_processed_total", 10*time.Second, func(v float64) bool { return v == 3000 })
 	d.Signal(syscall.SIGTERM)
 	if err := d.Wait(30 * time.Second); err != nil {
 		t.Fatalf("exit: %v", err)
