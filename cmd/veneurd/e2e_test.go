@@ -145,13 +145,13 @@ sink "blackhole" "null" {}
 		t.Fatalf("the client sent too little: %v", wantRequests)
 	}
 
-	lines := d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
+	d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "e2e.requests", "env:test", "route:/a") >= wantRequests &&
 			daemontest.Sum(ls, "e2e.half") >= 1
 	})
-	// Let one more interval pass so that nothing is still in flight.
-	time.Sleep(1500 * time.Millisecond)
-	lines = daemontest.ReadLines(t, out)
+	// Flushes cut since then show that nothing is still in flight, and
+	// anything extra.
+	lines := d.WaitFlushed(out, 2, 20*time.Second)
 
 	if got := daemontest.Sum(lines, "e2e.requests", "env:test", "route:/a"); got != wantRequests {
 		t.Errorf("e2e.requests = %v, want %v", got, wantRequests)
@@ -197,8 +197,8 @@ sink "blackhole" "null" {}
 
 // testTimerPercentiles sends 10,000 timings within one interval and checks
 // count, min and max exactly and p50 and p99 within 1% of the exact answer.
-// Sending starts just after an interval boundary; if the samples still
-// straddle two intervals (a very slow machine), it tries again.
+// Sending starts just after a flush has cut an interval; if the samples
+// still straddle two intervals (a very slow machine), it tries again.
 func testTimerPercentiles(t *testing.T, d *daemontest.Daemon, client *statsd.Client, out string) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for attempt := range 3 {
@@ -207,7 +207,9 @@ func testTimerPercentiles(t *testing.T, d *daemontest.Daemon, client *statsd.Cli
 		for i := range values {
 			values[i] = math.Round(math.Exp(rng.NormFloat64())*1000) / 100 // log-normal, 2 decimals
 		}
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
+		// The daemon logs a flush once the sources have handed over the
+		// interval that ended: what is sent from here on starts the next.
+		d.WaitFlushes(1, 10*time.Second)
 		for _, v := range values {
 			if err := client.TimeInMilliseconds(name, v, []string{"env:test"}, 1); err != nil {
 				t.Fatal(err)

@@ -71,11 +71,10 @@ sink "localfile" "out" { path = %q }
 			if b, err := cmd.CombinedOutput(); err != nil {
 				t.Fatalf("hot-shots: %v\n%s", err, b)
 			}
-			lines := d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
+			d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
 				return daemontest.Sum(ls, "hs.latency.count", "env:hs") >= 500 && daemontest.Sum(ls, "hs.requests", "env:hs") >= 500
 			})
-			time.Sleep(1200 * time.Millisecond)
-			lines = daemontest.ReadLines(t, out)
+			lines := d.WaitFlushed(out, 2, 20*time.Second) // anything extra would show
 			if got := daemontest.Sum(lines, "hs.requests", "env:hs"); got != 500 {
 				t.Errorf("hs.requests = %v, want 500", got)
 			}

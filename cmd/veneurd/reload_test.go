@@ -93,8 +93,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	snmpBefore := udpRcvbufErrors(t)
 
 	const total = 16000
-	done := make(chan struct{})
-	go func() { defer close(done); sendSteadily(t, p.udp, "reload.count", total, 2000) }()
+	s := startSending(t, p.udp, "reload.count", total, 2000)
 
 	changes := []func(){
 		func() { p.debug = true },                // a sink added
@@ -104,18 +103,26 @@ func TestReloadUnderLoad(t *testing.T) {
 		func() { p.withTCP = true },              // a listener added
 	}
 	for i, change := range changes {
-		time.Sleep(time.Second)
+		// Each configuration flushes, with the counters flowing, before the
+		// next change.
+		d.WaitFlushes(1, 10*time.Second)
 		change()
 		writeFile(t, path, p.String())
 		d.Signal(syscall.SIGHUP)
 		waitCount(t, d, "config reloaded", i+1, 20*time.Second)
 	}
-	<-done
-	lines := d.WaitLines(p.out, 20*time.Second, func(ls []daemontest.Line) bool {
+	select {
+	case <-s.done:
+		t.Log("the counters stopped before the last reload")
+	default:
+	}
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitLines(p.out, 20*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "reload.count") >= total
 	})
-	time.Sleep(1500 * time.Millisecond)
-	lines = daemontest.ReadLines(t, p.out)
+	lines := d.WaitFlushed(p.out, 2, 20*time.Second) // anything extra would show
 	if got := daemontest.Sum(lines, "reload.count"); got != total {
 		t.Errorf("reload.count = %v over all flushes, want exactly %d", got, total)
 	}
@@ -244,15 +251,9 @@ veneurd {
 source "dogstatsd" "in" { listen = ["udp://%s"] }
 sink "localfile" "out" { path = %q }
 `, admin, udp, out))
-	sendSteadily(t, udp, "partial.count", 3000, 3000)
+	mustSendSteadily(t, udp, "partial.count", 3000, 3000)
 	// Wait until the daemon has the samples in hand, mid-interval.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(httpGet(t, "http://"+admin+"/metrics"), "veneur_worker_metrics_processed_total 3000\n") {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not process the 3000 samples")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d.WaitMetric("veneur_worker_metrics_processed_total", 10*time.Second, func(v float64) bool { return v == 3000 })
 	d.Signal(syscall.SIGTERM)
 	if err := d.Wait(30 * time.Second); err != nil {
 		t.Fatalf("exit: %v", err)

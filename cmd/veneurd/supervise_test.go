@@ -47,29 +47,69 @@ func checkAlive(t *testing.T, d *daemontest.Daemon) {
 }
 
 // sendSteadily sends total counter increments of name over UDP at about
-// rate per second and returns when done.
-func sendSteadily(t *testing.T, addr, name string, total, rate int) {
-	t.Helper()
+// rate per second. It returns when done, at the first error, or once stop
+// is closed (a nil stop never is). It does not touch the test, so it may run
+// on any goroutine.
+func sendSteadily(addr, name string, total, rate int, stop <-chan struct{}) error {
 	c, err := net.Dial("udp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer c.Close()
 	tick := time.NewTicker(time.Second / time.Duration(rate/10))
 	defer tick.Stop()
 	line := []byte(name + ":1|c\n")
 	for sent := 0; sent < total; {
-		<-tick.C
+		select {
+		case <-tick.C:
+		case <-stop:
+			return fmt.Errorf("%s: stopped after %d of %d", name, sent, total)
+		}
 		for range 10 {
 			if sent == total {
 				break
 			}
 			if _, err := c.Write(line); err != nil {
-				t.Fatal(err)
+				return fmt.Errorf("%s: after %d of %d: %w", name, sent, total, err)
 			}
 			sent++
 		}
 	}
+	return nil
+}
+
+// mustSendSteadily runs sendSteadily on the test goroutine.
+func mustSendSteadily(t *testing.T, addr, name string, total, rate int) {
+	t.Helper()
+	if err := sendSteadily(addr, name, total, rate, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sender is sendSteadily running on its own goroutine, which reports to the
+// test only through Wait.
+type sender struct {
+	done chan struct{} // closed once it has returned
+	err  error
+}
+
+// startSending runs sendSteadily on its own goroutine. The test's cleanup
+// stops it and waits for it, should the test end first.
+func startSending(t *testing.T, addr, name string, total, rate int) *sender {
+	s := &sender{done: make(chan struct{})}
+	stop := make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.err = sendSteadily(addr, name, total, rate, stop)
+	}()
+	t.Cleanup(func() { close(stop); <-s.done })
+	return s
+}
+
+// Wait waits until the sender has sent everything, and returns its error.
+func (s *sender) Wait() error {
+	<-s.done
+	return s.err
 }
 
 // TestSinkKilledUnderTraffic kills the localfile sink's process with
@@ -81,28 +121,41 @@ func TestSinkKilledUnderTraffic(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	addr := daemontest.FreePort(t, "udp")
+	admin := daemontest.FreePort(t, "tcp")
 	d := daemontest.Start(t, fmt.Sprintf(`
-veneurd { interval = "1s" }
+veneurd {
+  interval     = "1s"
+  http_address = %q
+}
 source "dogstatsd" "in" { listen = ["udp://%s"] }
 sink "localfile" "out" {
   path          = %q
   flush_timeout = "5s" # long enough for the restart (1s backoff) and the retry
 }
-`, addr, out))
+`, admin, addr, out))
 	before := pluginPid(t, d, "plugin-serve sink localfile")
-	done := make(chan struct{})
 	const total = 6000
-	go func() { defer close(done); sendSteadily(t, addr, "killed.count", total, 1000) }()
+	s := startSending(t, addr, "killed.count", total, 1000)
 
-	// Kill it between flushes, as a crash would most likely strike.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(2500 * time.Millisecond)))
+	// Kill it between flushes, as a crash would most likely strike: once
+	// counters have reached the file, just after the sink has acknowledged
+	// a flush, with the next a whole interval away (a kill during a flush
+	// would have it retried, and counted twice had the sink written it).
+	// The sink's total flush time grows as each of its flushes returns.
+	d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "killed.count") > 0
+	})
+	acked := `veneur_sink_metric_flush_total_duration_ns{sink="sink.localfile.out"}`
+	v, _ := d.Metric(acked)
+	d.WaitMetric(acked, 10*time.Second, func(now float64) bool { return now > v })
 	killAndAwaitRestart(t, d, before, "plugin-serve sink localfile")
-	<-done
-	lines := d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "killed.count") >= total
 	})
-	time.Sleep(1500 * time.Millisecond)
-	lines = daemontest.ReadLines(t, out)
+	lines := d.WaitFlushed(out, 2, 15*time.Second) // anything extra would show
 	if got := daemontest.Sum(lines, "killed.count"); got != total {
 		t.Fatalf("killed.count = %v across flushes, want exactly %d", got, total)
 	}
@@ -133,8 +186,7 @@ sink "localfile" "out" { path = %q }
 
 	// Record when each flush's lines appear in the file.
 	arrived := map[int64]time.Time{}
-	done := make(chan struct{})
-	go func() { defer close(done); sendSteadily(t, addr, "slow.count", 3000, 500) }()
+	s := startSending(t, addr, "slow.count", 3000, 500)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		for _, l := range daemontest.ReadLines(t, out) {
@@ -143,7 +195,7 @@ sink "localfile" "out" { path = %q }
 			}
 		}
 		select {
-		case <-done:
+		case <-s.done:
 		default:
 			if time.Now().Before(deadline) {
 				time.Sleep(20 * time.Millisecond)
@@ -152,9 +204,11 @@ sink "localfile" "out" { path = %q }
 		}
 		break
 	}
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
 	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "slow.count") >= 3000 })
-	time.Sleep(1200 * time.Millisecond)
-	lines := daemontest.ReadLines(t, out)
+	lines := d.WaitFlushed(out, 2, 10*time.Second) // anything extra would show
 	if got := daemontest.Sum(lines, "slow.count"); got != 3000 {
 		t.Errorf("slow.count = %v, want 3000", got)
 	}
@@ -194,21 +248,21 @@ source "dogstatsd" "in" { listen = ["udp://%s"] }
 sink "localfile" "out" { path = %q }
 `, addr, out))
 	const burst = 2000
-	sendSteadily(t, addr, "before.count", burst, 4000)
+	mustSendSteadily(t, addr, "before.count", burst, 4000)
 	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "before.count") >= burst
 	})
 
-	// Mid-interval, with state held that no flush has collected yet.
-	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(1200 * time.Millisecond)))
-	sendSteadily(t, addr, "held.count", 200, 2000)
+	// Mid-interval, with state held that no flush has collected yet: just
+	// after a cut, the held counters take a tenth of the interval to send.
+	d.WaitFlushes(1, 10*time.Second)
+	mustSendSteadily(t, addr, "held.count", 200, 2000)
 	killAndAwaitRestart(t, d, pluginPid(t, d, "plugin-serve source dogstatsd"), "plugin-serve source dogstatsd")
-	sendSteadily(t, addr, "after.count", burst, 4000)
+	mustSendSteadily(t, addr, "after.count", burst, 4000)
 	d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "after.count") >= burst
 	})
-	time.Sleep(1500 * time.Millisecond)
-	lines := daemontest.ReadLines(t, out)
+	lines := d.WaitFlushed(out, 2, 10*time.Second) // anything extra would show
 	for name, want := range map[string]float64{"before.count": burst, "after.count": burst} {
 		if got := daemontest.Sum(lines, name); got != want {
 			t.Errorf("%s = %v across flushes, want exactly %v", name, got, want)

@@ -213,7 +213,7 @@ sink "localfile" "out" { path = %q }
 	total := func(ls []daemontest.Line, name string) float64 {
 		return daemontest.Sum(ls, "transport."+name, "i:0") + daemontest.Sum(ls, "transport."+name, "i:1")
 	}
-	got := d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
+	d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
 		for name, w := range want {
 			if total(ls, name) < w {
 				return false
@@ -221,8 +221,7 @@ sink "localfile" "out" { path = %q }
 		}
 		return true
 	})
-	time.Sleep(1200 * time.Millisecond) // one more interval: anything extra would show
-	got = daemontest.ReadLines(t, out)
+	got := d.WaitFlushed(out, 2, 20*time.Second) // anything extra would show
 	for name, w := range want {
 		if g := total(got, name); g != w {
 			t.Errorf("transport.%s = %v, want %v", name, g, w)

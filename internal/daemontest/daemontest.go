@@ -8,11 +8,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -173,6 +178,26 @@ func (d *Daemon) waitFor(cond func() bool, timeout time.Duration) bool {
 	return cond()
 }
 
+// flushLine marks the line the daemon logs at debug level for each flush
+// ("veneurd: flush: points=..."); a plugin's logger has a longer name.
+const flushLine = " veneurd: flush: "
+
+// Flushes returns how many flushes the daemon has logged so far.
+func (d *Daemon) Flushes() int { return strings.Count(d.Logs(), flushLine) }
+
+// WaitFlushes waits until the daemon has logged n flushes more than it had
+// when called, failing the test after timeout. The daemon logs a flush once
+// its sources have handed over the interval that ended, and before its sinks
+// have it: what is sent after WaitFlushes returns belongs to a later
+// interval, and the sinks may not have the flush yet (see WaitFlushed).
+func (d *Daemon) WaitFlushes(n int, timeout time.Duration) {
+	d.t.Helper()
+	from := d.Flushes()
+	if !d.waitFor(func() bool { return d.Flushes() >= from+n }, timeout) {
+		d.t.Fatalf("veneurd logged %d of %d more flushes within %s", d.Flushes()-from, n, timeout)
+	}
+}
+
 // Signal sends sig to the daemon.
 func (d *Daemon) Signal(sig os.Signal) {
 	if err := d.Cmd.Process.Signal(sig); err != nil {
@@ -243,18 +268,20 @@ type Line struct {
 }
 
 // ReadLines reads a localfile sink's output; a missing file reads as empty.
+// A last line without its newline is one the sink is still writing, and is
+// left out.
 func ReadLines(t testing.TB, path string) []Line {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
 	var out []Line
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var l Line
@@ -281,6 +308,116 @@ func (d *Daemon) WaitLines(path string, timeout time.Duration, cond func([]Line)
 		d.t.Fatalf("%s: condition not met within %s (%d lines); the non-self lines:%s", path, timeout, len(lines), b.String())
 	}
 	return lines
+}
+
+// WaitFlushed waits until the localfile sink writing path holds n flushes
+// cut after the call, and returns the file's lines then; it fails the test
+// after timeout. Use it to see that nothing more arrives once a total is
+// reached: a flush cut after the call carries whatever the daemon had
+// received before it, and n = 2 also covers state a source handed over too
+// late for its cut, which joins the next interval.
+//
+// A flush is told by its self points (tagged veneurd:self; self_metrics is
+// on by default), stamped with the end of their interval. The daemon cuts the
+// interval ending at T at T or later, so self points stamped at or after the
+// call's time come from a flush cut after it.
+func (d *Daemon) WaitFlushed(path string, n int, timeout time.Duration) []Line {
+	d.t.Helper()
+	since := time.Now()
+	first := since.Add(time.Second - 1).Unix() // since, rounded up to a second
+	var lines []Line
+	var stamps []int64
+	ok := d.waitFor(func() bool {
+		lines = ReadLines(d.t, path)
+		stamps = SelfStamps(lines, first)
+		return len(stamps) >= n
+	}, timeout)
+	if !ok {
+		d.t.Fatalf("%s: %d of %d flushes cut after %s arrived within %s (self points stamped %v)",
+			path, len(stamps), n, since.Format("15:04:05.000"), timeout, SelfStamps(lines, 0))
+	}
+	return lines
+}
+
+// SelfStamps returns, in order, the distinct timestamps of the self points
+// (tagged veneurd:self) among lines, from first on: one per flush.
+func SelfStamps(lines []Line, first int64) []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	for _, l := range lines {
+		if l.Timestamp >= first && !seen[l.Timestamp] && slices.Contains(l.Tags, "veneurd:self") {
+			seen[l.Timestamp] = true
+			out = append(out, l.Timestamp)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// adminAddress finds in the log the address the daemon's admin interface
+// (http_address) listens on; the latest, should a reload have moved it.
+var adminAddress = regexp.MustCompile(`admin interface listening: address=(\S+)`)
+
+var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// Metric reads one sample from the daemon's admin /metrics: series is
+// written as in the Prometheus text, e.g.
+// `veneur_sink_metrics_flushed_total{sink="sink.localfile.out"}`. It
+// reports false when the series is absent. The pipeline must set
+// http_address.
+func (d *Daemon) Metric(series string) (float64, bool) {
+	d.t.Helper()
+	v, ok, err := d.metric(series)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return v, ok
+}
+
+func (d *Daemon) metric(series string) (float64, bool, error) {
+	m := adminAddress.FindAllStringSubmatch(d.Logs(), -1)
+	if m == nil {
+		return 0, false, fmt.Errorf("veneurd logged no admin address: the pipeline needs an http_address")
+	}
+	resp, err := httpClient.Get("http://" + m[len(m)-1][1] + "/metrics")
+	if err != nil {
+		return 0, false, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, false, fmt.Errorf("GET /metrics: %s\n%s", resp.Status, b)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, false, fmt.Errorf("/metrics: %q: %v", l, err)
+			}
+			return f, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// WaitMetric polls series on the admin /metrics until cond holds for its
+// value (0 while absent), and returns the value; it fails the test after
+// timeout.
+func (d *Daemon) WaitMetric(series string, timeout time.Duration, cond func(float64) bool) float64 {
+	d.t.Helper()
+	var v float64
+	var err error
+	ok := d.waitFor(func() bool {
+		v, _, err = d.metric(series)
+		return err == nil && cond(v)
+	}, timeout)
+	if !ok {
+		d.t.Fatalf("%s = %v (error: %v): condition not met within %s", series, v, err, timeout)
+	}
+	return v
 }
 
 // Sum adds the values of the lines named name whose tags are exactly tags.
