@@ -133,9 +133,9 @@ type output struct {
 	batches  chan *pb.Batch // to the Run stream
 	table    *state.Table
 	cutAbove int64
-	work     chan work     // to the aggregating goroutine
+	work     chan work           // to the aggregating goroutine
 	free     chan *state.Samples // frame buffers to reuse
-	idle     chan struct{} // closed when the aggregating goroutine has ended
+	idle     chan struct{}       // closed when the aggregating goroutine has ended
 	procs    *procs
 
 	// workMu guards workClosed: a cut must not hand a barrier to the
