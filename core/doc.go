@@ -6,11 +6,15 @@
 //	config/      HCL files -> config.Config + hcl.Diagnostics; config.HCL renders it back
 //	listen/      sockets, opened here and handed to source processes as fds
 //	pluginhost/  plugin processes: launch, configure, supervise, gRPC adapters,
-//	             the catalog of builtin and external plugins, flush encoding
+//	             the registry of builtin and external plugin types, flush encoding
 //	aggregate/   the interval's state (an internal/state.Table), events,
 //	             service checks, and the points a flush emits
 //	telemetry/   veneurd's own metrics under Veneur's names
 //	admin/       the admin HTTP interface
+//
+// Beside core, in internal/: state/ (an interval's mergeable series state and
+// its packed records), tdigest/, and proc/ (the one reader of /proc, through
+// procfs: socket drops here, process figures for veneurd bench).
 //
 // A sample's path: a client's datagram lands in a socket the daemon opened
 // (listen.Pool). The source plugin process that inherited the socket reads it

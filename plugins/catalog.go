@@ -45,11 +45,11 @@ func Lookup(kind, typ string) (Builtin, bool) {
 	return Builtin{}, false
 }
 
-// Catalog answers the config loader's questions about builtins.
-type Catalog struct{}
+// BuiltinTypes answers the config loader's questions about builtins.
+type BuiltinTypes struct{}
 
 // Types lists the builtin types of a kind.
-func (Catalog) Types(kind string) []string {
+func (BuiltinTypes) Types(kind string) []string {
 	var out []string
 	for _, b := range Builtins {
 		if b.Kind == kind {
@@ -61,7 +61,7 @@ func (Catalog) Types(kind string) []string {
 }
 
 // Lookup describes a builtin.
-func (Catalog) Lookup(kind, typ string) (config.PluginInfo, error) {
+func (BuiltinTypes) Lookup(kind, typ string) (config.PluginInfo, error) {
 	b, ok := Lookup(kind, typ)
 	if !ok {
 		return config.PluginInfo{}, fmt.Errorf("%s %q: %w", kind, typ, config.ErrUnknownPlugin)
@@ -74,7 +74,7 @@ func (Catalog) Lookup(kind, typ string) (config.PluginInfo, error) {
 }
 
 // Check has a builtin validate values in process.
-func (Catalog) Check(kind, typ string, values []byte) error {
+func (BuiltinTypes) Check(kind, typ string, values []byte) error {
 	b, ok := Lookup(kind, typ)
 	if !ok {
 		return nil

@@ -37,7 +37,7 @@ func TestReadmeExamples(t *testing.T) {
 			if b.Kind == "source" {
 				pipeline += "\nsink \"blackhole\" \"readme\" {}\n"
 			}
-			_, diags := config.Load(map[string][]byte{path: []byte(pipeline)}, plugins.Catalog{})
+			_, diags := config.Load(map[string][]byte{path: []byte(pipeline)}, plugins.BuiltinTypes{})
 			if diags.HasErrors() {
 				t.Errorf("%s example %d: %s", path, i+1, diags.Error())
 			}

@@ -12,12 +12,12 @@ import (
 )
 
 // loadPipeline loads path (or the embedded default pipeline when path is
-// "") with a catalog of builtins and the external plugins the pipeline
+// "") with a registry of builtins and the external plugins the pipeline
 // names. The processes started to learn external plugins' schemas end
 // before it returns.
 func loadPipeline(path string, log hclog.Logger) (*config.Config, hcl.Diagnostics) {
 	self, _ := os.Executable()
-	cat := pluginhost.NewCatalog(plugins.Catalog{}, &pluginhost.Launcher{Self: self, Logger: log})
+	cat := pluginhost.NewRegistry(plugins.BuiltinTypes{}, &pluginhost.Launcher{Self: self, Logger: log})
 	defer cat.Close()
 	var cfg *config.Config
 	var diags hcl.Diagnostics

@@ -85,7 +85,7 @@ type PluginBlock struct {
 	Kind string // "source" or "sink"
 	Type string
 	Name string
-	// Schema is the plugin's, as the catalog gave it.
+	// Schema is the plugin's, as its PluginTypes gave it.
 	Schema schema.Schema
 	// Values are the plugin's decoded attributes; JSON is their wire form.
 	// The attributes veneurd owns (HostAttributes) are in the fields below.
@@ -95,7 +95,7 @@ type PluginBlock struct {
 	// plugin binary: a block whose hash is unchanged across a reload keeps
 	// its process.
 	Hash string
-	// Info is what the catalog said of the plugin type.
+	// Info is what PluginTypes said of the plugin type.
 	Info PluginInfo
 
 	// Listen are the sockets veneurd opens for a source and hands to it, in
@@ -130,8 +130,10 @@ func (b *PluginBlock) Diagnose(summary, detail, attribute string) *hcl.Diagnosti
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: subject.Ptr()}
 }
 
-// Catalog tells the loader which plugin types exist and their schemas.
-type Catalog interface {
+// PluginTypes tells the loader which plugin types exist, their schemas, and
+// whether values suit them. plugins.BuiltinTypes answers for the builtins,
+// pluginhost.Registry for builtins and external plugins.
+type PluginTypes interface {
 	// Types lists the plugin types of a kind, for suggestions.
 	Types(kind string) []string
 	// Lookup describes a plugin type; an error wrapping ErrUnknownPlugin if
@@ -143,10 +145,10 @@ type Catalog interface {
 	Check(kind, typ string, values []byte) error
 }
 
-// ErrUnknownPlugin is wrapped by Catalog.Lookup for a type it does not know.
+// ErrUnknownPlugin is wrapped by PluginTypes.Lookup for a type it does not know.
 var ErrUnknownPlugin = errors.New("unknown plugin type")
 
-// PluginInfo is what a catalog knows of a plugin type.
+// PluginInfo is what PluginTypes knows of a plugin type.
 type PluginInfo struct {
 	Schema schema.Schema
 	// Path is an external plugin's binary; empty for builtins.
@@ -165,16 +167,16 @@ type External struct {
 	PathRange  hcl.Range
 }
 
-// Extensible catalogs can take external plugins: those a config declares
+// Extensible PluginTypes can take external plugins: those a config declares
 // with plugin blocks, and those found in veneurd { plugin_dir } as
 // veneurd-<kind>-<type> binaries.
 type Extensible interface {
-	Catalog
-	Extend(ext []External, pluginDir string) (Catalog, hcl.Diagnostics)
+	PluginTypes
+	Extend(ext []External, pluginDir string) (PluginTypes, hcl.Diagnostics)
 }
 
 // LoadPath loads a file, or every *.hcl file of a directory.
-func LoadPath(path string, cat Catalog) (*Config, hcl.Diagnostics) {
+func LoadPath(path string, cat PluginTypes) (*Config, hcl.Diagnostics) {
 	files, err := hclFiles(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read configuration", Detail: err.Error()}}
@@ -217,7 +219,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 }}
 
 // Load parses and decodes files (name -> content) as one pipeline.
-func Load(srcs map[string][]byte, cat Catalog) (*Config, hcl.Diagnostics) {
+func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	p := hclparse.NewParser()
 	names := make([]string, 0, len(srcs))
@@ -351,7 +353,7 @@ func duplicate(block, first *hcl.Block, what, detail string) *hcl.Diagnostic {
 
 type loader struct {
 	ctx *hcl.EvalContext
-	cat Catalog
+	cat PluginTypes
 }
 
 var daemonSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{

@@ -21,9 +21,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-type testCatalog map[string]schema.Schema
+type testTypes map[string]schema.Schema
 
-func (c testCatalog) Types(kind string) []string {
+func (c testTypes) Types(kind string) []string {
 	var out []string
 	for k := range c {
 		if t, ok := strings.CutPrefix(k, kind+"."); ok {
@@ -33,7 +33,7 @@ func (c testCatalog) Types(kind string) []string {
 	return out
 }
 
-func (c testCatalog) Lookup(kind, typ string) (PluginInfo, error) {
+func (c testTypes) Lookup(kind, typ string) (PluginInfo, error) {
 	s, ok := c[kind+"."+typ]
 	if !ok {
 		return PluginInfo{}, ErrUnknownPlugin
@@ -44,7 +44,7 @@ func (c testCatalog) Lookup(kind, typ string) (PluginInfo, error) {
 // Check rejects, as plugins would, a localfile path that is not absolute,
 // and a dogstatsd max_packet_size below 512 and an idle_timeout that is not
 // a duration, both at once.
-func (c testCatalog) Check(kind, typ string, values []byte) error {
+func (c testTypes) Check(kind, typ string, values []byte) error {
 	if typ == "localfile" && strings.Contains(string(values), `"path":"relative`) {
 		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: "The path must be absolute."}
 	}
@@ -70,7 +70,7 @@ func (c testCatalog) Check(kind, typ string, values []byte) error {
 	return nil
 }
 
-var catalog = testCatalog{
+var catalog = testTypes{
 	"source.dogstatsd": {
 		{Name: "max_packet_size", Type: cty.Number},
 		{Name: "idle_timeout", Type: cty.String},

@@ -84,8 +84,8 @@ func TestExternalPluginRefusals(t *testing.T) {
 		t.Errorf("incompatible protocol: %v", err)
 	}
 
-	// Through the catalog, the same refusals are diagnostics at the plugin block.
-	cat := NewCatalog(noBuiltins{}, l)
+	// Through the registry, the same refusals are diagnostics at the plugin block.
+	cat := NewRegistry(noBuiltins{}, l)
 	defer cat.Close()
 	_, diags := cat.Extend([]config.External{{Kind: "sink", Type: "old", Path: oldproto,
 		PathRange: rangeIn("p.hcl", 2)}}, "")

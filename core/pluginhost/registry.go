@@ -18,12 +18,12 @@ import (
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
-// Catalog knows the builtin plugins and the external ones a config names. An
+// Registry knows the builtin plugins and the external ones a config names. An
 // external plugin's schema comes from its own process, started while the
 // config loads and ended by Close: loading a config with external plugins
 // runs them, as Configure is free of side effects by contract.
-type Catalog struct {
-	builtin  config.Catalog
+type Registry struct {
+	builtin  config.PluginTypes
 	launcher *Launcher
 
 	mu       sync.Mutex
@@ -38,15 +38,15 @@ type external struct {
 	err  error
 }
 
-// NewCatalog returns a catalog of builtins that can be extended.
-func NewCatalog(builtin config.Catalog, l *Launcher) *Catalog {
-	return &Catalog{builtin: builtin, launcher: l, external: map[string]*external{}}
+// NewRegistry returns a registry of builtins that can be extended.
+func NewRegistry(builtin config.PluginTypes, l *Launcher) *Registry {
+	return &Registry{builtin: builtin, launcher: l, external: map[string]*external{}}
 }
 
 // Extend adds the external plugins a config declares and a plugin directory.
 // Each declared plugin is started now, so that a missing binary, a checksum
 // mismatch or an incompatible protocol is reported at its plugin block.
-func (c *Catalog) Extend(exts []config.External, dir string) (config.Catalog, hcl.Diagnostics) {
+func (c *Registry) Extend(exts []config.External, dir string) (config.PluginTypes, hcl.Diagnostics) {
 	c.mu.Lock()
 	c.dir = dir
 	c.mu.Unlock()
@@ -72,7 +72,7 @@ func (c *Catalog) Extend(exts []config.External, dir string) (config.Catalog, hc
 func DirBinary(kind, typ string) string { return "veneurd-" + kind + "-" + typ }
 
 // load starts an external plugin and asks for its schema, once per type.
-func (c *Catalog) load(kind, typ, path, sum string) *external {
+func (c *Registry) load(kind, typ, path, sum string) *external {
 	key := kind + "." + typ
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -103,7 +103,7 @@ func (c *Catalog) load(kind, typ, path, sum string) *external {
 }
 
 // Types lists builtin and external types of a kind.
-func (c *Catalog) Types(kind string) []string {
+func (c *Registry) Types(kind string) []string {
 	types := c.builtin.Types(kind)
 	c.mu.Lock()
 	for _, x := range c.external {
@@ -135,7 +135,7 @@ func dedupe(s []string) []string {
 
 // Lookup finds a builtin, a declared external plugin, or a binary in the
 // plugin directory.
-func (c *Catalog) Lookup(kind, typ string) (config.PluginInfo, error) {
+func (c *Registry) Lookup(kind, typ string) (config.PluginInfo, error) {
 	if info, err := c.builtin.Lookup(kind, typ); !errors.Is(err, config.ErrUnknownPlugin) {
 		return info, err
 	}
@@ -158,7 +158,7 @@ func (c *Catalog) Lookup(kind, typ string) (config.PluginInfo, error) {
 
 // Check validates values with the builtin in process, or with the external
 // plugin's process.
-func (c *Catalog) Check(kind, typ string, values []byte) error {
+func (c *Registry) Check(kind, typ string, values []byte) error {
 	if _, err := c.builtin.Lookup(kind, typ); err == nil {
 		return c.builtin.Check(kind, typ, values)
 	}
@@ -178,7 +178,7 @@ func (c *Catalog) Check(kind, typ string, values []byte) error {
 }
 
 // Close ends the processes started for schemas.
-func (c *Catalog) Close() {
+func (c *Registry) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, x := range c.external {
