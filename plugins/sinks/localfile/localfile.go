@@ -5,6 +5,9 @@
 //
 // Service checks are status points and carry "kind":"service_check" and
 // their "message"; events are objects with "kind":"event".
+//
+// JSON has no NaN or infinity: a point whose value is not finite is skipped,
+// counted and logged, and the rest of the flush is written.
 package localfile
 
 import (
@@ -12,9 +15,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -26,19 +33,25 @@ type Config struct {
 
 // Sink appends JSON lines to a file.
 type Sink struct {
-	cfg Config
-	mu  sync.Mutex
-	f   *os.File
+	cfg     Config
+	log     hclog.Logger
+	skipped atomic.Uint64
+	mu      sync.Mutex
+	f       *os.File
 }
 
 // New returns a localfile sink.
-func New() *Sink { return &Sink{} }
+func New() *Sink { return &Sink{log: hclog.NewNullLogger()} }
+
+// Skipped returns how many points the sink skipped because their value was
+// not finite.
+func (s *Sink) Skipped() uint64 { return s.skipped.Load() }
 
 // Config returns the defaults.
 func (s *Sink) Config() any { return &Config{} }
 
 // Configure checks and stores cfg.
-func (s *Sink) Configure(_ context.Context, _ sdk.Env, cfg any) error {
+func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 	c := *cfg.(*Config)
 	if c.Path == "" {
 		return &sdk.AttrError{Attribute: "path", Summary: "Empty path", Detail: "The localfile sink needs a file to write to."}
@@ -50,6 +63,9 @@ func (s *Sink) Configure(_ context.Context, _ sdk.Env, cfg any) error {
 		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: fmt.Sprintf("%s is not a directory.", dir)}
 	}
 	s.cfg = c
+	if env.Logger != nil {
+		s.log = env.Logger
+	}
 	return nil
 }
 
@@ -110,7 +126,18 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	}
 	w := bufio.NewWriterSize(s.f, 256<<10)
 	enc := json.NewEncoder(w)
+	var skipped int
+	var first string // the first skipped point's name
 	for _, p := range f.Points {
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			// JSON cannot hold the value: this point is lost, not the
+			// flush.
+			if skipped == 0 {
+				first = p.Name
+			}
+			skipped++
+			continue
+		}
 		tags := p.Tags
 		if tags == nil {
 			tags = []string{}
@@ -135,6 +162,10 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 		if err := enc.Encode(line); err != nil {
 			return err
 		}
+	}
+	if skipped > 0 {
+		s.skipped.Add(uint64(skipped))
+		s.log.Warn("skipped points whose value is NaN or infinite, which JSON cannot hold", "points", skipped, "first", first)
 	}
 	return w.Flush()
 }
