@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -85,6 +86,9 @@ func (s *Sink) Start(context.Context) error {
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	var buf bytes.Buffer
 	for _, p := range f.Points {
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			continue // JSON cannot hold it: skip the point, not the flush
+		}
 		b, err := formatPoint(p)
 		if err != nil {
 			return fmt.Errorf("point %s: %w", p.Name, err)

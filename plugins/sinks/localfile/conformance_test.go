@@ -3,6 +3,7 @@ package localfile
 import (
 	"bufio"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +14,12 @@ import (
 )
 
 // formatLine is the documented format of a point's line, written out
-// independently of the sink's own types.
+// independently of the sink's own types: none for a point whose value is not
+// finite.
 func formatLine(p sdk.Point) string {
+	if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+		return ""
+	}
 	var line struct {
 		Kind      string   `json:"kind,omitempty"`
 		Name      string   `json:"name"`
@@ -64,7 +69,8 @@ func readLines(t *testing.T, path string) []string {
 
 func TestConformance(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "points.jsonl")
-	sdktest.Sink(t, func() sdk.Sink { return New() }, sdktest.SinkCase{
+	var s *Sink
+	points := sdktest.Sink(t, func() sdk.Sink { s = New(); return s }, sdktest.SinkCase{
 		Config: map[string]any{"path": path},
 		AfterConfigure: func(t *testing.T) {
 			if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -74,6 +80,15 @@ func TestConformance(t *testing.T) {
 		Observe: func(t *testing.T) []string { return readLines(t, path) },
 		Format:  formatLine,
 	})
+	var nonFinite uint64
+	for _, p := range points {
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			nonFinite++
+		}
+	}
+	if got := s.Skipped(); got != nonFinite || got == 0 {
+		t.Errorf("the sink counted %d points skipped, %d of those flushed were not finite", got, nonFinite)
+	}
 }
 
 func TestRejectsPath(t *testing.T) {
