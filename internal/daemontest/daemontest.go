@@ -4,10 +4,10 @@
 package daemontest
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 )
 
 var (
@@ -242,21 +244,10 @@ func Children(pid int) []Proc {
 }
 
 // Line is one line of a localfile sink's output.
-type Line struct {
-	Kind      string   `json:"kind"`
-	Name      string   `json:"name"`
-	Tags      []string `json:"tags"`
-	Type      string   `json:"type"`
-	Value     float64  `json:"value"`
-	Timestamp int64    `json:"timestamp"`
-	Hostname  string   `json:"hostname"`
-	Message   string   `json:"message"`
-	Title     string   `json:"title"`
-	Text      string   `json:"text"`
-	AlertType string   `json:"alert_type"`
-}
+type Line = localfile.Line
 
-// ReadLines reads a localfile sink's output; a missing file reads as empty.
+// ReadLines reads a localfile sink's output; a missing file reads as empty,
+// and a last line the sink is still writing is left out.
 func ReadLines(t testing.TB, path string) []Line {
 	t.Helper()
 	f, err := os.Open(path)
@@ -268,16 +259,18 @@ func ReadLines(t testing.TB, path string) []Line {
 	}
 	defer f.Close()
 	var out []Line
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	dec := localfile.NewDecoder(f)
+	for {
 		var l Line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("%s: bad line %q: %v", path, sc.Text(), err)
+		err := dec.Decode(&l)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
 		}
 		out = append(out, l)
 	}
-	return out
 }
 
 // WaitLines polls path until cond holds for its lines, or fails the test.

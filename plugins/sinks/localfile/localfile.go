@@ -13,7 +13,6 @@ package localfile
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -91,32 +90,6 @@ func (s *Sink) Stop(context.Context) error {
 	return err
 }
 
-// Line is one point as written; the field order is the format's.
-type Line struct {
-	Kind      string   `json:"kind,omitempty"`
-	Name      string   `json:"name"`
-	Tags      []string `json:"tags"`
-	Type      string   `json:"type"`
-	Value     float64  `json:"value"`
-	Timestamp int64    `json:"timestamp"`
-	Hostname  string   `json:"hostname"`
-	Message   string   `json:"message,omitempty"`
-}
-
-// EventLine is one event as written.
-type EventLine struct {
-	Kind           string   `json:"kind"` // "event"
-	Title          string   `json:"title"`
-	Text           string   `json:"text"`
-	Tags           []string `json:"tags"`
-	Timestamp      int64    `json:"timestamp"`
-	Hostname       string   `json:"hostname"`
-	AggregationKey string   `json:"aggregation_key,omitempty"`
-	Priority       string   `json:"priority,omitempty"`
-	SourceType     string   `json:"source_type,omitempty"`
-	AlertType      string   `json:"alert_type,omitempty"`
-}
-
 // Flush appends f's points, events and service checks.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	s.mu.Lock()
@@ -124,11 +97,12 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	if s.f == nil {
 		return fmt.Errorf("localfile sink is not started")
 	}
+	// A failed write sticks to w, and w.Flush returns it.
 	w := bufio.NewWriterSize(s.f, 256<<10)
-	enc := json.NewEncoder(w)
 	var skipped int
 	var first string // the first skipped point's name
-	for _, p := range f.Points {
+	for i := range f.Points {
+		p := &f.Points[i]
 		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
 			// JSON cannot hold the value: this point is lost, not the
 			// flush.
@@ -138,30 +112,12 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 			skipped++
 			continue
 		}
-		tags := p.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		var kind string
-		if p.Type == sdk.PointStatus {
-			kind = "service_check"
-		}
-		if err := enc.Encode(Line{kind, p.Name, tags, p.Type.String(), p.Value, p.Timestamp, p.Hostname, p.Message}); err != nil {
-			return err
-		}
+		l := PointLine(p)
+		w.Write(append(l.AppendJSON(w.AvailableBuffer()), '\n'))
 	}
-	for _, e := range f.Events {
-		tags := e.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		line := EventLine{"event", e.Title, e.Text, tags, e.Timestamp, e.Hostname, e.AggregationKey, e.Priority, e.SourceType, e.AlertType}
-		if line.Timestamp == 0 {
-			line.Timestamp = f.Timestamp
-		}
-		if err := enc.Encode(line); err != nil {
-			return err
-		}
+	for i := range f.Events {
+		l := EventLine(&f.Events[i], f.Timestamp)
+		w.Write(append(l.AppendJSON(w.AvailableBuffer()), '\n'))
 	}
 	if skipped > 0 {
 		s.skipped.Add(uint64(skipped))
