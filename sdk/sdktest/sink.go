@@ -294,8 +294,12 @@ func oddFlush(ts int64) sdk.Flush {
 			// Two bad points for every three good ones, of every type.
 			for range 2 {
 				v := bad[nbad%3]
-				f.Points = append(f.Points, sdk.Point{Name: fmt.Sprintf("sdktest.odd.%g.%s", v, s), Tags: []string{"v:" + s},
-					Type: types[nbad%3], Value: v, Timestamp: ts, Hostname: "h1", Message: s})
+				q := sdk.Point{Name: fmt.Sprintf("sdktest.odd.%g.%s", v, s), Tags: []string{"v:" + s},
+					Type: types[nbad%3], Value: v, Timestamp: ts, Hostname: "h1"}
+				if q.Type == sdk.PointStatus {
+					q.Message = s
+				}
+				f.Points = append(f.Points, q)
 				nbad++
 			}
 		}
@@ -310,7 +314,8 @@ func oddFlush(ts int64) sdk.Flush {
 }
 
 // oddInvalidUTF8 returns a flush of events whose every string is invalid
-// UTF-8, with a finite point and a NaN one of the same kind.
+// UTF-8, and of two points whose strings are too, a service check and a
+// gauge whose value is NaN.
 func oddInvalidUTF8(ts int64) sdk.Flush {
 	const bad = "\xffbad\xe2\x82"
 	return sdk.Flush{
