@@ -1,13 +1,18 @@
 package main
 
 import (
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,16 +29,82 @@ func sha256File(t *testing.T, path string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// endpoint is an HTTP endpoint for the example sink: it sums the values of
+// the points it receives by name and tags, and checks each request's token.
+type endpoint struct {
+	*httptest.Server
+	mu      sync.Mutex
+	sums    map[string]float64 // by "name{tags}"
+	arrived chan struct{}
+}
+
+func newEndpoint(t *testing.T, token string) *endpoint {
+	e := &endpoint{sums: map[string]float64{}, arrived: make(chan struct{}, 1)}
+	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Authorization"); got != "Bearer "+token {
+			t.Errorf("a request with Authorization %q", got)
+		}
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			t.Errorf("a request that is not gzipped: %v", err)
+			return
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for dec := json.NewDecoder(zr); dec.More(); {
+			var p struct {
+				Metric string   `json:"metric"`
+				Value  float64  `json:"value"`
+				Tags   []string `json:"tags"`
+			}
+			if err := dec.Decode(&p); err != nil {
+				t.Errorf("a request whose body does not decode: %v", err)
+				return
+			}
+			e.sums[p.Metric+"{"+strings.Join(p.Tags, ",")+"}"] += p.Value
+		}
+		select {
+		case e.arrived <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(e.Close)
+	return e
+}
+
+// sum returns the sum of the values received for the series.
+func (e *endpoint) sum(series string) float64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sums[series]
+}
+
+// waitFor waits until cond holds, checking it as requests arrive.
+func (e *endpoint) waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for !cond() {
+		select {
+		case <-e.arrived:
+		case <-deadline:
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			t.Fatalf("condition not met within %s; received %v", timeout, e.sums)
+		}
+	}
+}
+
 // TestExternalSinkEndToEnd runs the example third-party sink, built as its
-// own binary and pinned by checksum: metrics sent over UDP arrive in its
-// output file.
+// own binary and pinned by checksum: metrics sent over UDP arrive at an HTTP
+// endpoint, with the sink's token, which veneurd never shows.
 func TestExternalSinkEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
 	dir := t.TempDir()
 	bin := daemontest.BuildPlugin(t, "./examples/plugins/sink_example", dir)
-	out := filepath.Join(dir, "points.jsonl")
+	const token = "t0k3n-e2e"
+	ep := newEndpoint(t, token)
 	addr := daemontest.FreePort(t, "udp")
 	d := daemontest.Start(t, fmt.Sprintf(`
 veneurd { interval = "1s" }
@@ -42,8 +113,11 @@ plugin "sink" "example" {
   sha256 = %q
 }
 source "dogstatsd" "in" { listen = ["udp://%s"] }
-sink "example" "main" { path = %q }
-`, bin, sha256File(t, bin), addr, out))
+sink "example" "main" {
+  url   = %q
+  token = %q
+}
+`, bin, sha256File(t, bin), addr, ep.URL, token))
 
 	var example bool
 	for _, p := range daemontest.Children(d.Cmd.Process.Pid) {
@@ -53,19 +127,22 @@ sink "example" "main" { path = %q }
 		t.Error("the example sink does not run as a child process of veneurd")
 	}
 	sendLines(t, addr, "ext.requests:2|c|#env:test\next.requests:3|c|#env:test\next.temp:21.5|g\n")
-	lines := d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
-		return daemontest.Sum(ls, "ext.requests", "env:test") >= 5 && daemontest.Sum(ls, "ext.temp") > 0
+	ep.waitFor(t, 15*time.Second, func() bool {
+		return ep.sum("ext.requests{env:test}") >= 5 && ep.sum("ext.temp{}") > 0
 	})
-	if got := daemontest.Sum(lines, "ext.requests", "env:test"); got != 5 {
+	if got := ep.sum("ext.requests{env:test}"); got != 5 {
 		t.Errorf("ext.requests = %v, want 5", got)
 	}
-	if got := daemontest.Sum(lines, "ext.temp"); got != 21.5 {
+	if got := ep.sum("ext.temp{}"); got != 21.5 {
 		t.Errorf("ext.temp = %v, want 21.5", got)
 	}
 
 	out2, err := exec.Command(daemontest.Binary(t), "plugins", "-config", d.Config).CombinedOutput()
 	if err != nil || !strings.Contains(string(out2), "sink    example") || !strings.Contains(string(out2), "sha256 pinned") {
 		t.Errorf("veneurd plugins: %v\n%s", err, out2)
+	}
+	if strings.Contains(d.Logs(), token) || strings.Contains(string(out2), token) {
+		t.Errorf("the sensitive token was shown")
 	}
 }
 
@@ -82,8 +159,8 @@ func TestExternalSinkRefusedByChecksum(t *testing.T) {
   path   = %q
   sha256 = "%s"
 }
-sink "example" "main" { path = %q }
-`, bin, strings.Repeat("0", 64), filepath.Join(dir, "out.jsonl")))
+sink "example" "main" { url = "http://127.0.0.1:9/points" }
+`, bin, strings.Repeat("0", 64)))
 	for _, args := range [][]string{{"validate", pipeline}, {"run", "-config", pipeline}} {
 		out, err := exec.Command(daemontest.Binary(t), args...).CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
@@ -124,7 +201,7 @@ func TestPluginDirAndExternalDiagnostics(t *testing.T) {
 	}
 	good := filepath.Join(dir, "good.hcl")
 	writeFile(t, good, `veneurd { plugin_dir = "plugins" }
-sink "example" "main" { path = "`+filepath.Join(dir, "out.jsonl")+`" }
+sink "example" "main" { url = "http://127.0.0.1:9/points" }
 `)
 	if out, err := exec.Command(daemontest.Binary(t), "validate", good).CombinedOutput(); err != nil {
 		t.Fatalf("validate with plugin_dir: %v\n%s", err, out)
@@ -132,7 +209,7 @@ sink "example" "main" { path = "`+filepath.Join(dir, "out.jsonl")+`" }
 	bad := filepath.Join(dir, "bad.hcl")
 	writeFile(t, bad, `veneurd { plugin_dir = "plugins" }
 sink "example" "main" {
-  path  = "`+filepath.Join(dir, "missing", "out.jsonl")+`"
+  url   = "http://127.0.0.1:9/points"
   color = "blue"
 }
 `)
@@ -144,7 +221,7 @@ sink "example" "main" {
 	}
 	writeFile(t, bad, `veneurd { plugin_dir = "plugins" }
 sink "example" "main" {
-  path  = "`+filepath.Join(dir, "missing", "out.jsonl")+`"
+  url   = "ftp://127.0.0.1/points"
 }
 `)
 	out, _ = exec.Command(daemontest.Binary(t), "validate", bad).CombinedOutput()

@@ -4,9 +4,8 @@
 package daemontest
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/internal/proc"
+	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 )
 
 var (
@@ -253,44 +253,33 @@ func Children(pid int) []Proc {
 }
 
 // Line is one line of a localfile sink's output.
-type Line struct {
-	Kind      string   `json:"kind"`
-	Name      string   `json:"name"`
-	Tags      []string `json:"tags"`
-	Type      string   `json:"type"`
-	Value     float64  `json:"value"`
-	Timestamp int64    `json:"timestamp"`
-	Hostname  string   `json:"hostname"`
-	Message   string   `json:"message"`
-	Title     string   `json:"title"`
-	Text      string   `json:"text"`
-	AlertType string   `json:"alert_type"`
-}
+type Line = localfile.Line
 
-// ReadLines reads a localfile sink's output; a missing file reads as empty.
-// A last line without its newline is one the sink is still writing, and is
-// left out.
+// ReadLines reads a localfile sink's output; a missing file reads as empty,
+// and a last line the sink is still writing is left out.
 func ReadLines(t testing.TB, path string) []Line {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return nil
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	defer f.Close()
 	var out []Line
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	dec := localfile.NewDecoder(f)
+	for {
 		var l Line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Fatalf("%s: bad line %q: %v", path, sc.Text(), err)
+		err := dec.Decode(&l)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
 		}
 		out = append(out, l)
 	}
-	return out
 }
 
 // WaitLines polls path until cond holds for its lines, or fails the test.

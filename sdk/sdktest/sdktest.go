@@ -17,6 +17,9 @@
 //   - a sink takes flushes sent in several chunks, empty flushes and
 //     concurrent flushes, and neither mutates nor retains the points it is
 //     given;
+//   - a sink survives what its format cannot hold: one point whose value is
+//     NaN or infinite, or whose strings hold control characters or invalid
+//     UTF-8, costs at most itself, never the rest of the flush;
 //   - a source reads from sockets it is handed, emits what was sent, writes
 //     with Writers used by one goroutine at a time, flushes what it wrote
 //     before Run returns, and returns promptly when its context ends.

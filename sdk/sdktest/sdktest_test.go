@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -19,7 +20,7 @@ import (
 // memSink keeps a copy of every point it is flushed, or, when bad is set,
 // breaks one of the ownership rules.
 type memSink struct {
-	bad string // "", "retain" or "mutate"
+	bad string // "", "retain", "mutate" or "nan"
 
 	cfg     memConfig
 	mu      sync.Mutex
@@ -61,6 +62,12 @@ func (s *memSink) Flush(_ context.Context, f *sdk.Flush) error {
 	case "mutate":
 		for i := range f.Points {
 			slices.Reverse(f.Points[i].Tags)
+		}
+	case "nan":
+		for _, p := range f.Points {
+			if math.IsNaN(p.Value) {
+				return fmt.Errorf("cannot encode %s", p.Name)
+			}
 		}
 	}
 	for _, p := range f.Points {
@@ -249,6 +256,7 @@ func TestKitCatches(t *testing.T) {
 	for bad, want := range map[string]string{
 		"sink:retain":      "missing (",
 		"sink:mutate":      "Flush mutated the flush it was given",
+		"sink:nan":         "a flush holding points whose value is NaN or infinite",
 		"source:unflushed": "never flushed",
 		"source:unsorted":  "not sorted",
 	} {

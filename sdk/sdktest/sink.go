@@ -3,11 +3,13 @@ package sdktest
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
@@ -35,6 +37,10 @@ type SinkCase struct {
 	// flushed was written exactly once, with the values it had when Flush
 	// was called: a sink that keeps points past Flush and reads them later
 	// writes the values the kit overwrote them with afterwards.
+	//
+	// Format returns "" for a point the sink is meant to skip, such as a
+	// point whose value is NaN or infinite in a format that cannot hold
+	// it; the kit then checks that the sink wrote nothing for it.
 	Format func(p sdk.Point) string
 }
 
@@ -45,7 +51,10 @@ type SinkCase struct {
 // time (veneurd does not wait for a slow sink before the next interval's
 // flush), and one passed to the Go method directly, after which the kit
 // checks the batch was not mutated and overwrites every point. It then
-// flushes once more, stops the sink and compares c.Observe with c.Format of
+// flushes once more, flushes what a sink must survive (values that are NaN or
+// infinite among finite ones; names, tags, hostnames, messages and events
+// holding tabs, newlines, quotes, control characters and invalid UTF-8),
+// which must not fail, stops the sink and compares c.Observe with c.Format of
 // every point flushed.
 //
 // Sink returns every point it flushed, in the order it flushed them, for
@@ -77,12 +86,12 @@ func Sink(t *testing.T, newPlugin func() sdk.Sink, c SinkCase) []sdk.Point {
 
 	// One flush in three chunks, as veneurd splits large flushes.
 	a := testFlush(1795300000, "a", 300)
-	flushChunks(t, sc, &a, []int{0, 120, 250})
+	mustFlushChunks(t, sc, &a, []int{0, 120, 250})
 	flushed = append(flushed, clonePoints(a.Points)...)
 
 	// An interval in which nothing happened.
 	empty := sdk.Flush{Timestamp: 1795300010}
-	flushChunks(t, sc, &empty, nil)
+	mustFlushChunks(t, sc, &empty, nil)
 
 	// Two flushes at once: a slow sink's flush may overlap the next one.
 	b1, b2 := testFlush(1795300020, "b1", 50), testFlush(1795300030, "b2", 50)
@@ -92,7 +101,7 @@ func Sink(t *testing.T, newPlugin func() sdk.Sink, c SinkCase) []sdk.Point {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			flushChunks(t, sc, f, []int{0, 25})
+			mustFlushChunks(t, sc, f, []int{0, 25})
 		}()
 	}
 	wg.Wait()
@@ -117,8 +126,23 @@ func Sink(t *testing.T, newPlugin func() sdk.Sink, c SinkCase) []sdk.Point {
 	// A later flush, by which time a sink that kept the previous one's
 	// points would see what scribble wrote.
 	d := testFlush(1795300050, "d", 10)
-	flushChunks(t, sc, &d, []int{0})
+	mustFlushChunks(t, sc, &d, []int{0})
 	flushed = append(flushed, clonePoints(d.Points)...)
+
+	// What a third-party source, or a bug upstream, may let through: one
+	// bad point must cost only itself, never the rest of the flush. Events
+	// whose strings are not valid UTF-8 cannot cross the wire (protobuf
+	// refuses them), so they go to the Go method.
+	odd := oddFlush(1795300060)
+	if err := flushChunks(sc, &odd, []int{0, len(odd.Points) / 2}); err != nil {
+		t.Errorf("%s: %v", oddFailed, err)
+	}
+	flushed = append(flushed, clonePoints(odd.Points)...)
+	invalid := oddInvalidUTF8(1795300070)
+	if err := p.Flush(ctx, &invalid); err != nil {
+		t.Errorf("%s (events and points with invalid UTF-8, through the Go method): %v", oddFailed, err)
+	}
+	flushed = append(flushed, clonePoints(invalid.Points)...)
 
 	if _, err := sc.Stop(ctx, &pb.Empty{}); err != nil {
 		t.Fatalf("Stop failed: %v", err)
@@ -129,10 +153,21 @@ func Sink(t *testing.T, newPlugin func() sdk.Sink, c SinkCase) []sdk.Point {
 	return flushed
 }
 
+// oddFailed says why a failed flush of odd points breaks the contract.
+const oddFailed = "a flush holding points whose value is NaN or infinite, or strings with control characters or invalid UTF-8, failed: " +
+	"a sink must skip (or write in its own documented way) what its format cannot hold, and deliver the rest"
+
+// mustFlushChunks is flushChunks, failing the test on an error.
+func mustFlushChunks(t *testing.T, sc pb.SinkClient, f *sdk.Flush, cuts []int) {
+	t.Helper()
+	if err := flushChunks(sc, f, cuts); err != nil {
+		t.Error(err)
+	}
+}
+
 // flushChunks sends f over the Flush stream, cutting its points at the given
 // offsets (the first must be 0); events go in a chunk of their own.
-func flushChunks(t *testing.T, sc pb.SinkClient, f *sdk.Flush, cuts []int) {
-	t.Helper()
+func flushChunks(sc pb.SinkClient, f *sdk.Flush, cuts []int) error {
 	var chunks []*pb.FlushChunk
 	for i, from := range cuts {
 		to := len(f.Points)
@@ -161,8 +196,7 @@ func flushChunks(t *testing.T, sc pb.SinkClient, f *sdk.Flush, cuts []int) {
 	defer cancel()
 	stream, err := sc.Flush(ctx)
 	if err != nil {
-		t.Errorf("Flush RPC failed: %v", err)
-		return
+		return fmt.Errorf("Flush RPC failed: %w", err)
 	}
 	for _, ch := range chunks {
 		if err := stream.Send(ch); err != nil {
@@ -171,12 +205,12 @@ func flushChunks(t *testing.T, sc pb.SinkClient, f *sdk.Flush, cuts []int) {
 	}
 	res, err := stream.CloseAndRecv()
 	if err != nil {
-		t.Errorf("Flush of %d points failed: %v", len(f.Points), err)
-		return
+		return fmt.Errorf("Flush of %d points failed: %w", len(f.Points), err)
 	}
 	if res.Points != uint64(len(f.Points)) {
-		t.Errorf("Flush of %d points answered %d", len(f.Points), res.Points)
+		return fmt.Errorf("Flush of %d points answered %d", len(f.Points), res.Points)
 	}
+	return nil
 }
 
 // testFlush returns a flush of n points named after prefix, and two events.
@@ -224,6 +258,78 @@ func testFlush(ts int64, prefix string, n int) sdk.Flush {
 		{Title: prefix + " failed", Priority: "low", AlertType: "error"},
 	}
 	return f
+}
+
+// oddStrings need escaping or replacing in most formats: a sink that writes
+// them as they are breaks its lines or its encoding.
+var oddStrings = []string{
+	"tab\tseparated",
+	"two\nlines",
+	"carriage\rreturn",
+	`quote " and backslash \`,
+	"nul \x00, bell \x07, escape \x1b, delete \x7f",
+	"line\u2028and paragraph\u2029separators",
+	"<html> & ünïcödé",
+	"invalid \xff\xfe utf-8",
+	"cut short \xe2\x82",
+}
+
+// oddFlush returns a flush whose points carry oddStrings in their names, tags,
+// hostnames and messages, with finite values, and, among them, points whose
+// value is NaN, +Inf or -Inf. Its events carry the oddStrings that are valid
+// UTF-8, which are all that can cross the wire.
+func oddFlush(ts int64) sdk.Flush {
+	f := sdk.Flush{Timestamp: ts}
+	types := []sdk.PointType{sdk.PointCounter, sdk.PointGauge, sdk.PointStatus}
+	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1)}
+	var nbad int
+	for i, s := range oddStrings {
+		p := sdk.Point{Name: "sdktest.odd." + s, Tags: []string{"a:" + s, "z:1"}, Type: types[i%3],
+			Value: float64(i) + 0.5, Timestamp: ts, Hostname: s}
+		if p.Type == sdk.PointStatus {
+			p.Value, p.Message = float64(i%4), s
+		}
+		f.Points = append(f.Points, p)
+		if i%3 == 1 {
+			// Two bad points for every three good ones, of every type.
+			for range 2 {
+				v := bad[nbad%3]
+				q := sdk.Point{Name: fmt.Sprintf("sdktest.odd.%g.%s", v, s), Tags: []string{"v:" + s},
+					Type: types[nbad%3], Value: v, Timestamp: ts, Hostname: "h1"}
+				if q.Type == sdk.PointStatus {
+					q.Message = s
+				}
+				f.Points = append(f.Points, q)
+				nbad++
+			}
+		}
+	}
+	for _, s := range oddStrings {
+		if utf8.ValidString(s) {
+			f.Events = append(f.Events, sdk.Event{Title: "odd " + s, Text: s + "\n" + s, Timestamp: ts, Hostname: s,
+				AggregationKey: s, Priority: "normal", SourceType: s, AlertType: "info", Tags: []string{"a:" + s}})
+		}
+	}
+	return f
+}
+
+// oddInvalidUTF8 returns a flush of events whose every string is invalid
+// UTF-8, and of two points whose strings are too, a service check and a
+// gauge whose value is NaN.
+func oddInvalidUTF8(ts int64) sdk.Flush {
+	const bad = "\xffbad\xe2\x82"
+	return sdk.Flush{
+		Timestamp: ts,
+		Points: []sdk.Point{
+			{Name: "sdktest.invalid." + bad, Tags: []string{bad}, Type: sdk.PointStatus, Value: 1, Timestamp: ts, Hostname: bad, Message: bad},
+			{Name: "sdktest.invalid.nan." + bad, Tags: []string{bad}, Type: sdk.PointGauge, Value: math.NaN(), Timestamp: ts, Hostname: bad},
+		},
+		Events: []sdk.Event{
+			{Title: bad, Text: bad + "\n" + bad, Timestamp: ts, Hostname: bad, AggregationKey: bad,
+				Priority: bad, SourceType: bad, AlertType: bad, Tags: []string{bad, "z:" + bad}},
+			{Title: "no timestamp " + bad, Text: bad},
+		},
+	}
 }
 
 func clonePoints(ps []sdk.Point) []sdk.Point {
@@ -286,8 +392,16 @@ func scribble(f *sdk.Flush) {
 func compareRecords(t *testing.T, got []string, points []sdk.Point, format func(sdk.Point) string) {
 	t.Helper()
 	want := map[string]int{}
+	skipped := map[string]bool{} // the records of points whose value is not finite
 	for _, p := range points {
-		want[format(p)]++
+		r := format(p)
+		if r == "" {
+			continue
+		}
+		want[r]++
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			skipped[r] = true
+		}
 	}
 	have := map[string]int{}
 	for _, r := range got {
@@ -313,6 +427,12 @@ func compareRecords(t *testing.T, got []string, points []sdk.Point, format func(
 	for _, r := range extra {
 		if strings.Contains(r, "overwritten") {
 			hint = "\n(records saying \"overwritten\" come from points the sink kept after Flush returned, read after the kit reused them)"
+			break
+		}
+	}
+	for _, r := range missing {
+		if skipped[r] {
+			hint += "\n(some missing records are of points whose value is NaN or infinite: a sink that skips such points by design has Format return \"\" for them)"
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 // Command sink_example is a veneurd sink plugin, built outside veneurd
-// against its SDK: it appends every flushed point to a file, one JSON object
-// per line. README.md explains how to build, install and test it.
+// against its SDK: it POSTs flushed points to an HTTP endpoint, in gzipped
+// batches of JSON lines, with retries. README.md explains how to build,
+// install and test it.
 package main
 
 import "github.com/veneurd/veneurd/sdk"

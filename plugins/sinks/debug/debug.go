@@ -1,5 +1,9 @@
 // Package debug is a sink that prints each flush to standard output, for
 // people watching a pipeline work.
+//
+// Every point is one line, whatever it holds: values that are NaN or
+// infinite print as NaN, +Inf and -Inf, and a name or tag holding a control
+// character or invalid UTF-8 prints Go-quoted.
 package debug
 
 import (
@@ -7,9 +11,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -54,11 +60,11 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintf(w, "flush %s: %d points\n", time.Unix(f.Timestamp, 0).UTC().Format(time.RFC3339), len(f.Points))
 	for _, p := range f.Points {
-		fmt.Fprintf(w, "  %-8s %s", p.Type, p.Name)
+		fmt.Fprintf(w, "  %-8s %s", p.Type, printable(p.Name))
 		if len(p.Tags) > 0 {
-			fmt.Fprintf(w, "{%s}", strings.Join(p.Tags, ","))
+			fmt.Fprintf(w, "{%s}", strings.Join(printableAll(p.Tags), ","))
 		}
-		fmt.Fprintf(w, " = %g", p.Value)
+		fmt.Fprintf(w, " = %g", p.Value) // NaN, +Inf and -Inf included
 		if p.Message != "" {
 			fmt.Fprintf(w, " %q", p.Message)
 		}
@@ -66,8 +72,26 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	}
 	if s.cfg.Events {
 		for _, e := range f.Events {
-			fmt.Fprintf(w, "  event    %q %q tags=%v\n", e.Title, e.Text, e.Tags)
+			fmt.Fprintf(w, "  event    %q %q tags=%v\n", e.Title, e.Text, printableAll(e.Tags))
 		}
 	}
 	return w.Flush()
+}
+
+// printable returns s as it is if it prints as itself on one line, and
+// Go-quoted if it holds a control character, another unprintable character
+// or invalid UTF-8, so that no name or tag can break or fake a line.
+func printable(s string) string {
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return !strconv.IsPrint(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func printableAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = printable(s)
+	}
+	return out
 }

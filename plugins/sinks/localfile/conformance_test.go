@@ -1,8 +1,8 @@
 package localfile
 
 import (
-	"bufio"
-	"encoding/json"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,59 +12,47 @@ import (
 	"github.com/veneurd/veneurd/sdk/sdktest"
 )
 
-// formatLine is the documented format of a point's line, written out
-// independently of the sink's own types.
+// formatLine is the line of a point, none for a point whose value is not
+// finite. TestFormat and TestOddValues pin the format to the byte.
 func formatLine(p sdk.Point) string {
-	var line struct {
-		Kind      string   `json:"kind,omitempty"`
-		Name      string   `json:"name"`
-		Tags      []string `json:"tags"`
-		Type      string   `json:"type"`
-		Value     float64  `json:"value"`
-		Timestamp int64    `json:"timestamp"`
-		Hostname  string   `json:"hostname"`
-		Message   string   `json:"message,omitempty"`
+	if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+		return ""
 	}
-	if p.Type == sdk.PointStatus {
-		line.Kind = "service_check"
-	}
-	line.Name, line.Tags, line.Type, line.Value = p.Name, p.Tags, p.Type.String(), p.Value
-	line.Timestamp, line.Hostname, line.Message = p.Timestamp, p.Hostname, p.Message
-	if line.Tags == nil {
-		line.Tags = []string{}
-	}
-	b, err := json.Marshal(line)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
+	l := PointLine(&p)
+	return string(l.AppendJSON(nil))
 }
 
-// readLines returns the file's lines, events left out.
+// readLines returns the file's lines, events left out, checking that every
+// line decodes.
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	dec := NewDecoder(strings.NewReader(string(b)))
 	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), `{"kind":"event",`) {
-			out = append(out, sc.Text())
+	for _, raw := range strings.SplitAfter(string(b), "\n") {
+		var l Line
+		if err := dec.Decode(&l); err == io.EOF {
+			if raw != "" {
+				t.Fatalf("the file ends with a line without its newline: %q", raw)
+			}
+			break
+		} else if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		if l.Kind != KindEvent {
+			out = append(out, strings.TrimSuffix(raw, "\n"))
+		}
 	}
 	return out
 }
 
 func TestConformance(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "points.jsonl")
-	sdktest.Sink(t, func() sdk.Sink { return New() }, sdktest.SinkCase{
+	var s *Sink
+	points := sdktest.Sink(t, func() sdk.Sink { s = New(); return s }, sdktest.SinkCase{
 		Config: map[string]any{"path": path},
 		AfterConfigure: func(t *testing.T) {
 			if _, err := os.Stat(path); !os.IsNotExist(err) {
@@ -74,6 +62,15 @@ func TestConformance(t *testing.T) {
 		Observe: func(t *testing.T) []string { return readLines(t, path) },
 		Format:  formatLine,
 	})
+	var nonFinite uint64
+	for _, p := range points {
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			nonFinite++
+		}
+	}
+	if got := s.Skipped(); got != nonFinite || got == 0 {
+		t.Errorf("the sink counted %d points skipped, %d of those flushed were not finite", got, nonFinite)
+	}
 }
 
 func TestRejectsPath(t *testing.T) {

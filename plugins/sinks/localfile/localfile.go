@@ -5,16 +5,22 @@
 //
 // Service checks are status points and carry "kind":"service_check" and
 // their "message"; events are objects with "kind":"event".
+//
+// JSON has no NaN or infinity: a point whose value is not finite is skipped,
+// counted and logged, and the rest of the flush is written.
 package localfile
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -26,19 +32,25 @@ type Config struct {
 
 // Sink appends JSON lines to a file.
 type Sink struct {
-	cfg Config
-	mu  sync.Mutex
-	f   *os.File
+	cfg     Config
+	log     hclog.Logger
+	skipped atomic.Uint64
+	mu      sync.Mutex
+	f       *os.File
 }
 
 // New returns a localfile sink.
-func New() *Sink { return &Sink{} }
+func New() *Sink { return &Sink{log: hclog.NewNullLogger()} }
+
+// Skipped returns how many points the sink skipped because their value was
+// not finite.
+func (s *Sink) Skipped() uint64 { return s.skipped.Load() }
 
 // Config returns the defaults.
 func (s *Sink) Config() any { return &Config{} }
 
 // Configure checks and stores cfg.
-func (s *Sink) Configure(_ context.Context, _ sdk.Env, cfg any) error {
+func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 	c := *cfg.(*Config)
 	if c.Path == "" {
 		return &sdk.AttrError{Attribute: "path", Summary: "Empty path", Detail: "The localfile sink needs a file to write to."}
@@ -50,6 +62,9 @@ func (s *Sink) Configure(_ context.Context, _ sdk.Env, cfg any) error {
 		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: fmt.Sprintf("%s is not a directory.", dir)}
 	}
 	s.cfg = c
+	if env.Logger != nil {
+		s.log = env.Logger
+	}
 	return nil
 }
 
@@ -75,32 +90,6 @@ func (s *Sink) Stop(context.Context) error {
 	return err
 }
 
-// Line is one point as written; the field order is the format's.
-type Line struct {
-	Kind      string   `json:"kind,omitempty"`
-	Name      string   `json:"name"`
-	Tags      []string `json:"tags"`
-	Type      string   `json:"type"`
-	Value     float64  `json:"value"`
-	Timestamp int64    `json:"timestamp"`
-	Hostname  string   `json:"hostname"`
-	Message   string   `json:"message,omitempty"`
-}
-
-// EventLine is one event as written.
-type EventLine struct {
-	Kind           string   `json:"kind"` // "event"
-	Title          string   `json:"title"`
-	Text           string   `json:"text"`
-	Tags           []string `json:"tags"`
-	Timestamp      int64    `json:"timestamp"`
-	Hostname       string   `json:"hostname"`
-	AggregationKey string   `json:"aggregation_key,omitempty"`
-	Priority       string   `json:"priority,omitempty"`
-	SourceType     string   `json:"source_type,omitempty"`
-	AlertType      string   `json:"alert_type,omitempty"`
-}
-
 // Flush appends f's points, events and service checks.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	s.mu.Lock()
@@ -108,33 +97,31 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	if s.f == nil {
 		return fmt.Errorf("localfile sink is not started")
 	}
+	// A failed write sticks to w, and w.Flush returns it.
 	w := bufio.NewWriterSize(s.f, 256<<10)
-	enc := json.NewEncoder(w)
-	for _, p := range f.Points {
-		tags := p.Tags
-		if tags == nil {
-			tags = []string{}
+	var skipped int
+	var first string // the first skipped point's name
+	for i := range f.Points {
+		p := &f.Points[i]
+		if math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
+			// JSON cannot hold the value: this point is lost, not the
+			// flush.
+			if skipped == 0 {
+				first = p.Name
+			}
+			skipped++
+			continue
 		}
-		var kind string
-		if p.Type == sdk.PointStatus {
-			kind = "service_check"
-		}
-		if err := enc.Encode(Line{kind, p.Name, tags, p.Type.String(), p.Value, p.Timestamp, p.Hostname, p.Message}); err != nil {
-			return err
-		}
+		l := PointLine(p)
+		w.Write(append(l.AppendJSON(w.AvailableBuffer()), '\n'))
 	}
-	for _, e := range f.Events {
-		tags := e.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		line := EventLine{"event", e.Title, e.Text, tags, e.Timestamp, e.Hostname, e.AggregationKey, e.Priority, e.SourceType, e.AlertType}
-		if line.Timestamp == 0 {
-			line.Timestamp = f.Timestamp
-		}
-		if err := enc.Encode(line); err != nil {
-			return err
-		}
+	for i := range f.Events {
+		l := EventLine(&f.Events[i], f.Timestamp)
+		w.Write(append(l.AppendJSON(w.AvailableBuffer()), '\n'))
+	}
+	if skipped > 0 {
+		s.skipped.Add(uint64(skipped))
+		s.log.Warn("skipped points whose value is NaN or infinite, which JSON cannot hold", "points", skipped, "first", first)
 	}
 	return w.Flush()
 }

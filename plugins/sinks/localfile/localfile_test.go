@@ -1,7 +1,9 @@
 package localfile
 
 import (
+	"bytes"
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,14 +15,16 @@ import (
 )
 
 // run configures a sink writing to path, starts it, flushes each flush and
-// stops it.
-func run(t *testing.T, path string, flushes ...sdk.Flush) {
+// stops it. It returns the sink and what it logged.
+func run(t *testing.T, path string, flushes ...sdk.Flush) (*Sink, string) {
 	t.Helper()
 	ctx := context.Background()
 	s := New()
 	cfg := s.Config().(*Config)
 	cfg.Path = path
-	if err := s.Configure(ctx, sdk.Env{Address: "sink.localfile.test", Logger: hclog.NewNullLogger()}, cfg); err != nil {
+	var logs bytes.Buffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &logs, DisableTime: true})
+	if err := s.Configure(ctx, sdk.Env{Address: "sink.localfile.test", Logger: log}, cfg); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Start(ctx); err != nil {
@@ -34,6 +38,17 @@ func run(t *testing.T, path string, flushes ...sdk.Flush) {
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return s, logs.String()
+}
+
+// readFile returns the file's content.
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func TestFormat(t *testing.T) {
@@ -66,11 +81,46 @@ func TestFormat(t *testing.T) {
 		`{"kind":"event","title":"deploy","text":"v2","tags":["env:dev"],"timestamp":1795300000,"hostname":"h1","priority":"normal","alert_type":"info"}`,
 		`{"name":"x.count","tags":["a:b","env:dev"],"type":"counter","value":1e+21,"timestamp":1795300010,"hostname":"h1"}`,
 	}, "\n") + "\n"
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != want {
+	if got := readFile(t, path); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestOddValues flushes points whose value JSON cannot hold among good ones,
+// and strings that need escaping or are not valid UTF-8: the bad points are
+// skipped, counted and logged, and everything else is written, escaped.
+func TestOddValues(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "points.jsonl")
+	const ts = 1795300000
+	s, logs := run(t, path, sdk.Flush{
+		Timestamp: ts,
+		Points: []sdk.Point{
+			{Name: "odd.tab\tname", Tags: []string{"nl:a\nb", `q:"x"`}, Type: sdk.PointCounter, Value: 1, Timestamp: ts, Hostname: "h1"},
+			{Name: "odd.nan", Type: sdk.PointGauge, Value: math.NaN(), Timestamp: ts, Hostname: "h1"},
+			{Name: "odd.invalid\xff\xfe", Tags: []string{"cut:\xe2\x82"}, Type: sdk.PointGauge, Value: -0.5, Timestamp: ts, Hostname: "h\x00"},
+			{Name: "odd.inf", Tags: []string{"a:b"}, Type: sdk.PointCounter, Value: math.Inf(1), Timestamp: ts, Hostname: "h1"},
+			{Name: "odd.check", Type: sdk.PointStatus, Value: 2, Timestamp: ts, Hostname: "h1", Message: "one\ntwo\t\"quoted\" \\ <b>&\r"},
+			{Name: "odd.neginf", Type: sdk.PointStatus, Value: math.Inf(-1), Timestamp: ts, Hostname: "h1", Message: "x"},
+			{Name: "odd.separators\u2028\u2029", Type: sdk.PointGauge, Value: 3, Timestamp: ts},
+		},
+		Events: []sdk.Event{
+			{Title: "deploy\tv2", Text: "one\ntwo\r\n\xff", Tags: []string{`env:"dev"`}, Hostname: "h1", AlertType: "info"},
+		},
+	})
+	want := strings.Join([]string{
+		`{"name":"odd.tab\tname","tags":["nl:a\nb","q:\"x\""],"type":"counter","value":1,"timestamp":1795300000,"hostname":"h1"}`,
+		`{"name":"odd.invalid\ufffd\ufffd","tags":["cut:\ufffd\ufffd"],"type":"gauge","value":-0.5,"timestamp":1795300000,"hostname":"h\u0000"}`,
+		`{"kind":"service_check","name":"odd.check","tags":[],"type":"status","value":2,"timestamp":1795300000,"hostname":"h1","message":"one\ntwo\t\"quoted\" \\ \u003cb\u003e\u0026\r"}`,
+		`{"name":"odd.separators\u2028\u2029","tags":[],"type":"gauge","value":3,"timestamp":1795300000,"hostname":""}`,
+		`{"kind":"event","title":"deploy\tv2","text":"one\ntwo\r\n\ufffd","tags":["env:\"dev\""],"timestamp":1795300000,"hostname":"h1","alert_type":"info"}`,
+	}, "\n") + "\n"
+	if got := readFile(t, path); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := s.Skipped(); got != 3 {
+		t.Errorf("Skipped() = %d, want 3", got)
+	}
+	if want := "[WARN]  skipped points whose value is NaN or infinite, which JSON cannot hold: points=3 first=odd.nan\n"; logs != want {
+		t.Errorf("logged %q, want %q", logs, want)
 	}
 }
