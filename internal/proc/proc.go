@@ -38,6 +38,15 @@ func Available() error {
 
 func fs() (procfs.FS, error) { return procfs.NewFS(root) }
 
+// process opens /proc/<pid>.
+func process(pid int) (procfs.Proc, error) {
+	f, err := fs()
+	if err != nil {
+		return procfs.Proc{}, err
+	}
+	return f.Proc(pid)
+}
+
 // namespace returns the proc filesystem whose net/ is pid's network
 // namespace: /proc/<pid>, or /proc/self for pid 0.
 func namespace(pid int) (procfs.FS, error) {
@@ -59,11 +68,7 @@ type Process struct {
 
 // Stat reads one process.
 func Stat(pid int) (Process, error) {
-	f, err := fs()
-	if err != nil {
-		return Process{}, err
-	}
-	p, err := f.Proc(pid)
+	p, err := process(pid)
 	if err != nil {
 		return Process{}, err
 	}
@@ -107,11 +112,7 @@ func Processes() ([]Process, error) {
 
 // Cmdline returns a process's arguments.
 func Cmdline(pid int) ([]string, error) {
-	f, err := fs()
-	if err != nil {
-		return nil, err
-	}
-	p, err := f.Proc(pid)
+	p, err := process(pid)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +122,7 @@ func Cmdline(pid int) ([]string, error) {
 // RSS returns the resident set size of a process (VmRSS) in bytes, 0 for
 // one that has none (a kernel thread or a zombie).
 func RSS(pid int) (uint64, error) {
-	f, err := fs()
-	if err != nil {
-		return 0, err
-	}
-	p, err := f.Proc(pid)
+	p, err := process(pid)
 	if err != nil {
 		return 0, err
 	}
@@ -138,11 +135,7 @@ func RSS(pid int) (uint64, error) {
 
 // SocketInodes returns the inodes of the sockets a process holds open.
 func SocketInodes(pid int) ([]uint64, error) {
-	f, err := fs()
-	if err != nil {
-		return nil, err
-	}
-	p, err := f.Proc(pid)
+	p, err := process(pid)
 	if err != nil {
 		return nil, err
 	}
