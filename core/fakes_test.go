@@ -181,7 +181,7 @@ func (src *fakeSource) take() []byte {
 	sort.Strings(names)
 	var records []byte
 	for _, name := range names {
-		records = state.AppendRecord(records, &state.Series{Key: state.Key(state.Counter, name, ""), Value: src.held[name]})
+		records = state.AppendRecord(records, &state.Series{Key: state.Key(state.ScopeDefault, state.Counter, name, ""), Value: src.held[name]})
 	}
 	clear(src.held)
 	return records

@@ -33,8 +33,9 @@ stop_daemon() { kill "$daemon"; wait "$daemon" 2>/dev/null || true; }
 
 bench() { "$bin" bench -target "udp://$udp" -admin "http://$admin" -json "$@"; }
 
-# metric NAME: a value from the daemon's /metrics.
-metric() { curl -s "http://$admin/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+# metric NAME: a value from the daemon's /metrics, as an integer (the exposition
+# format may write large values with an exponent).
+metric() { curl -s "http://$admin/metrics" | awk -v n="$1" '$1 == n { printf "%.0f\n", $2 }'; }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 

@@ -351,10 +351,10 @@ func PercentileSuffix(q float64) string {
 // extendInto adds se to m under its tags extended with extra, merging it
 // (and its scope) into a series already there.
 func extendInto(m map[string]*state.Series, se *state.Series, extra []string) {
-	se.Key = state.Key(se.Type(), se.Name(), extendTags(se.Tags(), extra))
-	prev, ok := m[se.Key]
+	se.Key = state.Key(se.Scope(), se.Type(), se.Name(), extendTags(se.Tags(), extra))
+	prev, ok := m[se.ID()]
 	if !ok {
-		m[se.Key] = se
+		m[se.ID()] = se
 		return
 	}
 	prev.Merge(se) // both were written this interval; for a gauge either is the last

@@ -103,9 +103,9 @@ func TestCounterOverflowDropsThatPointOnly(t *testing.T) {
 func TestInvalidStateDropsThatPointOnly(t *testing.T) {
 	a := New(Config{})
 	var b []byte
-	b = state.AppendRecord(b, &state.Series{Key: state.Key(state.Gauge, "g", ""), Value: math.Inf(1)})
-	b = state.AppendRecord(b, &state.Series{Key: state.Key(state.Counter, "c", ""), Value: math.NaN()})
-	b = state.AppendRecord(b, &state.Series{Key: state.Key(state.Gauge, "ok", ""), Value: 1})
+	b = state.AppendRecord(b, &state.Series{Key: state.Key(state.ScopeDefault, state.Gauge, "g", ""), Value: math.Inf(1)})
+	b = state.AppendRecord(b, &state.Series{Key: state.Key(state.ScopeDefault, state.Counter, "c", ""), Value: math.NaN()})
+	b = state.AppendRecord(b, &state.Series{Key: state.Key(state.ScopeDefault, state.Gauge, "ok", ""), Value: 1})
 	if n, err := a.MergeState(b); n != 3 || err != nil {
 		t.Fatalf("merged %d records: %v", n, err)
 	}

@@ -42,8 +42,8 @@ func AppendRecord(b []byte, se *Series) []byte {
 		b = append(b, RecordsVersion)
 	}
 	at := len(b)
-	b = append(b, 0, 0, 0, 0, se.Scope)
-	b = append(b, se.Key...)
+	b = append(b, 0, 0, 0, 0)
+	b = append(b, se.Key...) // the scope, then the series' identity
 	start := len(b)
 	switch {
 	case se.Digest != nil:
@@ -132,11 +132,12 @@ func (t *Table) merge(scope uint8, key, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	in.Scope = scope
 	if found {
-		return sh.series[i].Merge(&in)
+		se := &sh.series[i]
+		se.widen(scope)
+		return se.mergeState(&in)
 	}
-	in.Key = string(key)
+	in.Key = seriesKey(scope, key)
 	t.size.Add(in.cost())
 	sh.insert(h, in)
 	return nil

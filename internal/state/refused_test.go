@@ -66,16 +66,16 @@ func TestRefusesInvalidSamples(t *testing.T) {
 	if len(got) != 4 {
 		t.Fatalf("%d series, want c, g, t and s only", len(got))
 	}
-	if c := got[Key(Counter, "c", "")]; c.Value != 3 {
+	if c := got[ID(Counter, "c", "")]; c.Value != 3 {
 		t.Errorf("counter %v, want 3", c.Value)
 	}
-	if g := got[Key(Gauge, "g", "")]; g.Value != 4 {
+	if g := got[ID(Gauge, "g", "")]; g.Value != 4 {
 		t.Errorf("gauge %v, want 4", g.Value)
 	}
-	if d := got[Key(Timer, "t", "")].Digest; d.Count() != 1 || d.Sum() != 3 || d.Min() != 3 || d.Max() != 3 {
+	if d := got[ID(Timer, "t", "")].Digest; d.Count() != 1 || d.Sum() != 3 || d.Min() != 3 || d.Max() != 3 {
 		t.Errorf("timer count %v sum %v min %v max %v, want one sample of 3", d.Count(), d.Sum(), d.Min(), d.Max())
 	}
-	if n := got[Key(Set, "s", "")].Set.Estimate(); n != 3 {
+	if n := got[ID(Set, "s", "")].Set.Estimate(); n != 3 {
 		t.Errorf("set of %d members, want 3", n)
 	}
 

@@ -30,20 +30,20 @@ func TestSamplesRoundTrip(t *testing.T) {
 	if len(got) != 2 || s.Len() != 2 {
 		t.Fatalf("read %d samples, Len says %d; want 2", len(got), s.Len())
 	}
-	c := Series{Key: string(got[0].key)}
+	c := Series{Key: seriesKey(got[0].scope, got[0].key)}
 	if g := got[0]; g.typ != Counter || g.scope != 0 || g.value != 3 || g.rate != 0.5 ||
 		c.Type() != Counter || c.Name() != "a.b" || c.Tags() != "x:1,y:2" {
 		t.Errorf("sample 0 = %+v, name %q, tags %q", g, c.Name(), c.Tags())
 	}
-	st := Series{Key: string(got[1].key)}
+	st := Series{Key: seriesKey(got[1].scope, got[1].key)}
 	if g := got[1]; g.typ != Set || g.scope != 2 || g.rate != 1 || st.Name() != "s" || st.Tags() != "" {
 		t.Errorf("sample 1 = %+v", g)
 	}
 	if h := got[1].value; setValue(0xdeadbeefcafe) != h {
 		t.Errorf("set member's hash read back as %x", h)
 	}
-	if Key(Counter, "a.b", "x:1,y:2") != string(got[0].key) {
-		t.Errorf("Key builds %q for the sample keyed %q", Key(Counter, "a.b", "x:1,y:2"), got[0].key)
+	if ID(Counter, "a.b", "x:1,y:2") != string(got[0].key) {
+		t.Errorf("ID builds %q for the sample keyed %q", ID(Counter, "a.b", "x:1,y:2"), got[0].key)
 	}
 	s.Reset()
 	if s.Len() != 0 || s.Size() != 0 || len(readAll(&s)) != 0 {

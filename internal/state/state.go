@@ -16,6 +16,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -310,13 +311,13 @@ func (t *Table) add(h uint64, s *sample) refusal {
 	sh := &t.shards[h%uint64(len(t.shards))]
 	i, ok := sh.find(h, s.key)
 	if !ok {
-		se := t.newSeries(s.typ, s.scope, string(s.key))
+		se := t.newSeries(s.typ, s.scope, s.key)
 		i = sh.insert(h, se)
 		t.size.Add(se.cost())
 	}
 	se := &sh.series[i]
-	if se.Scope != s.scope {
-		se.Scope = widerScope(se.Scope, s.scope)
+	if se.Key[0] != s.scope {
+		se.widen(s.scope)
 	}
 	switch s.typ {
 	case Counter:
@@ -331,9 +332,10 @@ func (t *Table) add(h uint64, s *sample) refusal {
 	return accepted
 }
 
-// newSeries makes an empty series keyed key, of a known type.
-func (t *Table) newSeries(typ, scope uint8, key string) Series {
-	se := Series{Key: key, Scope: scope}
+// newSeries makes an empty series of a known type, of identity id (see
+// Series.Key) and scope.
+func (t *Table) newSeries(typ, scope uint8, id []byte) Series {
+	se := Series{Key: seriesKey(scope, id)}
 	p := t.params.Load()
 	switch typ {
 	case Histogram, Timer:
@@ -362,7 +364,7 @@ func (sh *shard) find(h uint64, key []byte) (int32, bool) {
 		}
 		if s&^0xffffffff == fp {
 			pos := int32(uint32(s)) - 1
-			if sh.series[pos].Key == string(key) {
+			if sh.series[pos].Key[1:] == string(key) {
 				return pos, true
 			}
 		}
@@ -401,40 +403,70 @@ func (sh *shard) grow(h uint64) {
 	sh.slots = make([]uint64, max(16, 2*len(sh.slots)))
 	last := len(sh.series) - 1
 	for pos := range last {
-		sh.place(hashString(sh.series[pos].Key), int32(pos))
+		sh.place(hashString(sh.series[pos].Key[1:]), int32(pos))
 	}
 	sh.place(h, int32(last))
 }
 
-// Series is one series' state. Its key (type, name and tags; see Samples)
-// is its identity; its scope is where it is aggregated (see ScopeDefault).
+// Series is one series' state. Its key is its scope (where it is
+// aggregated, see ScopeDefault) and then its identity (type, name and tags;
+// see Samples). The scope travels in the key rather than in a field of its
+// own because a million series are held at once: a field would cost each
+// series eight bytes of padding.
 type Series struct {
 	Key    string
 	Value  float64 // a counter's sum or a gauge's last value
 	Digest *tdigest.Merging
 	Set    *hyperloglog.Sketch
-	Scope  uint8 // an sdk.Scope
 }
 
+// Scope is an sdk.Scope, read from the key.
+func (se *Series) Scope() uint8 { return se.Key[0] }
+
+// ID is the series' identity: its key without the scope.
+func (se *Series) ID() string { return se.Key[1:] }
+
 // Type is an sdk.MetricType, read from the key.
-func (se *Series) Type() uint8 { return se.Key[0] }
+func (se *Series) Type() uint8 { return se.Key[1] }
 
 // Name and Tags are slices of the key.
 func (se *Series) Name() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[1:3])))
-	return se.Key[keyHeader : keyHeader+nl]
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
+	return se.Key[1+keyHeader : 1+keyHeader+nl]
 }
 
 func (se *Series) Tags() string {
-	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[1:3])))
-	return se.Key[keyHeader+nl:]
+	nl := int(binary.LittleEndian.Uint16([]byte(se.Key[2:4])))
+	return se.Key[1+keyHeader+nl:]
+}
+
+// widen gives se the wider of its scope and scope (see ScopeDefault). It
+// makes a new key, which happens only when a series' samples disagree.
+func (se *Series) widen(scope uint8) {
+	if w := widerScope(se.Key[0], scope); w != se.Key[0] {
+		se.Key = seriesKey(w, []byte(se.Key[1:]))
+	}
+}
+
+// seriesKey is scope followed by id, in one allocation.
+func seriesKey(scope uint8, id []byte) string {
+	var b strings.Builder
+	b.Grow(1 + len(id))
+	b.WriteByte(scope)
+	b.Write(id)
+	return b.String()
 }
 
 // Merge adds other's state, of the same type, to se: sums add, the gauge
 // takes other's value (other is the later), digests and sketches merge, and
 // the wider scope wins.
 func (se *Series) Merge(other *Series) error {
-	se.Scope = widerScope(se.Scope, other.Scope)
+	se.widen(other.Scope())
+	return se.mergeState(other)
+}
+
+// mergeState is Merge but for the scope.
+func (se *Series) mergeState(other *Series) error {
 	switch se.Type() {
 	case Counter:
 		se.Value += other.Value
@@ -456,8 +488,13 @@ func (se *Series) cost() int64 {
 	return c
 }
 
-// Key builds a series key, as Samples lays it out.
-func Key(typ uint8, name, tags string) string {
+// Key builds a series key (see Series).
+func Key(scope, typ uint8, name, tags string) string {
+	return string(append([]byte{scope}, ID(typ, name, tags)...))
+}
+
+// ID builds a series identity, as Samples lays it out.
+func ID(typ uint8, name, tags string) string {
 	b := make([]byte, keyHeader, keyHeader+len(name)+len(tags))
 	b[0] = typ
 	binary.LittleEndian.PutUint16(b[1:], uint16(len(name)))

@@ -32,7 +32,7 @@ func snapshot(t *Table) map[string]Series {
 	out := map[string]Series{}
 	for i := range t.Shards() {
 		for _, se := range t.Take(i) {
-			out[se.Key] = se
+			out[se.ID()] = se
 		}
 	}
 	return out
@@ -162,15 +162,15 @@ func TestScopeDoesNotSplitASeries(t *testing.T) {
 		if len(got) != 3 {
 			t.Fatalf("scopes %v: %d series, want 3 (counter, timer, gauge)", order, len(got))
 		}
-		c, d, g := got[Key(Counter, "x", "a:1")], got[Key(Timer, "x", "a:1")], got[Key(Gauge, "x", "a:1")]
-		if c.Value != 7 || c.Scope != ScopeGlobal {
-			t.Errorf("scopes %v: counter %v at scope %d, want 7 at global (%d)", order, c.Value, c.Scope, ScopeGlobal)
+		c, d, g := got[ID(Counter, "x", "a:1")], got[ID(Timer, "x", "a:1")], got[ID(Gauge, "x", "a:1")]
+		if c.Value != 7 || c.Scope() != ScopeGlobal {
+			t.Errorf("scopes %v: counter %v at scope %d, want 7 at global (%d)", order, c.Value, c.Scope(), ScopeGlobal)
 		}
-		if d.Digest == nil || d.Digest.Count() != 3 || d.Digest.Sum() != 7 || d.Scope != ScopeGlobal {
+		if d.Digest == nil || d.Digest.Count() != 3 || d.Digest.Sum() != 7 || d.Scope() != ScopeGlobal {
 			t.Errorf("scopes %v: timer %+v, want 3 samples summing to 7 at global", order, d)
 		}
-		if g.Value != 9 || g.Scope != ScopeLocal {
-			t.Errorf("scopes %v: gauge %v at scope %d, want 9 at local", order, g.Value, g.Scope)
+		if g.Value != 9 || g.Scope() != ScopeLocal {
+			t.Errorf("scopes %v: gauge %v at scope %d, want 9 at local", order, g.Value, g.Scope())
 		}
 	}
 	for _, c := range []struct {
@@ -190,9 +190,9 @@ func TestScopeDoesNotSplitASeries(t *testing.T) {
 		}
 		tb.AddSamples(&w)
 		got := snapshot(tb)
-		if se := got[Key(Counter, "x", "")]; len(got) != 1 || se.Scope != c.want || se.Value != float64(len(c.scopes)) {
+		if se := got[ID(Counter, "x", "")]; len(got) != 1 || se.Scope() != c.want || se.Value != float64(len(c.scopes)) {
 			t.Errorf("scopes %v: %d series, scope %d and sum %v; want one at scope %d summing to %d",
-				c.scopes, len(got), se.Scope, se.Value, c.want, len(c.scopes))
+				c.scopes, len(got), se.Scope(), se.Value, c.want, len(c.scopes))
 		}
 	}
 }
@@ -225,16 +225,16 @@ func TestRecordsCarryScope(t *testing.T) {
 		if len(got) != 3 {
 			t.Fatalf("merged in order %v: %d series, want 3", order, len(got))
 		}
-		c, h, alone := got[Key(Counter, "x", "a:1")], got[Key(Histogram, "h", "")], got[Key(Counter, "alone", "")]
-		if c.Value != 7 || c.Scope != ScopeGlobal {
-			t.Errorf("merged in order %v: counter %v at scope %d, want 7 at global", order, c.Value, c.Scope)
+		c, h, alone := got[ID(Counter, "x", "a:1")], got[ID(Histogram, "h", "")], got[ID(Counter, "alone", "")]
+		if c.Value != 7 || c.Scope() != ScopeGlobal {
+			t.Errorf("merged in order %v: counter %v at scope %d, want 7 at global", order, c.Value, c.Scope())
 		}
-		if h.Digest.Count() != 3 || h.Digest.Sum() != 7 || h.Scope != ScopeGlobal {
+		if h.Digest.Count() != 3 || h.Digest.Sum() != 7 || h.Scope() != ScopeGlobal {
 			t.Errorf("merged in order %v: histogram of %v summing to %v at scope %d, want 3 summing to 7 at global",
-				order, h.Digest.Count(), h.Digest.Sum(), h.Scope)
+				order, h.Digest.Count(), h.Digest.Sum(), h.Scope())
 		}
-		if alone.Value != 5 || alone.Scope != ScopeLocal {
-			t.Errorf("merged in order %v: a local series alone is %v at scope %d, want 5 at local", order, alone.Value, alone.Scope)
+		if alone.Value != 5 || alone.Scope() != ScopeLocal {
+			t.Errorf("merged in order %v: a local series alone is %v at scope %d, want 5 at local", order, alone.Value, alone.Scope())
 		}
 	}
 }
@@ -242,14 +242,14 @@ func TestRecordsCarryScope(t *testing.T) {
 // TestRecordsCorrupt checks that records that do not decode are refused
 // with ErrCorrupt, after the good ones before them merged, and never panic.
 func TestRecordsCorrupt(t *testing.T) {
-	good := AppendRecord(nil, &Series{Key: Key(Counter, "c", ""), Value: 2})
+	good := AppendRecord(nil, &Series{Key: Key(ScopeDefault, Counter, "c", ""), Value: 2})
 	for name, b := range map[string][]byte{
 		"version":    append([]byte{9}, good[1:]...),
 		"version 1":  append([]byte{1}, good[1:]...),
 		"truncated":  good[:len(good)-1],
-		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(Timer, "t", ""), Value: 1})[1:]...),
-		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(99, "x", ""), Value: 1})[1:]...),
-		"scope":      append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(Counter, "x", ""), Value: 1, Scope: 3})[1:]...),
+		"payload":    append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(ScopeDefault, Timer, "t", ""), Value: 1})[1:]...),
+		"type":       append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(ScopeDefault, 99, "x", ""), Value: 1})[1:]...),
+		"scope":      append(slices.Clone(good), AppendRecord(nil, &Series{Key: Key(3, Counter, "x", ""), Value: 1})[1:]...),
 		"header":     append(slices.Clone(good), 1, 0),
 		"key length": append(slices.Clone(good), 8, 0, 0, 0, 0, 1, 200, 0, 0, 0),
 	} {
@@ -285,7 +285,7 @@ func TestHashCollisions(t *testing.T) {
 		if _, ok := sh.find(h, []byte(k)); ok {
 			t.Fatalf("%s found before insert", k)
 		}
-		sh.insert(h, Series{Key: k})
+		sh.insert(h, Series{Key: "\x00" + k}) // scope, then identity
 		keys = append(keys, k)
 		for want, k := range keys {
 			h := uint64(42)
@@ -298,7 +298,7 @@ func TestHashCollisions(t *testing.T) {
 			if !ok {
 				i, ok = sh.find(hashString(k), []byte(k))
 			}
-			if !ok || int(i) != want || sh.series[i].Key != k {
+			if !ok || int(i) != want || sh.series[i].ID() != k {
 				t.Fatalf("after %d inserts, %s: position %d, %v", len(keys), k, i, ok)
 			}
 		}
