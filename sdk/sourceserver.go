@@ -146,9 +146,11 @@ type output struct {
 	sendMu sync.Mutex
 	closed bool
 	// cutMu makes cuts one at a time; askedCut is set once the state has
-	// outgrown its budget, until the next cut.
+	// outgrown its budget, until the next cut. shipping is closed when the
+	// cut under way has handed its state over (nil when none is).
 	cutMu    sync.Mutex
 	askedCut atomic.Bool
+	shipping atomic.Pointer[chan struct{}]
 
 	processed atomic.Uint64
 	mu        sync.Mutex // guards received and errs
@@ -204,8 +206,27 @@ func (o *output) add(b *state.Samples) {
 		refused.Each(func(reason string, n int) { o.errs[errKey{"metric", reason}] += uint64(n) })
 		o.mu.Unlock()
 	}
-	if o.table.Size() > o.cutAbove && o.askedCut.CompareAndSwap(false, true) {
-		o.send(&pb.Batch{CutNow: true})
+	if size := o.table.Size(); size > o.cutAbove {
+		if o.askedCut.CompareAndSwap(false, true) {
+			o.send(&pb.Batch{CutNow: true})
+		} else if size > 2*o.cutAbove {
+			o.awaitShipped()
+		}
+	}
+}
+
+// awaitShipped holds a writer that has filled twice the budget while a cut
+// hands the state over, so that reading waits for the host to take what
+// the source holds (the kernel then queues what clients send) rather than
+// the source's memory growing with the host's delay. It waits a second at
+// most, and not at all while no cut is shipping: a cut's first step waits
+// for the frames handed over before it, which may be this writer's.
+func (o *output) awaitShipped() {
+	if ch := o.shipping.Load(); ch != nil {
+		select {
+		case <-*ch:
+		case <-time.After(time.Second):
+		}
 	}
 }
 
@@ -258,6 +279,12 @@ func (o *output) cut(next state.Params, send func(records []byte) error) error {
 	o.cutMu.Lock()
 	defer o.cutMu.Unlock()
 	o.settle()
+	shipped := make(chan struct{})
+	o.shipping.Store(&shipped)
+	defer func() {
+		o.shipping.Store(nil)
+		close(shipped)
+	}()
 	var err error
 	o.table.Ship(maxStateBytes, func(records []byte) {
 		if err == nil {

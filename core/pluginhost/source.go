@@ -27,8 +27,10 @@ type SourceProcess struct {
 	stopping  chan struct{}
 	ended     chan struct{}
 	// cutting holds a token while a cut streams: one cut at a time, so that
-	// a cut's state is merged before the next cut's.
-	cutting chan struct{}
+	// a cut's state is merged before the next cut's. earlyAsked is set when
+	// the process asks for a cut, until one starts.
+	cutting    chan struct{}
+	earlyAsked atomic.Bool
 }
 
 // SourceHandlers take what a source process sends.
@@ -106,9 +108,11 @@ func (s *SourceProcess) stream(p *Process) error {
 	}
 }
 
-// cutEarly cuts the process within the interval, unless a cut is under way
-// (which takes the state anyway).
+// cutEarly cuts the process within the interval, as it asked. When a cut
+// is under way, that cut runs this one as it ends: the process may have
+// asked after the state it is taking was taken.
 func (s *SourceProcess) cutEarly() {
+	s.earlyAsked.Store(true)
 	select {
 	case s.cutting <- struct{}{}:
 	default:
@@ -146,7 +150,15 @@ func (s *SourceProcess) Cut(ctx context.Context, next *pb.StateParams) error {
 // cut streams the process's state to the State handler; the caller holds
 // the cutting token, which cut gives back.
 func (s *SourceProcess) cut(ctx context.Context, next *pb.StateParams) error {
-	defer func() { <-s.cutting }()
+	s.earlyAsked.Store(false)
+	defer func() {
+		<-s.cutting
+		// Checked after the token is given back: an ask that found the
+		// token taken is seen here, or takes the token itself.
+		if s.earlyAsked.Load() {
+			go s.cutEarly()
+		}
+	}()
 	p, _ := s.current()
 	if p == nil || p.Exited() {
 		return ErrNotRunning
