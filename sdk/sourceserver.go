@@ -206,16 +206,16 @@ func (o *output) add(b *state.Samples) {
 		refused.Each(func(reason string, n int) { o.errs[errKey{"metric", reason}] += uint64(n) })
 		o.mu.Unlock()
 	}
-	if size := o.table.Size(); size > o.cutAbove {
+	if o.table.Size() > o.cutAbove {
 		if o.askedCut.CompareAndSwap(false, true) {
 			o.send(&pb.Batch{CutNow: true})
-		} else if size > 2*o.cutAbove {
+		} else {
 			o.awaitShipped()
 		}
 	}
 }
 
-// awaitShipped holds a writer that has filled twice the budget while a cut
+// awaitShipped holds a writer that has filled the budget again while a cut
 // hands the state over, so that reading waits for the host to take what
 // the source holds (the kernel then queues what clients send) rather than
 // the source's memory growing with the host's delay. It waits a second at
