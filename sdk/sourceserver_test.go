@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/dgryski/go-metro"
 
@@ -236,4 +237,63 @@ func BenchmarkWriter(b *testing.B) {
 		w.Flush()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*burst), "ns/sample")
+}
+
+// TestWriterWaitsWhileStateIsHandedOver fills an output past its budget
+// while a cut is handing its state over: the writer waits until the cut
+// has handed it all over, so that the source's memory is not left to grow
+// with the host's delay; with no cut under way it never waits.
+func TestWriterWaitsWhileStateIsHandedOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o := newOutput(state.Params{})
+		o.cutAbove = 4 << 10
+		go func() {
+			for range o.batches {
+			}
+		}()
+		defer o.close()
+		w := o.Writer("udp")
+		fill := func(prefix string) {
+			for i := range 200 {
+				w.Metric(Counter, ScopeDefault, fmt.Appendf(nil, "%s.%d", prefix, i), nil, 1, 1)
+			}
+			w.Flush()
+		}
+		fill("a") // past the budget, with no cut under way: asks, and goes on
+		if !o.askedCut.Load() {
+			t.Fatal("no cut asked for past the budget")
+		}
+
+		release := make(chan struct{})
+		parts := 0
+		go o.cut(state.Params{}, func([]byte) error {
+			if parts++; parts == 1 {
+				<-release // the host is slow to take the first part
+			}
+			return nil
+		})
+		synctest.Wait()
+		if o.shipping.Load() == nil {
+			t.Fatal("the cut is not handing its state over")
+		}
+
+		filled := make(chan struct{})
+		go func() {
+			fill("b") // past the budget again, while the cut ships
+			close(filled)
+		}()
+		synctest.Wait()
+		select {
+		case <-filled:
+			t.Fatal("the writer went on while the cut was handing the state over")
+		default:
+		}
+		close(release)
+		synctest.Wait()
+		select {
+		case <-filled:
+		default:
+			t.Fatal("the writer still waits after the cut handed the state over")
+		}
+	})
 }
