@@ -29,9 +29,5 @@ func loadPipeline(path string, log hclog.Logger) (*config.Config, hcl.Diagnostic
 	return cfg, diags
 }
 
-func filesOf(cfg *config.Config) map[string]*hcl.File {
-	if cfg == nil {
-		return nil
-	}
-	return cfg.Files
-}
+// filesOf is what cfg's diagnostics are rendered from.
+func filesOf(cfg *config.Config) config.Text { return cfg.Text() }

@@ -45,7 +45,7 @@ func fmtCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		// Format what parses: hclwrite would otherwise rearrange broken input.
 		if f, diags := hclsyntax.ParseConfig(src, path, hcl.InitialPos); diags.HasErrors() {
-			config.WriteDiagnostics(stderr, map[string]*hcl.File{path: f}, diags)
+			config.WriteDiagnostics(stderr, config.Text{Files: map[string]*hcl.File{path: f}}, diags)
 			code = 1
 			continue
 		}

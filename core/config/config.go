@@ -42,6 +42,9 @@ type Config struct {
 	Externals   []External
 	// Files holds the parsed sources, for rendering diagnostics.
 	Files map[string]*hcl.File
+	// Secrets are the values of attributes a plugin marks sensitive, and
+	// where they are written: never shown in a diagnostic.
+	Secrets []Secret
 	// Hash identifies the config's content.
 	Hash string
 }
@@ -329,6 +332,7 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 			Detail:   "The pipeline has no sink block: metrics are aggregated and then discarded.",
 		})
 	}
+	cfg.Secrets = l.secrets
 	return cfg, diags
 }
 
@@ -352,8 +356,9 @@ func duplicate(block, first *hcl.Block, what, detail string) *hcl.Diagnostic {
 }
 
 type loader struct {
-	ctx *hcl.EvalContext
-	cat PluginTypes
+	ctx     *hcl.EvalContext
+	cat     PluginTypes
+	secrets []Secret
 }
 
 var daemonSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -555,6 +560,9 @@ func (l *loader) decodeBody(body hcl.Body, sch schema.Schema, prefix string, val
 		a, _ := sch.Lookup(name)
 		ranges[prefix+name] = attr.Expr.Range()
 		v, d := attr.Expr.Value(l.ctx)
+		if a.Sensitive {
+			l.secrets = append(l.secrets, secretsOf(attr.Expr.Range(), v)...)
+		}
 		diags = append(diags, d...)
 		if d.HasErrors() {
 			continue

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -45,6 +46,15 @@ func (c testTypes) Lookup(kind, typ string) (PluginInfo, error) {
 // and a dogstatsd max_packet_size below 512 and an idle_timeout that is not
 // a duration, both at once.
 func (c testTypes) Check(kind, typ string, values []byte) error {
+	if typ == "http" {
+		var cfg struct {
+			Token string `json:"token"`
+		}
+		json.Unmarshal(values, &cfg)
+		if strings.Contains(cfg.Token, " ") {
+			return &sdk.AttrError{Attribute: "token", Summary: "Invalid token", Detail: fmt.Sprintf("The token %q has a space.", cfg.Token)}
+		}
+	}
 	if typ == "localfile" && strings.Contains(string(values), `"path":"relative`) {
 		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: "The path must be absolute."}
 	}
@@ -82,6 +92,10 @@ var catalog = testTypes{
 		{Name: "count", Type: cty.Number},
 	},
 	"sink.debug":     {},
+	"sink.http": {
+		{Name: "url", Type: cty.String, Required: true},
+		{Name: "token", Type: cty.String, Sensitive: true},
+	},
 	"sink.localfile": {{Name: "path", Type: cty.String, Required: true}},
 }
 
@@ -110,7 +124,7 @@ func TestDiagnostics(t *testing.T) {
 			}
 			cfg, diags := Load(srcs, catalog)
 			var got bytes.Buffer
-			WriteDiagnostics(&got, cfg.Files, diags)
+			WriteDiagnostics(&got, cfg.Text(), diags)
 			if *update {
 				if wantIdx < 0 {
 					ar.Files = append(ar.Files, txtar.File{Name: "diagnostics"})
@@ -340,5 +354,40 @@ func TestLoadPathDirectory(t *testing.T) {
 	}
 	if _, diags := LoadPath(t.TempDir(), catalog); !diags.HasErrors() {
 		t.Fatal("an empty directory loaded")
+	}
+}
+
+// TestSecretsNeverShown renders diagnostics about sensitive attributes: a
+// wrong type, and a plugin's complaint that quotes the value. Neither
+// value appears, in the source line or in the text.
+func TestSecretsNeverShown(t *testing.T) {
+	src := `sink "http" "a" {
+  url   = "https://example.com"
+  token = "hunter2 and more"
+}
+sink "http" "b" {
+  url = "https://example.com"
+  token = ["s3cr3t-in-a-list"] # a list where a string goes
+}
+`
+	cfg, diags := Load(map[string][]byte{"p.hcl": []byte(src)}, catalog)
+	if len(diags) != 2 {
+		t.Fatalf("%d diagnostics, want 2: %v", len(diags), diags)
+	}
+	var got bytes.Buffer
+	WriteDiagnostics(&got, cfg.Text(), diags)
+	out := got.String()
+	for _, secret := range []string{"hunter2", "s3cr3t"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("diagnostics show the secret %q:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{
+		`p.hcl:3:11: error: Invalid token`, `The token "(sensitive)" has a space.`, `token = ******************`,
+		`p.hcl:7:11: error: Incorrect attribute value type`, `token = ******************** # a list where a string goes`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diagnostics lack %q:\n%s", want, out)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -18,36 +17,46 @@ import (
 //	      |              ^^^^^
 //
 // so that editors and terminals can jump to file:line:column.
-func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
+//
+// The value of an attribute a plugin marks sensitive is never shown: its
+// place in the source line is masked with '*', and its text is replaced in
+// a diagnostic's summary and detail (a plugin's complaint may quote it).
+func WriteDiagnostics(w io.Writer, src Text, diags hcl.Diagnostics) {
 	for _, d := range diags {
 		sev := "error"
 		if d.Severity == hcl.DiagWarning {
 			sev = "warning"
 		}
+		summary := src.scrub(d.Summary)
 		if d.Subject == nil {
-			fmt.Fprintf(w, "%s: %s\n", sev, d.Summary)
+			fmt.Fprintf(w, "%s: %s\n", sev, summary)
 		} else {
-			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+			fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, summary)
 		}
 		if d.Detail != "" {
-			fmt.Fprintf(w, "  %s\n", d.Detail)
+			fmt.Fprintf(w, "  %s\n", src.scrub(d.Detail))
 		}
 		if d.Subject != nil {
-			if f := files[d.Subject.Filename]; f != nil {
-				writeSnippet(w, f.Bytes, *d.Subject)
+			if f := src.Files[d.Subject.Filename]; f != nil {
+				writeSnippet(w, src, f.Bytes, *d.Subject)
 			}
 		}
 	}
 }
 
-func writeSnippet(w io.Writer, src []byte, r hcl.Range) {
-	sc := bufio.NewScanner(bytes.NewReader(src))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for line := 1; sc.Scan(); line++ {
+func writeSnippet(w io.Writer, src Text, file []byte, r hcl.Range) {
+	start := 0
+	for line := 1; start <= len(file); line++ {
+		n := bytes.IndexByte(file[start:], '\n')
+		if n < 0 {
+			n = len(file) - start
+		}
 		if line != r.Start.Line {
+			start += n + 1
 			continue
 		}
-		text := strings.ReplaceAll(sc.Text(), "\t", " ")
+		text := src.mask(r.Filename, bytes.Clone(file[start:start+n]), start)
+		text = bytes.TrimSuffix(bytes.ReplaceAll(text, []byte("\t"), []byte(" ")), []byte("\r"))
 		fmt.Fprintf(w, "  %4d | %s\n", line, text)
 		width := 1
 		if r.End.Line == r.Start.Line && r.End.Column > r.Start.Column {
