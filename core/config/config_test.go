@@ -91,7 +91,7 @@ var catalog = testTypes{
 		{Name: "readers", Type: cty.Number},
 		{Name: "count", Type: cty.Number},
 	},
-	"sink.debug":     {},
+	"sink.debug": {},
 	"sink.http": {
 		{Name: "url", Type: cty.String, Required: true},
 		{Name: "token", Type: cty.String, Sensitive: true},
