@@ -20,6 +20,13 @@ type Config struct {
 	// ReadBufferBytes is the datagram sockets' SO_RCVBUF: what the kernel
 	// holds while the reader is busy. Bursts larger than it are dropped.
 	ReadBufferBytes int `hcl:"read_buffer_bytes,optional" description:"SO_RCVBUF of datagram sockets, in bytes"`
+	// MaxLineLength bounds a line on a stream connection; a longer one is
+	// dropped whole. Each connection holds a buffer of this size.
+	MaxLineLength int `hcl:"max_line_length,optional" description:"longest line accepted on a TCP or UNIX stream connection, in bytes"`
+	// MaxConnections bounds the stream connections open at once, per
+	// listener: with MaxLineLength, it bounds the memory they hold. A
+	// connection past it is closed at once, and counted.
+	MaxConnections int `hcl:"max_connections,optional" description:"stream connections open at once, per listener"`
 	// IdleTimeout closes a stream connection that sends nothing for this
 	// long.
 	IdleTimeout string `hcl:"idle_timeout,optional" description:"close idle TCP and UNIX stream connections after this long"`
@@ -40,7 +47,7 @@ type TLSConfig struct {
 }
 
 func defaultConfig() *Config {
-	return &Config{MaxPacketSize: 8192, ReadBufferBytes: 4 << 20, IdleTimeout: "5m"}
+	return &Config{MaxPacketSize: 8192, MaxLineLength: 64 << 10, MaxConnections: 1024, ReadBufferBytes: 4 << 20, IdleTimeout: "5m"}
 }
 
 // validate checks every value and reports every problem, joined.
@@ -49,6 +56,14 @@ func (c *Config) validate() error {
 	if c.MaxPacketSize < 512 || c.MaxPacketSize > 65535 {
 		errs = append(errs, &sdk.AttrError{Attribute: "max_packet_size", Summary: "Packet size out of range",
 			Detail: fmt.Sprintf("max_packet_size must be between 512 and 65535 bytes, not %d.", c.MaxPacketSize)})
+	}
+	if c.MaxLineLength < 512 || c.MaxLineLength > 16<<20 {
+		errs = append(errs, &sdk.AttrError{Attribute: "max_line_length", Summary: "Line length out of range",
+			Detail: fmt.Sprintf("max_line_length must be between 512 bytes and 16 MiB, not %d.", c.MaxLineLength)})
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > 1<<20 {
+		errs = append(errs, &sdk.AttrError{Attribute: "max_connections", Summary: "Connections out of range",
+			Detail: fmt.Sprintf("max_connections must be between 1 and 1048576, not %d.", c.MaxConnections)})
 	}
 	if c.ReadBufferBytes < 0 || c.ReadBufferBytes > 1<<30 {
 		errs = append(errs, &sdk.AttrError{Attribute: "read_buffer_bytes", Summary: "Buffer size out of range",

@@ -200,8 +200,20 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, a sdk.Address,
 			return err
 		}
 		mu.Lock()
-		conns[c] = struct{}{}
+		full := len(conns) >= s.cfg.MaxConnections
+		if !full {
+			conns[c] = struct{}{}
+		}
 		mu.Unlock()
+		if full {
+			// Refused rather than left waiting: each connection holds a
+			// line buffer, and the budget is max_connections of them.
+			c.Close()
+			w := out.Writer(protocol)
+			w.Error("connection", "too_many_connections")
+			w.Flush()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -234,7 +246,7 @@ func (s *Source) serveStream(ctx context.Context, l sdk.Listener, a sdk.Address,
 func (s *Source) serveConn(ctx context.Context, c net.Conn, w sdk.Writer) {
 	defer w.Flush()
 	h := handler{w: w, log: s.log}
-	r := bufio.NewReaderSize(c, 64<<10)
+	r := bufio.NewReaderSize(c, s.cfg.MaxLineLength)
 	for {
 		if r.Buffered() == 0 {
 			c.SetReadDeadline(time.Now().Add(s.cfg.idleTimeout))
@@ -244,8 +256,9 @@ func (s *Source) serveConn(ctx context.Context, c net.Conn, w sdk.Writer) {
 		}
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			// Dropped whole: its first 64 KiB would parse as a line of
-			// their own, with a cut value or tag.
+			// Longer than max_line_length (its newline included), and
+			// dropped whole: its first part would parse as a line of its
+			// own, with a cut value or tag.
 			w.Error("metric", "toolong")
 			for errors.Is(err, bufio.ErrBufferFull) { // skip the rest of the line
 				_, err = r.ReadSlice('\n')

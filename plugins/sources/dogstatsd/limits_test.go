@@ -2,9 +2,12 @@ package dogstatsd
 
 import (
 	"errors"
+	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/sdktest"
@@ -100,5 +103,94 @@ func TestStreamLineTooLong(t *testing.T) {
 	wantErrors := []sdktest.Error{{PacketType: "metric", Reason: "toolong"}}
 	if e := got.Errors(); !reflect.DeepEqual(e, wantErrors) {
 		t.Errorf("errors %+v, want %+v", e, wantErrors)
+	}
+}
+
+// max_line_length bounds a stream line, its newline included: a line that
+// fits is read, a longer one is dropped whole and counted.
+func TestMaxLineLength(t *testing.T) {
+	line := func(name string, n int) string { // n bytes with the newline
+		l := name + ":1|c|#t:"
+		return l + strings.Repeat("a", n-len(l)-1) + "\n"
+	}
+	got := sdktest.Source(t, func() sdk.Source { return New() }, sdktest.SourceCase{
+		Config: map[string]any{"max_line_length": 1024},
+		Listen: []string{"tcp://127.0.0.1:0"},
+		Send: func(t *testing.T, addrs []string) {
+			c := sdktest.Dial(t, addrs[0])
+			if _, err := c.Write([]byte(line("fits", 1024) + line("long", 1025) + "after:1|c\n")); err != nil {
+				t.Fatal(err)
+			}
+		},
+		Want: func(t *testing.T, got *sdktest.Collector) bool { return got.Received()["tcp"] >= 3 },
+	})
+	var names []string
+	for _, m := range got.Metrics() {
+		names = append(names, m.Name)
+	}
+	if strings.Join(names, ",") != "fits,after" {
+		t.Errorf("metrics %q, want fits and after", names)
+	}
+	wantErrors := []sdktest.Error{{PacketType: "metric", Reason: "toolong"}}
+	if e := got.Errors(); !reflect.DeepEqual(e, wantErrors) {
+		t.Errorf("errors %+v, want %+v", e, wantErrors)
+	}
+}
+
+// max_connections bounds the stream connections open at once: one past it
+// is closed at once and counted, and the ones open are still read; once
+// one closes, a new connection is taken again.
+func TestMaxConnections(t *testing.T) {
+	got := sdktest.Source(t, func() sdk.Source { return New() }, sdktest.SourceCase{
+		Config: map[string]any{"max_connections": 2},
+		Listen: []string{"tcp://127.0.0.1:0"},
+		Send: func(t *testing.T, addrs []string) {
+			a, b := sdktest.Dial(t, addrs[0]), sdktest.Dial(t, addrs[0])
+			for _, c := range []net.Conn{a, b} {
+				if _, err := c.Write([]byte("open:1|c\n")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A third connection is closed by the source at once, which a
+			// read shows.
+			refused := sdktest.Dial(t, addrs[0])
+			refused.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := refused.Read(make([]byte, 1)); err != io.EOF {
+				t.Fatalf("a connection past max_connections read %d bytes, %v; want EOF", n, err)
+			}
+			a.Close()
+			// a's slot is free once the source has seen it close; a new
+			// connection may race that, so try until one is taken.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				c := sdktest.Dial(t, addrs[0])
+				c.Write([]byte("later:1|c\n"))
+				c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				_, err := c.Read(make([]byte, 1))
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					return // taken: the source holds it open
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("no connection taken after one closed")
+				}
+			}
+		},
+		Want: func(t *testing.T, got *sdktest.Collector) bool {
+			n := map[string]int{}
+			for _, m := range got.Metrics() {
+				n[m.Name]++
+			}
+			return n["open"] == 2 && n["later"] >= 1
+		},
+	})
+	var refused int
+	for _, e := range got.Errors() {
+		if e != (sdktest.Error{PacketType: "connection", Reason: "too_many_connections"}) {
+			t.Errorf("unexpected error %+v", e)
+		}
+		refused++
+	}
+	if refused < 1 {
+		t.Errorf("%d refusals counted, want at least 1", refused)
 	}
 }
