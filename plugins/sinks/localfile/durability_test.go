@@ -104,3 +104,53 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("after the disk has room again the file holds\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestRotated renames the file between flushes, as logrotate does before it
+// creates a new one, or deletes it: the next flush writes to a new file at
+// the path, and the old one keeps only what was written before.
+func TestRotated(t *testing.T) {
+	for name, move := range map[string]func(path string) (old string, err error){
+		"renamed": func(path string) (string, error) { return path + ".1", os.Rename(path, path+".1") },
+		"deleted": func(path string) (string, error) { return "", os.Remove(path) },
+		"renamed and created": func(path string) (string, error) {
+			if err := os.Rename(path, path+".1"); err != nil {
+				return "", err
+			}
+			return path + ".1", os.WriteFile(path, nil, 0o644)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "points.jsonl")
+			s := New()
+			start(t, s, path)
+			ctx := context.Background()
+			first, firstLines := gauges("a.one", "a.two")
+			if err := s.Flush(ctx, &first); err != nil {
+				t.Fatal(err)
+			}
+			old, err := move(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, secondLines := gauges("b.one")
+			if err := s.Flush(ctx, &second); err != nil {
+				t.Fatal(err)
+			}
+			if old != "" {
+				if got := readFile(t, old); got != firstLines {
+					t.Errorf("the rotated file holds\n%q\nwant\n%q", got, firstLines)
+				}
+			}
+			if got := readFile(t, path); got != secondLines {
+				t.Errorf("the file at the path holds\n%q\nwant\n%q", got, secondLines)
+			}
+			third, thirdLines := gauges("c.one")
+			if err := s.Flush(ctx, &third); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := readFile(t, path), secondLines+thirdLines; got != want {
+				t.Errorf("after another flush the file at the path holds\n%q\nwant\n%q", got, want)
+			}
+		})
+	}
+}

@@ -10,7 +10,9 @@
 // counted and logged, and the rest of the flush is written.
 //
 // Each Flush call's lines are written with one write, and a write that fails
-// part-way is cut off again, so the file only ever holds whole lines.
+// part-way is cut off again, so the file only ever holds whole lines. At each
+// flush the sink checks that the path still names the file it has open, and
+// opens the path anew when the file was renamed or deleted.
 package localfile
 
 import (
@@ -122,6 +124,9 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	if s.f == nil {
 		return fmt.Errorf("localfile sink is not started")
 	}
+	if err := s.reopenIfMoved(); err != nil {
+		return err
+	}
 	b := s.buf[:0]
 	var skipped int
 	var first string // the first skipped point's name
@@ -179,4 +184,26 @@ func (s *Sink) write(b []byte) error {
 		return errors.Join(err, fmt.Errorf("removing the partial write: %w", terr))
 	}
 	return err
+}
+
+// reopenIfMoved opens the path anew when it no longer names the open file:
+// the file was renamed (as logrotate does before creating a new one) or
+// deleted. If the path cannot be opened, the flush fails and the next one
+// tries again.
+func (s *Sink) reopenIfMoved() error {
+	if open, err := s.f.Stat(); err == nil {
+		if at, err := os.Stat(s.cfg.Path); err == nil && os.SameFile(open, at) {
+			return nil
+		}
+	}
+	f, err := s.open(s.cfg.Path)
+	if err != nil {
+		return fmt.Errorf("reopening the moved or deleted file: %w", err)
+	}
+	if err := s.f.Close(); err != nil {
+		s.log.Warn("closing the moved or deleted file", "path", s.cfg.Path, "error", err)
+	}
+	s.f = f
+	s.log.Info("the file was moved or deleted; writing to a new one at the path", "path", s.cfg.Path)
+	return nil
 }
