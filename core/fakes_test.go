@@ -80,12 +80,14 @@ func (f *fakePlugins) StartSource(b *config.PluginBlock, _ []*os.File, _ []strin
 }
 
 // fakeSink records each flush it delivers: when, and its points as
-// "name{tags}" -> value. A flush takes delay, or until its context ends.
+// "name{tags}" -> value. A flush takes delay, or until its context ends;
+// while fail is set, every flush fails with it.
 type fakeSink struct {
 	addr  string
 	delay time.Duration
 
 	mu        sync.Mutex
+	fail      error
 	starts    int
 	running   bool
 	flushes   []delivered
@@ -117,6 +119,12 @@ func (k *fakeSink) Flush(ctx context.Context, b *pluginhost.FlushBatch) error {
 			return ctx.Err()
 		}
 	}
+	k.mu.Lock()
+	fail := k.fail
+	k.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
 	d := delivered{at: time.Now(), points: map[string]float64{}}
 	var points []sdk.Point
 	for _, c := range b.Chunks {
@@ -140,6 +148,14 @@ func (k *fakeSink) Flush(ctx context.Context, b *pluginhost.FlushBatch) error {
 func (k *fakeSink) Stop(context.Context) {
 	k.mu.Lock()
 	k.running = false
+	k.mu.Unlock()
+}
+
+// failWith makes every flush from now on fail with err, or succeed again
+// when err is nil.
+func (k *fakeSink) failWith(err error) {
+	k.mu.Lock()
+	k.fail = err
 	k.mu.Unlock()
 }
 

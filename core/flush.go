@@ -83,8 +83,12 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 		default:
 			s.log.Error("sink flush failed", "sink", k.Address(), "points", batch.Points, "error", err)
 		}
+		if s.flushCtx.Err() == nil {
+			k.lastErr.Store(newFlushError(err))
+		}
 		return
 	}
+	k.lastErr.Store(nil)
 	k.flushed.Add(uint64(batch.Points))
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -75,6 +76,24 @@ type liveSink struct {
 	flushed  telemetry.Counter
 	errors   telemetry.Counter
 	duration telemetry.Counter
+	// lastErr is why the sink's last flush failed, nil once a flush
+	// succeeds.
+	lastErr atomic.Pointer[flushError]
+}
+
+// flushError is why a sink's flush failed, as Health reports it.
+type flushError struct{ msg string }
+
+// maxFlushErrorLen bounds the error Health reports for a sink.
+const maxFlushErrorLen = 200
+
+// newFlushError keeps err's text, cut to maxFlushErrorLen bytes.
+func newFlushError(err error) *flushError {
+	msg := err.Error()
+	if len(msg) > maxFlushErrorLen {
+		msg = strings.ToValidUTF8(msg[:maxFlushErrorLen], "") + "..."
+	}
+	return &flushError{msg: msg}
 }
 
 // New prepares a Server for cfg; nothing runs before Start.
@@ -360,7 +379,8 @@ func (s *Server) stopAll(timeout time.Duration) {
 }
 
 // Health reports why the pipeline is not healthy, or nil: every listener
-// must be bound and every plugin process running.
+// must be bound, every plugin process running, and every sink's last flush
+// must have succeeded.
 func (s *Server) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -380,6 +400,15 @@ func (s *Server) Health() error {
 	}
 	if len(down) > 0 {
 		return fmt.Errorf("plugin not running: %s", strings.Join(down, ", "))
+	}
+	var failing []string
+	for _, k := range s.sinks {
+		if e := k.lastErr.Load(); e != nil {
+			failing = append(failing, k.Address()+": "+e.msg)
+		}
+	}
+	if len(failing) > 0 {
+		return fmt.Errorf("sink's last flush failed: %s", strings.Join(failing, "; "))
 	}
 	open := map[string]bool{}
 	for _, k := range s.pool.Keys() {

@@ -2,7 +2,10 @@ package core
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -233,6 +236,48 @@ func TestShutdownWithinItsBound(t *testing.T) {
 		expectFlush(t, got[1], begin, begin, map[string]float64{"x{}": 2})
 		if src.Running() || ok.Running() || stuck.Running() {
 			t.Error("a plugin is still running after shutdown")
+		}
+	})
+}
+
+// TestFailingSinkIsUnhealthy has a sink whose flushes fail: from its first
+// failed flush Health names it and its error, and after a flush that
+// succeeds the pipeline is healthy again.
+func TestFailingSinkIsUnhealthy(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		epoch := time.Now()
+		fp := newFakePlugins()
+		fp.sink("sink.fake.bad").failWith(errors.New("write points.jsonl: no space left on device"))
+		s, _ := running(t, pipeline(10*time.Second, 5*time.Second, "source.fake.in", "sink.fake.ok", "sink.fake.bad"), fp)
+		src, bad := fp.source("source.fake.in"), fp.sink("sink.fake.bad")
+
+		at(epoch, 5*time.Second)
+		if err := s.Health(); err != nil {
+			t.Fatalf("before any flush: Health() = %v, want nil", err)
+		}
+		src.count("x", 1)
+		at(epoch, 15*time.Second)
+		err := s.Health()
+		if err == nil || !strings.Contains(err.Error(), "sink.fake.bad") || !strings.Contains(err.Error(), "no space left on device") ||
+			strings.Contains(err.Error(), "sink.fake.ok") {
+			t.Fatalf("after a failed flush: Health() = %v, want an error naming sink.fake.bad and its error, and only it", err)
+		}
+		at(epoch, 25*time.Second)
+		if err := s.Health(); err == nil {
+			t.Fatal("after a second failed flush: Health() = nil, want an error")
+		}
+
+		bad.failWith(nil)
+		at(epoch, 35*time.Second)
+		if err := s.Health(); err != nil {
+			t.Fatalf("after a flush that succeeded: Health() = %v, want nil", err)
+		}
+
+		bad.failWith(errors.New(strings.Repeat("e", 10000)))
+		at(epoch, 45*time.Second)
+		if err := s.Health(); err == nil || len(err.Error()) > 300 {
+			t.Fatalf("after a flush that failed with a long error: Health() = %.400v (%d bytes), want an error of at most 300 bytes",
+				err, len(fmt.Sprint(err)))
 		}
 	})
 }
