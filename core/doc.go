@@ -52,7 +52,8 @@
 // whatever their sinks' flush_timeout. A source process that dies loses the
 // state it held: at most one interval of what it read. A plugin process that
 // dies is restarted with backoff and its configuration re-sent; a flush that
-// failed because its sink died is retried once on the new process.
+// failed because its sink died is retried once on the new process, or held
+// and delivered before the next flush when the process is not back in time.
 //
 // Reload (Apply): the new config is loaded and its new plugin processes
 // started before anything changes. Blocks are matched by address and config

@@ -65,31 +65,46 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	return delivered
 }
 
-// flushSink delivers batch to k within its flush_timeout.
+// flushSink delivers batch to k within its flush_timeout, after the flushes
+// it holds from while its process was down. A flush that fails because the
+// process is down, and was not back within the timeout, is held for the
+// next one: a process that takes longer than a flush_timeout to come back
+// (a second crash doubles its restart backoff) loses nothing, as long as it
+// is back within maxHeld intervals.
 func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 	timeout := k.block.FlushTimeout
 	ctx, cancel := context.WithTimeout(s.flushCtx, timeout)
 	defer cancel()
 	begin := time.Now()
-	err := k.Flush(ctx, batch)
-	k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
-	if err != nil {
-		k.errors.Inc()
-		switch {
-		case s.flushCtx.Err() != nil:
-			s.log.Error("sink flush cut short by shutdown", "sink", k.Address(), "points", batch.Points, "error", err)
-		case ctx.Err() != nil:
-			s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", batch.Points, "error", err)
-		default:
-			s.log.Error("sink flush failed", "sink", k.Address(), "points", batch.Points, "error", err)
+	pending := append(k.takeHeld(), batch)
+	for i, b := range pending {
+		err := k.Flush(ctx, b)
+		if err == nil {
+			k.flushed.Add(uint64(b.Points))
+			continue
 		}
+		k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
+		k.errors.Inc()
 		if s.flushCtx.Err() == nil {
 			k.lastErr.Store(newFlushError(err))
 		}
+		switch {
+		case errors.Is(err, pluginhost.ErrSinkDown):
+			if dropped := k.hold(pending[i:]...); dropped > 0 {
+				s.log.Error("sink process down for too long: dropping its oldest held flushes", "sink", k.Address(), "flushes", dropped)
+			}
+			s.log.Warn("sink process down: holding its flushes for its return", "sink", k.Address(), "held", len(pending)-i, "error", err)
+		case s.flushCtx.Err() != nil:
+			s.log.Error("sink flush cut short by shutdown", "sink", k.Address(), "points", b.Points, "error", err)
+		case ctx.Err() != nil:
+			s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", b.Points, "error", err)
+		default:
+			s.log.Error("sink flush failed", "sink", k.Address(), "points", b.Points, "error", err)
+		}
 		return
 	}
+	k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
 	k.lastErr.Store(nil)
-	k.flushed.Add(uint64(batch.Points))
 }
 
 // maxCutWait bounds how long a flush waits for the sources' state.

@@ -79,6 +79,34 @@ type liveSink struct {
 	// lastErr is why the sink's last flush failed, nil once a flush
 	// succeeds.
 	lastErr atomic.Pointer[flushError]
+
+	heldMu sync.Mutex
+	held   []*pluginhost.FlushBatch // flushes its process was down for, oldest first
+}
+
+// maxHeld is how many flushes a sink whose process is down holds for its
+// return; past that the oldest is dropped.
+const maxHeld = 2
+
+// hold keeps flushes the sink's process was down for, to deliver before
+// the next one; it returns how many of the oldest it had to drop.
+func (k *liveSink) hold(batches ...*pluginhost.FlushBatch) (dropped int) {
+	k.heldMu.Lock()
+	defer k.heldMu.Unlock()
+	k.held = append(k.held, batches...)
+	if n := len(k.held) - maxHeld; n > 0 {
+		k.held, dropped = append(k.held[:0], k.held[n:]...), n
+	}
+	return dropped
+}
+
+// takeHeld returns the flushes held, and holds none.
+func (k *liveSink) takeHeld() []*pluginhost.FlushBatch {
+	k.heldMu.Lock()
+	defer k.heldMu.Unlock()
+	held := k.held
+	k.held = nil
+	return held
 }
 
 // flushError is why a sink's flush failed, as Health reports it.

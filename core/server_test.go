@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/core/config"
+	"github.com/veneurd/veneurd/core/pluginhost"
 	"github.com/veneurd/veneurd/core/telemetry"
 )
 
@@ -278,6 +279,41 @@ func TestFailingSinkIsUnhealthy(t *testing.T) {
 		if err := s.Health(); err == nil || len(err.Error()) > 300 {
 			t.Fatalf("after a flush that failed with a long error: Health() = %.400v (%d bytes), want an error of at most 300 bytes",
 				err, len(fmt.Sprint(err)))
+		}
+	})
+}
+
+// TestSinkDownHeldForItsReturn has a sink whose process is down for two
+// flushes, longer than its flush_timeout (as after a second crash in a
+// row, whose restart backoff doubles): both flushes are held and delivered,
+// in order and exactly, before the next one once it is back.
+func TestSinkDownHeldForItsReturn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		epoch := time.Now()
+		fp := newFakePlugins()
+		s, _ := running(t, pipeline(10*time.Second, 5*time.Second, "source.fake.in", "sink.fake.out"), fp)
+		src, out := fp.source("source.fake.in"), fp.sink("sink.fake.out")
+		out.failWith(fmt.Errorf("sink.fake.out: plugin is restarting: %w", pluginhost.ErrSinkDown))
+
+		at(epoch, 5*time.Second)
+		src.count("x", 1)
+		at(epoch, 15*time.Second)
+		src.count("x", 2)
+		at(epoch, 25*time.Second)
+		out.failWith(nil) // back
+		src.count("x", 4)
+		at(epoch, 35*time.Second)
+
+		got := out.delivered()
+		if len(got) != 3 {
+			t.Fatalf("%d flushes delivered, want the 2 held and the one of 30 s: %v", len(got), got)
+		}
+		at30 := epoch.Add(30 * time.Second)
+		expectFlush(t, got[0], at30, epoch.Add(10*time.Second), map[string]float64{"x{}": 1})
+		expectFlush(t, got[1], at30, epoch.Add(20*time.Second), map[string]float64{"x{}": 2})
+		expectFlush(t, got[2], at30, at30, map[string]float64{"x{}": 4})
+		if err := s.Health(); err != nil {
+			t.Errorf("health after the sink came back: %v", err)
 		}
 	})
 }

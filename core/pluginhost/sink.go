@@ -111,13 +111,17 @@ func (e *Encoder) Finish(events []*pb.Event) *FlushBatch {
 	return &e.batch
 }
 
+// ErrSinkDown is wrapped by Flush's error when the flush failed because the
+// process was down, and was not back within ctx: the sink never saw it.
+var ErrSinkDown = errors.New("sink process down")
+
 // Flush sends one flush. If it fails because the process died, it is retried
 // once on the restarted process, within ctx.
 func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) error {
 	proc, _ := s.current()
 	if proc == nil {
 		if proc = s.await(ctx, nil); proc == nil {
-			return fmt.Errorf("%s: plugin is restarting: %w", s.Address(), ctx.Err())
+			return fmt.Errorf("%s: plugin is restarting: %w: %w", s.Address(), ErrSinkDown, ctx.Err())
 		}
 	}
 	err := flushTo(ctx, proc, b)
@@ -135,7 +139,7 @@ func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) error {
 	s.log.Warn("flush failed because the plugin died; retrying on its restart", "error", err)
 	next := s.await(ctx, proc)
 	if next == nil {
-		return fmt.Errorf("%s: plugin died during flush and did not return in time: %w", s.Address(), err)
+		return fmt.Errorf("%s: plugin died during flush and did not return in time: %w: %w", s.Address(), ErrSinkDown, err)
 	}
 	return flushTo(ctx, next, b)
 }
