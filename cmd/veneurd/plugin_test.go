@@ -229,3 +229,44 @@ sink "example" "main" {
 		t.Errorf("the plugin's own complaint is not at its attribute (%q):\n%s", want, out)
 	}
 }
+
+// TestRelativePluginPathIsNotSearchedInPATH runs validate from the config's
+// folder with a relative config and plugin path, while a decoy of the same
+// name comes first in $PATH: the plugin next to the config must run, never
+// the decoy.
+func TestRelativePluginPathIsNotSearchedInPATH(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	cfgDir := filepath.Join(dir, "conf")
+	decoyDir := filepath.Join(dir, "decoy")
+	for _, d := range []string{cfgDir, decoyDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := daemontest.BuildPlugin(t, "./examples/plugins/sink_example", dir)
+	if err := os.Rename(bin, filepath.Join(cfgDir, "xsink")); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, "decoy-ran")
+	if err := os.WriteFile(filepath.Join(decoyDir, "xsink"), []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(cfgDir, "s.hcl"), `plugin "sink" "example" { path = "./xsink" }
+sink "example" "main" { url = "http://127.0.0.1:9/points" }
+`)
+	for _, args := range [][]string{{"validate", "s.hcl"}, {"validate", "./s.hcl"}, {"plugins", "-config", "s.hcl"}} {
+		cmd := exec.Command(daemontest.Binary(t), args...)
+		cmd.Dir = cfgDir
+		cmd.Env = append(os.Environ(), "PATH="+decoyDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("%v ran the decoy found in $PATH\n%s", args, out)
+		}
+	}
+}

@@ -538,12 +538,20 @@ func (l *loader) external(block *hcl.Block) (*External, hcl.Diagnostics) {
 }
 
 // relativeTo resolves a relative path against the directory of the config
-// file that names it.
+// file that names it (the working directory for a config that is not a
+// file), and makes it absolute: a plugin path such as "./xsink" must name
+// that file, never be searched for in $PATH.
 func relativeTo(file, path string) string {
-	if path == "" || filepath.IsAbs(path) || file == "" || strings.HasPrefix(file, "<") {
+	if path == "" || filepath.IsAbs(path) {
 		return path
 	}
-	return filepath.Join(filepath.Dir(file), path)
+	if file != "" && !strings.HasPrefix(file, "<") {
+		path = filepath.Join(filepath.Dir(file), path)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // decodeBody decodes body against sch into values, recording each

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
@@ -61,6 +62,12 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	if spec.Path == "" {
 		cmd = exec.Command(l.Self, "plugin-serve", spec.Kind, spec.Type)
 	} else {
+		// A path without a slash would be searched for in $PATH, and a
+		// relative one depends on the working directory: config makes
+		// plugin paths absolute, and anything else is refused.
+		if !filepath.IsAbs(spec.Path) {
+			return nil, fmt.Errorf("plugin path %q is not absolute", spec.Path)
+		}
 		cmd = exec.Command(spec.Path)
 		if spec.SHA256 != "" {
 			sum, err := hex.DecodeString(spec.SHA256)
