@@ -2,7 +2,10 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +80,14 @@ func TestExternalPluginRefusals(t *testing.T) {
 		SHA256: strings.Repeat("ab", 32)})
 	if err == nil || !strings.Contains(err.Error(), "does not match its sha256") {
 		t.Errorf("checksum mismatch: %v", err)
+	}
+	b, rerr := os.ReadFile(sleepy)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	actual := sha256.Sum256(b)
+	if err == nil || !strings.Contains(err.Error(), strings.Repeat("ab", 32)) || !strings.Contains(err.Error(), hex.EncodeToString(actual[:])) {
+		t.Errorf("the checksum mismatch does not name the expected and the actual sha256: %v", err)
 	}
 
 	_, err = l.Start(Spec{Kind: sdk.KindSink, Type: "oldproto", Address: "plugin.sink.oldproto", Path: oldproto})

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,7 +104,12 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("%s does not match its sha256 %s; refusing to run it", spec.Path, spec.SHA256)
+			actual, err := fileSHA256(spec.Path)
+			if err != nil {
+				actual = "unknown (" + err.Error() + ")"
+			}
+			return nil, fmt.Errorf("%s does not match its sha256: expected %s, the file's is %s; refusing to run it",
+				spec.Path, spec.SHA256, actual)
 		}
 		return nil, fmt.Errorf("start %s plugin %q: %w", spec.Kind, spec.Type, err)
 	}
@@ -150,3 +156,17 @@ func (p *Process) Pid() int {
 
 // Kill ends the process, gracefully first.
 func (p *Process) Kill() { p.client.Kill() }
+
+// fileSHA256 returns the hex sha256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
