@@ -99,7 +99,7 @@ func TestExternalPluginRefusals(t *testing.T) {
 	cat := NewRegistry(noBuiltins{}, l)
 	defer cat.Close()
 	_, diags := cat.Extend([]config.External{{Kind: "sink", Type: "old", Path: oldproto,
-		PathRange: rangeIn("p.hcl", 2)}}, "")
+		PathRange: rangeIn("p.hcl", 2)}}, config.Daemon{})
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "p.hcl:2") || !strings.Contains(diags.Error(), "Plugin version: 99") {
 		t.Errorf("diagnostics: %v", diags)
 	}

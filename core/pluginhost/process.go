@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -32,7 +33,15 @@ type Launcher struct {
 	// OnRestart, if set, is called with a block address each time a
 	// supervised process is restarted.
 	OnRestart func(address string)
+	// StartTimeout bounds how long a process has to start and complete
+	// the plugin handshake, when its Spec does not say (default
+	// DefaultStartTimeout).
+	StartTimeout time.Duration
 }
+
+// DefaultStartTimeout is how long a plugin process has to start when
+// neither its Spec nor the Launcher says.
+const DefaultStartTimeout = 10 * time.Second
 
 // Spec says which plugin to run.
 type Spec struct {
@@ -45,6 +54,8 @@ type Spec struct {
 	SHA256 string
 	// Files are handed to the process as fds 3, 4, ... (sources' sockets).
 	Files []*os.File
+	// StartTimeout, if set, overrides the Launcher's.
+	StartTimeout time.Duration
 }
 
 // Process is one running plugin process.
@@ -89,7 +100,15 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	// then stops them in order after a final flush; and they die with
 	// veneurd rather than outlive it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	timeout := spec.StartTimeout
+	if timeout <= 0 {
+		timeout = l.StartTimeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultStartTimeout
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
+		StartTimeout:     timeout,
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.HostPlugins(),
 		Cmd:              cmd,
@@ -102,6 +121,9 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	})
 	rpc, err := client.Client()
 	if err != nil {
+		// The process may have children of its own, which would outlive
+		// it and hold its output open: end its whole group.
+		killGroup(cmd)
 		client.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
 			actual, err := fileSHA256(spec.Path)
@@ -110,6 +132,9 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 			}
 			return nil, fmt.Errorf("%s does not match its sha256: expected %s, the file's is %s; refusing to run it",
 				spec.Path, spec.SHA256, actual)
+		}
+		if err.Error() == "timeout while waiting for plugin to start" {
+			return nil, fmt.Errorf("start %s plugin %q: no plugin handshake within %s (plugin_start_timeout); the process and its children were killed", spec.Kind, spec.Type, timeout)
 		}
 		return nil, fmt.Errorf("start %s plugin %q: %w", spec.Kind, spec.Type, err)
 	}
@@ -169,4 +194,12 @@ func fileSHA256(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// killGroup sends SIGKILL to the process group of cmd's process (plugins run
+// with Setpgid, so the group is theirs alone).
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil && cmd.Process.Pid > 0 {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 }
