@@ -72,5 +72,6 @@ func (p processes) StartSource(b *config.PluginBlock, files []*os.File, addrs []
 
 // specOf says how to run a block's plugin.
 func specOf(b *config.PluginBlock) pluginhost.Spec {
-	return pluginhost.Spec{Type: b.Type, Address: b.Address(), Path: b.Info.Path, SHA256: b.Info.SHA256}
+	return pluginhost.Spec{Type: b.Type, Address: b.Address(), Path: b.Info.Path, SHA256: b.Info.SHA256,
+		StartTimeout: b.StartTimeout}
 }

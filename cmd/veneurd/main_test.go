@@ -46,3 +46,41 @@ func TestDefaultPipelineIsValid(t *testing.T) {
 		t.Fatalf("default pipeline: %d sources, %d sinks", len(cfg.Sources), len(cfg.Sinks))
 	}
 }
+
+// TestUsageErrors checks that misused commands exit 2 and say what is wrong,
+// rather than run with what they were given ignored.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "pipeline.hcl"}, []string{`unexpected argument "pipeline.hcl"`, "-config pipeline.hcl"}},
+		{[]string{"run", "-log-level", "loud"}, []string{`invalid -log-level "loud"`, "trace, debug, info, warn or error"}},
+		{[]string{"plugins", "pipeline.hcl"}, []string{`unexpected argument "pipeline.hcl"`, "-config pipeline.hcl"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(tc.args, &stdout, &stderr); code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s", tc.args, code, stderr.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, w, stderr.String())
+			}
+		}
+	}
+}
+
+// TestVersionFlag checks that -version and --version print what the version
+// command prints.
+func TestVersionFlag(t *testing.T) {
+	var want bytes.Buffer
+	if code := dispatch([]string{"version"}, &want, &want); code != 0 {
+		t.Fatalf("version: exit %d", code)
+	}
+	for _, arg := range []string{"-version", "--version"} {
+		var stdout, stderr bytes.Buffer
+		if code := dispatch([]string{arg}, &stdout, &stderr); code != 0 || stdout.String() != want.String() {
+			t.Errorf("%s: exit %d, printed %q, want %q\n%s", arg, code, stdout.String(), want.String(), stderr.String())
+		}
+	}
+}

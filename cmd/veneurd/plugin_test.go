@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,4 +230,128 @@ sink "example" "main" {
 	if want := bad + ":3:11: error:"; !strings.Contains(string(out), want) {
 		t.Errorf("the plugin's own complaint is not at its attribute (%q):\n%s", want, out)
 	}
+}
+
+// TestRelativePluginPathIsNotSearchedInPATH runs validate from the config's
+// folder with a relative config and plugin path, while a decoy of the same
+// name comes first in $PATH: the plugin next to the config must run, never
+// the decoy.
+func TestRelativePluginPathIsNotSearchedInPATH(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	cfgDir := filepath.Join(dir, "conf")
+	decoyDir := filepath.Join(dir, "decoy")
+	for _, d := range []string{cfgDir, decoyDir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := daemontest.BuildPlugin(t, "./examples/plugins/sink_example", dir)
+	if err := os.Rename(bin, filepath.Join(cfgDir, "xsink")); err != nil {
+		t.Fatal(err)
+	}
+	marker := filepath.Join(dir, "decoy-ran")
+	if err := os.WriteFile(filepath.Join(decoyDir, "xsink"), []byte("#!/bin/sh\ntouch "+marker+"\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(cfgDir, "s.hcl"), `plugin "sink" "example" { path = "./xsink" }
+sink "example" "main" { url = "http://127.0.0.1:9/points" }
+`)
+	for _, args := range [][]string{{"validate", "s.hcl"}, {"validate", "./s.hcl"}, {"plugins", "-config", "s.hcl"}} {
+		cmd := exec.Command(daemontest.Binary(t), args...)
+		cmd.Dir = cfgDir
+		cmd.Env = append(os.Environ(), "PATH="+decoyDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatalf("%v ran the decoy found in $PATH\n%s", args, out)
+		}
+	}
+}
+
+// TestPluginStartTimeout runs validate and run on an external plugin that
+// forks a child and never completes the handshake: both give up within
+// plugin_start_timeout, say so at the plugin block, and leave no child behind.
+func TestPluginStartTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	script := filepath.Join(dir, "hang")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 300 &\necho $! > "+pidFile+"\nwait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pipeline := filepath.Join(dir, "p.hcl")
+	writeFile(t, pipeline, fmt.Sprintf(`veneurd { plugin_start_timeout = "2s" }
+plugin "sink" "hang" { path = %q }
+sink "hang" "main" {}
+`, script))
+	for _, args := range [][]string{{"validate", pipeline}, {"run", "-config", pipeline}} {
+		os.Remove(pidFile)
+		cmd := exec.Command(daemontest.Binary(t), args...)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s still running after 30s\n%s", args[0], out.String())
+		}
+		took := time.Since(start)
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Errorf("%s: %v\n%s", args[0], err, out.String())
+		}
+		if took > 8*time.Second {
+			t.Errorf("%s took %s with a 2s plugin_start_timeout", args[0], took)
+		}
+		if want := pipeline + ":2:31: error: Cannot start plugin"; !strings.Contains(out.String(), want) ||
+			!strings.Contains(out.String(), "plugin_start_timeout") {
+			t.Errorf("%s output lacks %q and the timeout:\n%s", args[0], want, out.String())
+		}
+		b, rerr := os.ReadFile(pidFile)
+		if rerr != nil {
+			t.Fatalf("%s: the plugin did not write its child's pid: %v", args[0], rerr)
+		}
+		pid, perr := strconv.Atoi(strings.TrimSpace(string(b)))
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for alive(pid) {
+			if time.Now().After(deadline) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("%s: the plugin's child %d outlived it", args[0], pid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether a process exists and is not a zombie waiting for
+// its reaper.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	return true
 }

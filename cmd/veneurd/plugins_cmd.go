@@ -19,6 +19,9 @@ func pluginsCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, "plugins")("unexpected argument %q: the pipeline is given with -config (veneurd plugins -config %s)", fs.Arg(0), fs.Arg(0))
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tTYPE\tVERSION\tSOURCE")
 	for _, b := range plugins.Builtins {

@@ -35,7 +35,15 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log := hclog.New(&hclog.LoggerOptions{Name: "veneurd", Level: hclog.LevelFromString(*level), Output: stderr})
+	usageErr := usageError(stderr, "run")
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q: the pipeline is given with -config (veneurd run -config %s)", fs.Arg(0), fs.Arg(0))
+	}
+	logLevel := hclog.LevelFromString(*level)
+	if logLevel == hclog.NoLevel {
+		return usageErr("invalid -log-level %q: use trace, debug, info, warn or error", *level)
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "veneurd", Level: logLevel, Output: stderr})
 	if os.Getenv("GOGC") == "" {
 		// The heap is mostly the interval's series, long-lived and large:
 		// collecting at 50% growth rather than Go's 100% keeps the resident

@@ -58,6 +58,9 @@ type Daemon struct {
 	Interval        time.Duration
 	HTTPAddress     string
 	ShutdownTimeout time.Duration
+	// PluginStartTimeout bounds how long a plugin process has to start and
+	// complete its handshake.
+	PluginStartTimeout time.Duration
 
 	httpAddress sdk.Address // HTTPAddress parsed, for checkListeners
 	httpRange   hcl.Range
@@ -77,10 +80,11 @@ var Aggregates = []string{"min", "max", "median", "avg", "count", "sum", "hmean"
 
 // Defaults for what a pipeline leaves out.
 var (
-	DefaultInterval        = 10 * time.Second
-	DefaultShutdownTimeout = 10 * time.Second
-	DefaultPercentiles     = []float64{0.5, 0.75, 0.99}
-	DefaultAggregates      = []string{"min", "max", "count"}
+	DefaultInterval           = 10 * time.Second
+	DefaultShutdownTimeout    = 10 * time.Second
+	DefaultPluginStartTimeout = 10 * time.Second
+	DefaultPercentiles        = []float64{0.5, 0.75, 0.99}
+	DefaultAggregates         = []string{"min", "max", "count"}
 )
 
 // PluginBlock is a source or sink block.
@@ -109,6 +113,9 @@ type PluginBlock struct {
 	Readers int
 	// FlushTimeout bounds a sink's flush (sinks only; default the interval).
 	FlushTimeout time.Duration
+	// StartTimeout bounds the start of the block's process: the veneurd
+	// block's plugin_start_timeout.
+	StartTimeout time.Duration
 
 	DeclRange    hcl.Range
 	TypeRange    hcl.Range
@@ -164,7 +171,7 @@ type PluginInfo struct {
 // External is a plugin block: a third-party binary serving a plugin type.
 type External struct {
 	Kind, Type string
-	Path       string // absolute, or relative to the working directory
+	Path       string // absolute: relative paths are resolved at load
 	SHA256     string
 	DeclRange  hcl.Range
 	PathRange  hcl.Range
@@ -175,7 +182,9 @@ type External struct {
 // veneurd-<kind>-<type> binaries.
 type Extensible interface {
 	PluginTypes
-	Extend(ext []External, pluginDir string) (PluginTypes, hcl.Diagnostics)
+	// The daemon block gives the plugin directory and the plugin start
+	// timeout.
+	Extend(ext []External, daemon Daemon) (PluginTypes, hcl.Diagnostics)
 }
 
 // LoadPath loads a file, or every *.hcl file of a directory.
@@ -248,7 +257,8 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 	content, d := hcl.MergeFiles(files).Content(rootSchema)
 	diags = append(diags, d...)
 
-	cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout, SelfMetrics: true}
+	cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout,
+		PluginStartTimeout: DefaultPluginStartTimeout, SelfMetrics: true}
 	l := &loader{ctx: evalContext(), cat: cat}
 	var daemonSeen, aggSeen *hcl.Block
 	seen := map[string]*hcl.Block{}
@@ -286,7 +296,7 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 	}
 	if len(cfg.Externals) > 0 || cfg.Daemon.PluginDir != "" {
 		if ec, ok := cat.(Extensible); ok {
-			extended, d := ec.Extend(cfg.Externals, cfg.Daemon.PluginDir)
+			extended, d := ec.Extend(cfg.Externals, cfg.Daemon)
 			diags = append(diags, d...)
 			l.cat = extended
 		} else if len(cfg.Externals) > 0 {
@@ -309,6 +319,7 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 			if pb == nil {
 				continue
 			}
+			pb.StartTimeout = cfg.Daemon.PluginStartTimeout
 			if block.Type == "source" {
 				cfg.Sources = append(cfg.Sources, pb)
 			} else {
@@ -363,7 +374,7 @@ type loader struct {
 
 var daemonSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "hostname"}, {Name: "interval"}, {Name: "http_address"}, {Name: "shutdown_timeout"},
-	{Name: "plugin_dir"}, {Name: "self_metrics"}, {Name: "enable_profiling"},
+	{Name: "plugin_dir"}, {Name: "self_metrics"}, {Name: "enable_profiling"}, {Name: "plugin_start_timeout"},
 }}
 
 func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
@@ -380,6 +391,7 @@ func (l *loader) daemon(block *hcl.Block, d *Daemon) hcl.Diagnostics {
 	}
 	diags = l.duration(a["interval"], &d.Interval, diags)
 	diags = l.duration(a["shutdown_timeout"], &d.ShutdownTimeout, diags)
+	diags = l.duration(a["plugin_start_timeout"], &d.PluginStartTimeout, diags)
 	return diags
 }
 
@@ -543,12 +555,20 @@ func (l *loader) external(block *hcl.Block) (*External, hcl.Diagnostics) {
 }
 
 // relativeTo resolves a relative path against the directory of the config
-// file that names it.
+// file that names it (the working directory for a config that is not a
+// file), and makes it absolute: a plugin path such as "./xsink" must name
+// that file, never be searched for in $PATH.
 func relativeTo(file, path string) string {
-	if path == "" || filepath.IsAbs(path) || file == "" || strings.HasPrefix(file, "<") {
+	if path == "" || filepath.IsAbs(path) {
 		return path
 	}
-	return filepath.Join(filepath.Dir(file), path)
+	if file != "" && !strings.HasPrefix(file, "<") {
+		path = filepath.Join(filepath.Dir(file), path)
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // decodeBody decodes body against sch into values, recording each

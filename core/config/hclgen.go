@@ -21,6 +21,7 @@ func (c *Config) HCL() []byte {
 	d.SetAttributeValue("hostname", cty.StringVal(c.Daemon.Hostname))
 	d.SetAttributeValue("interval", cty.StringVal(c.Daemon.Interval.String()))
 	d.SetAttributeValue("shutdown_timeout", cty.StringVal(c.Daemon.ShutdownTimeout.String()))
+	d.SetAttributeValue("plugin_start_timeout", cty.StringVal(c.Daemon.PluginStartTimeout.String()))
 	if c.Daemon.HTTPAddress != "" {
 		d.SetAttributeValue("http_address", cty.StringVal(c.Daemon.HTTPAddress))
 	}

@@ -2,7 +2,10 @@ package pluginhost
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +81,14 @@ func TestExternalPluginRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does not match its sha256") {
 		t.Errorf("checksum mismatch: %v", err)
 	}
+	b, rerr := os.ReadFile(sleepy)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	actual := sha256.Sum256(b)
+	if err == nil || !strings.Contains(err.Error(), strings.Repeat("ab", 32)) || !strings.Contains(err.Error(), hex.EncodeToString(actual[:])) {
+		t.Errorf("the checksum mismatch does not name the expected and the actual sha256: %v", err)
+	}
 
 	_, err = l.Start(Spec{Kind: sdk.KindSink, Type: "oldproto", Address: "plugin.sink.oldproto", Path: oldproto})
 	if err == nil || !strings.Contains(err.Error(), "Plugin version: 99") || !strings.Contains(err.Error(), "Client versions: [2]") {
@@ -88,7 +99,7 @@ func TestExternalPluginRefusals(t *testing.T) {
 	cat := NewRegistry(noBuiltins{}, l)
 	defer cat.Close()
 	_, diags := cat.Extend([]config.External{{Kind: "sink", Type: "old", Path: oldproto,
-		PathRange: rangeIn("p.hcl", 2)}}, "")
+		PathRange: rangeIn("p.hcl", 2)}}, config.Daemon{})
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "p.hcl:2") || !strings.Contains(diags.Error(), "Plugin version: 99") {
 		t.Errorf("diagnostics: %v", diags)
 	}

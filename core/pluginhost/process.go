@@ -10,9 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -30,7 +33,15 @@ type Launcher struct {
 	// OnRestart, if set, is called with a block address each time a
 	// supervised process is restarted.
 	OnRestart func(address string)
+	// StartTimeout bounds how long a process has to start and complete
+	// the plugin handshake, when its Spec does not say (default
+	// DefaultStartTimeout).
+	StartTimeout time.Duration
 }
+
+// DefaultStartTimeout is how long a plugin process has to start when
+// neither its Spec nor the Launcher says.
+const DefaultStartTimeout = 10 * time.Second
 
 // Spec says which plugin to run.
 type Spec struct {
@@ -43,6 +54,8 @@ type Spec struct {
 	SHA256 string
 	// Files are handed to the process as fds 3, 4, ... (sources' sockets).
 	Files []*os.File
+	// StartTimeout, if set, overrides the Launcher's.
+	StartTimeout time.Duration
 }
 
 // Process is one running plugin process.
@@ -61,6 +74,12 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	if spec.Path == "" {
 		cmd = exec.Command(l.Self, "plugin-serve", spec.Kind, spec.Type)
 	} else {
+		// A path without a slash would be searched for in $PATH, and a
+		// relative one depends on the working directory: config makes
+		// plugin paths absolute, and anything else is refused.
+		if !filepath.IsAbs(spec.Path) {
+			return nil, fmt.Errorf("plugin path %q is not absolute", spec.Path)
+		}
 		cmd = exec.Command(spec.Path)
 		if spec.SHA256 != "" {
 			sum, err := hex.DecodeString(spec.SHA256)
@@ -81,7 +100,15 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	// then stops them in order after a final flush; and they die with
 	// veneurd rather than outlive it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	timeout := spec.StartTimeout
+	if timeout <= 0 {
+		timeout = l.StartTimeout
+	}
+	if timeout <= 0 {
+		timeout = DefaultStartTimeout
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
+		StartTimeout:     timeout,
 		HandshakeConfig:  sdk.Handshake,
 		VersionedPlugins: sdk.HostPlugins(),
 		Cmd:              cmd,
@@ -94,9 +121,20 @@ func (l *Launcher) Start(spec Spec) (*Process, error) {
 	})
 	rpc, err := client.Client()
 	if err != nil {
+		// The process may have children of its own, which would outlive
+		// it and hold its output open: end its whole group.
+		killGroup(cmd)
 		client.Kill()
 		if errors.Is(err, plugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("%s does not match its sha256 %s; refusing to run it", spec.Path, spec.SHA256)
+			actual, err := fileSHA256(spec.Path)
+			if err != nil {
+				actual = "unknown (" + err.Error() + ")"
+			}
+			return nil, fmt.Errorf("%s does not match its sha256: expected %s, the file's is %s; refusing to run it",
+				spec.Path, spec.SHA256, actual)
+		}
+		if err.Error() == "timeout while waiting for plugin to start" {
+			return nil, fmt.Errorf("start %s plugin %q: no plugin handshake within %s (plugin_start_timeout); the process and its children were killed", spec.Kind, spec.Type, timeout)
 		}
 		return nil, fmt.Errorf("start %s plugin %q: %w", spec.Kind, spec.Type, err)
 	}
@@ -143,3 +181,25 @@ func (p *Process) Pid() int {
 
 // Kill ends the process, gracefully first.
 func (p *Process) Kill() { p.client.Kill() }
+
+// fileSHA256 returns the hex sha256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// killGroup sends SIGKILL to the process group of cmd's process (plugins run
+// with Setpgid, so the group is theirs alone).
+func killGroup(cmd *exec.Cmd) {
+	if cmd.Process != nil && cmd.Process.Pid > 0 {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+}

@@ -26,9 +26,10 @@ type Registry struct {
 	builtin  config.PluginTypes
 	launcher *Launcher
 
-	mu       sync.Mutex
-	dir      string
-	external map[string]*external // by "kind.type"
+	mu           sync.Mutex
+	dir          string
+	startTimeout time.Duration        // the config's plugin_start_timeout
+	external     map[string]*external // by "kind.type"
 }
 
 type external struct {
@@ -46,9 +47,10 @@ func NewRegistry(builtin config.PluginTypes, l *Launcher) *Registry {
 // Extend adds the external plugins a config declares and a plugin directory.
 // Each declared plugin is started now, so that a missing binary, a checksum
 // mismatch or an incompatible protocol is reported at its plugin block.
-func (c *Registry) Extend(exts []config.External, dir string) (config.PluginTypes, hcl.Diagnostics) {
+func (c *Registry) Extend(exts []config.External, daemon config.Daemon) (config.PluginTypes, hcl.Diagnostics) {
 	c.mu.Lock()
-	c.dir = dir
+	c.dir = daemon.PluginDir
+	c.startTimeout = daemon.PluginStartTimeout
 	c.mu.Unlock()
 	var diags hcl.Diagnostics
 	for _, e := range exts {
@@ -79,7 +81,8 @@ func (c *Registry) load(kind, typ, path, sum string) *external {
 	if x, ok := c.external[key]; ok {
 		return x
 	}
-	x := &external{spec: Spec{Kind: kind, Type: typ, Address: "plugin." + key, Path: path, SHA256: sum}}
+	x := &external{spec: Spec{Kind: kind, Type: typ, Address: "plugin." + key, Path: path, SHA256: sum,
+		StartTimeout: c.startTimeout}}
 	c.external[key] = x
 	proc, err := c.launcher.Start(x.spec)
 	if err != nil {
