@@ -344,7 +344,25 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 		})
 	}
 	cfg.Secrets = l.secrets
-	return cfg, diags
+	return cfg, sorted(diags)
+}
+
+// sorted orders diagnostics by file, line and column, as a reader goes
+// through the files; those about no place in them come first.
+func sorted(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		case a.Start.Line != b.Start.Line:
+			return a.Start.Line < b.Start.Line
+		}
+		return a.Start.Column < b.Start.Column
+	})
+	return diags
 }
 
 func defaultAggregation() Aggregation {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -389,5 +390,29 @@ sink "http" "b" {
 		if !strings.Contains(out, want) {
 			t.Errorf("diagnostics lack %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestDiagnosticsSorted checks that every problem is reported, in the order
+// of the file, whichever part of the loader found it.
+func TestDiagnosticsSorted(t *testing.T) {
+	src := `veneurd {
+  interval     = "-1s"
+  http_address = "localhost"
+}
+source "dogstatsd" "x" {
+  listen          = ["udp://127.0.0.1:99999"]
+  max_packet_size = 1
+  idle_timeout    = "x"
+  readers         = 0
+}
+`
+	_, diags := Load(map[string][]byte{"p.hcl": []byte(src)}, catalog)
+	var lines []int
+	for _, d := range diags {
+		lines = append(lines, d.Subject.Start.Line)
+	}
+	if want := []int{2, 3, 6, 7, 8, 9}; !slices.Equal(lines, want) {
+		t.Errorf("diagnostics on lines %v, want %v: %v", lines, want, diags)
 	}
 }

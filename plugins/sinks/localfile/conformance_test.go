@@ -83,6 +83,7 @@ func TestRejectsPath(t *testing.T) {
 		"empty":             "",
 		"missing directory": filepath.Join(dir, "missing", "points.jsonl"),
 		"not a directory":   filepath.Join(notDir, "points.jsonl"),
+		"a directory":       dir,
 	} {
 		t.Run(name, func(t *testing.T) {
 			diags := sdktest.Configure(t, New(), map[string]any{"path": path})

@@ -85,6 +85,12 @@ func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 	} else if !fi.IsDir() {
 		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path", Detail: fmt.Sprintf("%s is not a directory.", dir)}
 	}
+	if fi, err := os.Stat(c.Path); err == nil && fi.IsDir() {
+		// Start would fail to open it for appending: refuse it here, where
+		// validate sees it.
+		return &sdk.AttrError{Attribute: "path", Summary: "Invalid path",
+			Detail: fmt.Sprintf("%s is a directory; give the path of a file to append to.", c.Path)}
+	}
 	s.cfg = c
 	if env.Logger != nil {
 		s.log = env.Logger
