@@ -258,3 +258,46 @@ sink "localfile" "out" { path = %q }
 			daemontest.Sum(ls, "emit.cmd.count") == 1
 	})
 }
+
+// TestAdminDefaultAddress checks the admin interface's default: on
+// 127.0.0.1:8127 when http_address is left out, and veneurd going on
+// without it, saying so, when another process holds that port; none with
+// http_address = "".
+func TestAdminDefaultAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	pipeline := func(veneurd string) string {
+		return fmt.Sprintf("veneurd {\n%s\n}\nsource \"dogstatsd\" \"in\" { listen = [\"udp://%s\"] }\nsink \"debug\" \"out\" {}\n",
+			veneurd, daemontest.FreePort(t, "udp"))
+	}
+	holder, err := net.Listen("tcp", "127.0.0.1:8127")
+	if err != nil {
+		t.Skipf("127.0.0.1:8127 is in use on this machine: %v", err)
+	}
+	d := daemontest.Start(t, pipeline(`interval = "1h"`))
+	d.WaitLog("going on without it", 10*time.Second)
+	d.WaitLog("pipeline started", 10*time.Second)
+	d.Stop()
+	holder.Close()
+
+	d = daemontest.Start(t, pipeline(`interval = "1h"`))
+	d.WaitLog("pipeline started", 10*time.Second)
+	resp, err := http.Get("http://127.0.0.1:8127/healthcheck")
+	if err != nil {
+		t.Fatalf("no admin interface on the default address: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/healthcheck on the default address: %s", resp.Status)
+	}
+	d.Stop()
+
+	d = daemontest.Start(t, pipeline(`interval = "1h"
+http_address = ""`))
+	d.WaitLog("pipeline started", 10*time.Second)
+	if strings.Contains(d.Logs(), "admin interface listening") {
+		t.Errorf("an admin interface with http_address = \"\":\n%s", d.Logs())
+	}
+	d.Stop()
+}

@@ -74,11 +74,18 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	// plugins start) by the time the pipeline says it has started.
 	if addr := cfg.Daemon.HTTPAddress; addr != "" {
 		adm, err := admin.Listen(addr, admin.Handler(d, cfg.Daemon.EnableProfiling), log.Named("admin"))
-		if err != nil {
+		switch {
+		case err == nil:
+			defer adm.Close()
+		case cfg.Daemon.HTTPAddressDefault:
+			// Another veneurd on the host, most likely: the default address
+			// is a convenience, not worth refusing to run for.
+			log.Warn("cannot serve the admin interface on its default address; going on without it (set veneurd { http_address })",
+				"address", addr, "error", err)
+		default:
 			log.Error("cannot serve the admin interface", "address", addr, "error", err)
 			return 1
 		}
-		defer adm.Close()
 	}
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "error", err)

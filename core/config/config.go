@@ -56,8 +56,12 @@ type Daemon struct {
 	EnableProfiling bool
 	Hostname        string
 	Interval        time.Duration
-	HTTPAddress     string
-	ShutdownTimeout time.Duration
+	// HTTPAddress is the admin interface's address, "" for none. Left out,
+	// it is DefaultHTTPAddress, and HTTPAddressDefault is set: veneurd then
+	// goes on without the admin interface if another process holds it.
+	HTTPAddress        string
+	HTTPAddressDefault bool
+	ShutdownTimeout    time.Duration
 	// PluginStartTimeout bounds how long a plugin process has to start and
 	// complete its handshake.
 	PluginStartTimeout time.Duration
@@ -82,6 +86,7 @@ var Aggregates = []string{"min", "max", "median", "avg", "count", "sum", "hmean"
 var (
 	DefaultInterval           = 10 * time.Second
 	DefaultShutdownTimeout    = 10 * time.Second
+	DefaultHTTPAddress        = "127.0.0.1:8127" // as in Veneur's examples, on loopback
 	DefaultPluginStartTimeout = 10 * time.Second
 	DefaultPercentiles        = []float64{0.5, 0.75, 0.99}
 	DefaultAggregates         = []string{"min", "max", "count"}
@@ -258,7 +263,8 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 	diags = append(diags, d...)
 
 	cfg.Daemon = Daemon{Interval: DefaultInterval, ShutdownTimeout: DefaultShutdownTimeout,
-		PluginStartTimeout: DefaultPluginStartTimeout, SelfMetrics: true}
+		PluginStartTimeout: DefaultPluginStartTimeout, SelfMetrics: true,
+		HTTPAddress: DefaultHTTPAddress, HTTPAddressDefault: true}
 	l := &loader{ctx: evalContext(), cat: cat}
 	var daemonSeen, aggSeen *hcl.Block
 	seen := map[string]*hcl.Block{}

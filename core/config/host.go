@@ -138,17 +138,22 @@ func (l *loader) listen(attr *hcl.Attribute, pb *PluginBlock) hcl.Diagnostics {
 	return diags
 }
 
-// httpAddress decodes veneurd { http_address }, a TCP host:port.
+// httpAddress decodes veneurd { http_address }, a TCP host:port, or "" to
+// serve no admin interface.
 func (l *loader) httpAddress(attr *hcl.Attribute, d *Daemon, diags hcl.Diagnostics) hcl.Diagnostics {
 	if attr == nil {
 		return diags
 	}
+	d.HTTPAddressDefault = false
 	n := len(diags)
 	diags = l.str(attr, &d.HTTPAddress, diags)
 	if len(diags) > n {
 		return diags
 	}
 	s := d.HTTPAddress
+	if s == "" {
+		return diags
+	}
 	bad := func(detail string, args ...any) hcl.Diagnostics {
 		return append(diags, attrError(attr, "Invalid address", fmt.Sprintf(detail, args...)))
 	}
