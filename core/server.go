@@ -86,7 +86,7 @@ type liveSink struct {
 
 // maxHeld is how many flushes a sink whose process is down holds for its
 // return; past that the oldest is dropped.
-const maxHeld = 2
+const maxHeld = 4
 
 // hold keeps flushes the sink's process was down for, to deliver before
 // the next one; it returns how many of the oldest it had to drop.

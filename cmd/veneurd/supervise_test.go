@@ -273,3 +273,64 @@ sink "localfile" "out" { path = %q }
 	}
 	checkAlive(t, d)
 }
+
+// TestSinkKilledTwiceInARow kills the sink twice within its restart
+// backoff's reset window: the second restart waits 2 s, longer than the
+// 1 s flush_timeout, and the flushes the process was down for are held
+// and delivered once it is back. Every counter lands exactly once.
+func TestSinkKilledTwiceInARow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	addr := daemontest.FreePort(t, "udp")
+	admin := daemontest.FreePort(t, "tcp")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd {
+  interval     = "1s"
+  http_address = %q
+}
+source "dogstatsd" "in" { listen = ["udp://%s"] }
+sink "localfile" "out" { path = %q }
+`, admin, addr, out))
+	const total = 8000
+	s := startSending(t, addr, "twice.count", total, 1000)
+	acked := `veneur_sink_metric_flush_total_duration_ns{sink="sink.localfile.out"}`
+	// Each kill lands just after an acknowledged flush (see
+	// TestSinkKilledUnderTraffic): a kill within a flush could have it
+	// written and retried.
+	killAfterAck := func(restarts int) {
+		v, _ := d.Metric(acked)
+		d.WaitMetric(acked, 10*time.Second, func(now float64) bool { return now > v })
+		pid := pluginPid(t, d, "plugin-serve sink localfile")
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for strings.Count(d.Logs(), "plugin restarted") < restarts {
+			if time.Now().After(deadline) {
+				t.Fatalf("the sink was not restarted a %d time", restarts)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "twice.count") > 0
+	})
+	killAfterAck(1)
+	killAfterAck(2)
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(d.Logs(), "holding its flushes") {
+		t.Errorf("no flush was held while the sink was down for longer than its flush_timeout:\n%s", d.Logs())
+	}
+	d.WaitLines(out, 20*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "twice.count") >= total
+	})
+	lines := d.WaitFlushed(out, 2, 15*time.Second) // anything extra would show
+	if got := daemontest.Sum(lines, "twice.count"); got != total {
+		t.Fatalf("twice.count = %v across flushes, want exactly %d", got, total)
+	}
+	checkAlive(t, d)
+}
