@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -354,4 +355,52 @@ func alive(pid int) bool {
 		return false
 	}
 	return true
+}
+
+// TestSecretsNeverInDiagnostics gives a sensitive attribute a wrong value:
+// neither `veneurd validate`, nor a reload's log line, nor the body of
+// POST /-/reload's answer shows it.
+func TestSecretsNeverInDiagnostics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	bin := daemontest.BuildPlugin(t, "./examples/plugins/sink_example", dir)
+	admin := daemontest.FreePort(t, "tcp")
+	pipeline := func(token string) string {
+		return fmt.Sprintf(`
+veneurd {
+  interval     = "1h"
+  http_address = %q
+}
+plugin "sink" "example" { path = %q }
+sink "example" "main" {
+  url   = "http://127.0.0.1:1/"
+  token = %s
+}
+`, admin, bin, token)
+	}
+	const secret = "hunter2-very-secret"
+	d := daemontest.Start(t, pipeline(`"good-token"`))
+	d.WaitLog("pipeline started", 15*time.Second)
+
+	for _, bad := range []string{`["` + secret + `"]`, `"` + secret + ` with a space"`} {
+		writeFile(t, d.Config, pipeline(bad))
+		out, _ := exec.Command(daemontest.Binary(t), "validate", d.Config).CombinedOutput()
+		if !strings.Contains(string(out), "error:") || strings.Contains(string(out), secret) {
+			t.Errorf("validate with token = %s: want an error that does not show the secret:\n%s", bad, out)
+		}
+		resp, err := http.Post("http://"+admin+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || strings.Contains(string(body), secret) {
+			t.Errorf("POST /-/reload with token = %s: %d, want 400 without the secret:\n%s", bad, resp.StatusCode, body)
+		}
+	}
+	if strings.Contains(d.Logs(), secret) {
+		t.Errorf("veneurd's log shows the secret:\n%s", d.Logs())
+	}
 }
