@@ -119,36 +119,14 @@ func TestSinkKilledUnderTraffic(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	out := filepath.Join(t.TempDir(), "out.jsonl")
-	addr := daemontest.FreePort(t, "udp")
-	admin := daemontest.FreePort(t, "tcp")
-	d := daemontest.Start(t, fmt.Sprintf(`
-veneurd {
-  interval     = "1s"
-  http_address = %q
-}
-source "dogstatsd" "in" { listen = ["udp://%s"] }
-sink "localfile" "out" {
-  path          = %q
-  flush_timeout = "5s" # long enough for the restart (1s backoff) and the retry
-}
-`, admin, addr, out))
-	before := pluginPid(t, d, "plugin-serve sink localfile")
+	// long enough for the restart (1s backoff) and the retry
+	d, addr, out := startCountedSink(t, `flush_timeout = "5s"`)
 	const total = 6000
 	s := startSending(t, addr, "killed.count", total, 1000)
-
-	// Kill it between flushes, as a crash would most likely strike: once
-	// counters have reached the file, just after the sink has acknowledged
-	// a flush, with the next a whole interval away (a kill during a flush
-	// would have it retried, and counted twice had the sink written it).
-	// The sink's total flush time grows as each of its flushes returns.
 	d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "killed.count") > 0
 	})
-	acked := `veneur_sink_metric_flush_total_duration_ns{sink="sink.localfile.out"}`
-	v, _ := d.Metric(acked)
-	d.WaitMetric(acked, 10*time.Second, func(now float64) bool { return now > v })
-	killAndAwaitRestart(t, d, before, "plugin-serve sink localfile")
+	killSinkAfterAck(t, d, 1)
 	if err := s.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -282,43 +260,14 @@ func TestSinkKilledTwiceInARow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	out := filepath.Join(t.TempDir(), "out.jsonl")
-	addr := daemontest.FreePort(t, "udp")
-	admin := daemontest.FreePort(t, "tcp")
-	d := daemontest.Start(t, fmt.Sprintf(`
-veneurd {
-  interval     = "1s"
-  http_address = %q
-}
-source "dogstatsd" "in" { listen = ["udp://%s"] }
-sink "localfile" "out" { path = %q }
-`, admin, addr, out))
+	d, addr, out := startCountedSink(t, "")
 	const total = 8000
 	s := startSending(t, addr, "twice.count", total, 1000)
-	acked := `veneur_sink_metric_flush_total_duration_ns{sink="sink.localfile.out"}`
-	// Each kill lands just after an acknowledged flush (see
-	// TestSinkKilledUnderTraffic): a kill within a flush could have it
-	// written and retried.
-	killAfterAck := func(restarts int) {
-		v, _ := d.Metric(acked)
-		d.WaitMetric(acked, 10*time.Second, func(now float64) bool { return now > v })
-		pid := pluginPid(t, d, "plugin-serve sink localfile")
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(15 * time.Second)
-		for strings.Count(d.Logs(), "plugin restarted") < restarts {
-			if time.Now().After(deadline) {
-				t.Fatalf("the sink was not restarted a %d time", restarts)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	d.WaitLines(out, 15*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "twice.count") > 0
 	})
-	killAfterAck(1)
-	killAfterAck(2)
+	killSinkAfterAck(t, d, 1)
+	killSinkAfterAck(t, d, 2)
 	if err := s.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -333,4 +282,53 @@ sink "localfile" "out" { path = %q }
 		t.Fatalf("twice.count = %v across flushes, want exactly %d", got, total)
 	}
 	checkAlive(t, d)
+}
+
+// startCountedSink runs a dogstatsd source into a localfile sink (sinkExtra
+// added to its block), flushed every second, with an admin interface; it
+// returns the daemon, the source's UDP address and the sink's file.
+func startCountedSink(t *testing.T, sinkExtra string) (*daemontest.Daemon, string, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	addr := daemontest.FreePort(t, "udp")
+	admin := daemontest.FreePort(t, "tcp")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd {
+  interval     = "1s"
+  http_address = %q
+}
+source "dogstatsd" "in" { listen = ["udp://%s"] }
+sink "localfile" "out" {
+  path = %q
+  %s
+}
+`, admin, addr, out, sinkExtra))
+	return d, addr, out
+}
+
+// killSinkAfterAck kills the localfile sink between flushes, as a crash
+// would most likely strike: just after it has acknowledged a flush (its
+// total flush time grows as each returns), with the next a whole interval
+// away. A kill during a flush would have it retried, and counted twice had
+// the sink written it. It returns once veneurd has restarted the sink for
+// the restarts-th time.
+func killSinkAfterAck(t *testing.T, d *daemontest.Daemon, restarts int) {
+	t.Helper()
+	acked := `veneur_sink_metric_flush_total_duration_ns{sink="sink.localfile.out"}`
+	v, _ := d.Metric(acked)
+	d.WaitMetric(acked, 10*time.Second, func(now float64) bool { return now > v })
+	pid := pluginPid(t, d, "plugin-serve sink localfile")
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(d.Logs(), "plugin restarted") < restarts {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink was not restarted a %d time", restarts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after := pluginPid(t, d, "plugin-serve sink localfile"); after == pid {
+		t.Fatal("the sink was not restarted")
+	}
 }
