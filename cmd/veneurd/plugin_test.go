@@ -330,13 +330,9 @@ sink "hang" "main" {}
 		if perr != nil {
 			t.Fatal(perr)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for alive(pid) {
-			if time.Now().After(deadline) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				t.Fatalf("%s: the plugin's child %d outlived it", args[0], pid)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !daemontest.Until(10*time.Second, func() bool { return !alive(pid) }) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("%s: the plugin's child %d outlived it", args[0], pid)
 		}
 	}
 }

@@ -239,17 +239,16 @@ metric_sinks:
 // returns the requests so far and its index.
 func awaitSentinel(t *testing.T, dd *fakeDatadog) ([]ddPost, int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		posts := dd.snapshot()
-		if i := sentinelPost(t, posts); i >= 0 {
-			return posts, i
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Veneur flushed no series holding the sentinel within 10s; it sent %d requests", len(posts))
-		}
-		time.Sleep(50 * time.Millisecond)
+	var posts []ddPost
+	last := -1
+	if !daemontest.Until(10*time.Second, func() bool {
+		posts = dd.snapshot()
+		last = sentinelPost(t, posts)
+		return last >= 0
+	}) {
+		t.Fatalf("Veneur flushed no series holding the sentinel within 10s; it sent %d requests", len(posts))
 	}
+	return posts, last
 }
 
 // writerFunc is an io.Writer calling a function.
@@ -259,19 +258,16 @@ func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
 
 func waitHealthy(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+	var err error
+	if !daemontest.Until(30*time.Second, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(url); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Veneur did not answer %s within 30s (last error: %v)", url, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("Veneur did not answer %s within 30s (last error: %v)", url, err)
 	}
 }
 

@@ -164,18 +164,28 @@ func (d *Daemon) WaitLog(s string, timeout time.Duration) {
 // waitFor polls cond until it holds or timeout passes; false also when the
 // daemon has exited.
 func (d *Daemon) waitFor(cond func() bool, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
+	return Until(timeout, func() bool {
 		select {
 		case <-d.done:
+			return true // exited: nothing will change any more
+		default:
 			return cond()
-		case <-time.After(20 * time.Millisecond):
 		}
+	}) && cond()
+}
+
+// Until polls cond every 20 ms until it holds or timeout passes, and
+// reports whether it held: the one way tests here wait on something they
+// cannot be told about.
+func Until(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return cond()
+	return true
 }
 
 // flushLine marks the line the daemon logs at debug level for each flush
