@@ -1,0 +1,174 @@
+package match
+
+import (
+	"slices"
+	"strings"
+)
+
+// Policy is a sink's tag policy: what the sink receives of each point routed
+// to it. It changes that sink's copy alone; other sinks get the point as it
+// was.
+type Policy struct {
+	// AddTags are upserted by key: "key:value", or "key" for an empty value,
+	// sorted. A point's own tags of those keys are replaced.
+	AddTags []string
+	// StripTags are keys whose tags are removed ("env" removes "env:prod"
+	// and a bare "env").
+	StripTags []string
+	// Limits on what the sink receives, after AddTags and StripTags; 0 for
+	// none. A point over a limit is dropped for the sink, and counted.
+	MaxNameLength int
+	MaxTagLength  int
+	MaxTags       int
+}
+
+// IsZero reports whether the policy changes nothing.
+func (p *Policy) IsZero() bool {
+	return len(p.AddTags) == 0 && len(p.StripTags) == 0 && p.MaxNameLength == 0 && p.MaxTagLength == 0 && p.MaxTags == 0
+}
+
+// Reason says why a policy drops a point, or that it keeps it.
+type Reason uint8
+
+// Reasons, named as veneur.sink.metrics_dropped_total's reason tag.
+const (
+	Kept Reason = iota
+	NameTooLong
+	TagTooLong
+	TooManyTags
+	Reasons
+)
+
+var reasonNames = [Reasons]string{"", "max_name_length", "max_tag_length", "max_tags"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// TagKey returns a tag's key: what comes before its first ':', or the whole
+// tag.
+func TagKey(tag string) string {
+	k, _, _ := strings.Cut(tag, ":")
+	return k
+}
+
+// Tags returns tags (sorted, comma-joined) as the policy leaves them, and
+// whether they break a tag limit (the tags are returned either way). Tags it leaves alone are returned as given,
+// not copied.
+func (p *Policy) Tags(tags string) (string, Reason) {
+	if len(p.AddTags) > 0 || p.strips(tags) {
+		var out []string
+		for rest := tags; rest != ""; {
+			var t string
+			t, rest, _ = strings.Cut(rest, ",")
+			if !p.replaces(t) {
+				out = append(out, t)
+			}
+		}
+		out = append(out, p.AddTags...)
+		slices.Sort(out)
+		tags = strings.Join(out, ",")
+	}
+	return tags, p.check(tags)
+}
+
+// EventTags is Tags for an event's tags, which it does not change in place.
+func (p *Policy) EventTags(tags []string) ([]string, Reason) {
+	out := tags
+	if len(p.AddTags) > 0 || slices.ContainsFunc(tags, p.stripped) {
+		out = make([]string, 0, len(tags)+len(p.AddTags))
+		for _, t := range tags {
+			if !p.replaces(t) {
+				out = append(out, t)
+			}
+		}
+		out = append(out, p.AddTags...)
+		slices.Sort(out)
+	}
+	return out, p.check(strings.Join(out, ","))
+}
+
+// Name reports whether a point named name+suffix is over the name limit.
+func (p *Policy) Name(name, suffix string) Reason {
+	if p.MaxNameLength > 0 && len(name)+len(suffix) > p.MaxNameLength {
+		return NameTooLong
+	}
+	return Kept
+}
+
+func (p *Policy) check(tags string) Reason {
+	if p.MaxTags == 0 && p.MaxTagLength == 0 {
+		return Kept
+	}
+	n := 0
+	for rest := tags; rest != ""; n++ {
+		var t string
+		t, rest, _ = strings.Cut(rest, ",")
+		if p.MaxTagLength > 0 && len(t) > p.MaxTagLength {
+			return TagTooLong
+		}
+	}
+	if p.MaxTags > 0 && n > p.MaxTags {
+		return TooManyTags
+	}
+	return Kept
+}
+
+// strips reports whether one of tags has a key StripTags removes.
+func (p *Policy) strips(tags string) bool {
+	if len(p.StripTags) == 0 {
+		return false
+	}
+	for rest := tags; rest != ""; {
+		var t string
+		t, rest, _ = strings.Cut(rest, ",")
+		if p.stripped(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Policy) stripped(tag string) bool { return slices.Contains(p.StripTags, TagKey(tag)) }
+
+// replaces reports whether the policy removes tag: it strips its key, or
+// adds a tag of the same key.
+func (p *Policy) replaces(tag string) bool {
+	if p.stripped(tag) {
+		return true
+	}
+	k := TagKey(tag)
+	for _, a := range p.AddTags {
+		if TagKey(a) == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Rewrite applies a Policy for one flush: a series' tags are rewritten once
+// for all its points. Not safe for concurrent use.
+type Rewrite struct {
+	p      *Policy
+	in     string
+	out    string
+	why    Reason
+	primed bool
+}
+
+// Rewrite returns the policy's state for one flush.
+func (p *Policy) Rewrite() *Rewrite { return &Rewrite{p: p} }
+
+// Point returns the tags a point named name+suffix with tags gets, or why
+// the policy drops it.
+func (w *Rewrite) Point(name, suffix, tags string) (string, Reason) {
+	if !w.primed || !sameString(tags, w.in) {
+		w.in, w.primed = tags, true
+		w.out, w.why = w.p.Tags(tags)
+	}
+	if w.why != Kept {
+		return "", w.why
+	}
+	if why := w.p.Name(name, suffix); why != Kept {
+		return "", why
+	}
+	return w.out, Kept
+}
