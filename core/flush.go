@@ -9,6 +9,7 @@ import (
 
 	"github.com/veneurd/veneurd/core/pluginhost"
 	"github.com/veneurd/veneurd/core/telemetry"
+	"github.com/veneurd/veneurd/plugins/routers/match"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -21,11 +22,8 @@ import (
 func (s *Server) flush(t time.Time) <-chan struct{} {
 	start := time.Now()
 	s.cutSources()
-	enc := pluginhost.NewEncoder(t.Unix())
-	events := s.agg.FlushTo(enc)
-	for reason, n := range s.agg.TakeDropped() {
-		s.tel.Counter(telemetry.PointsDropped, "reason:"+reason).Add(n)
-	}
+	// The routes and sinks of the config in effect now: a reload's new
+	// routes apply from the flush after it.
 	s.mu.Lock()
 	cfg, sinks, pending := s.cfg, s.sinks, s.pendingAgg
 	s.pendingAgg = nil
@@ -33,28 +31,37 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 		k.inflight.Add(1)
 	}
 	s.mu.Unlock()
+	rf := newRoutedFlush(t.Unix(), cfg.Routing.Router, len(sinks))
+	events := s.agg.FlushTo(rf)
+	for reason, n := range s.agg.TakeDropped() {
+		s.tel.Counter(telemetry.PointsDropped, "reason:"+reason).Add(n)
+	}
 	if pending != nil { // a reload's aggregation settings start with the next interval
 		s.agg.SetConfig(*pending)
 	}
-	s.countFlushed(enc.ByType)
+	s.countFlushed(rf.ByType)
 	s.updateDrops()
+	for _, e := range events {
+		rf.Event(e)
+	}
 	if cfg.Daemon.SelfMetrics {
 		self := s.tel.Points(t.Unix(), cfg.Daemon.Hostname)
 		for i := range self {
-			enc.Append(&self[i])
+			rf.Append(&self[i])
 		}
 	}
-	batch := enc.Finish(events)
+	batches := rf.Finish()
+	s.countPolicyDrops(sinks, rf.dropped)
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
-	s.log.Debug("flush", "points", batch.Points, "events", len(events), "chunks", len(batch.Chunks),
+	s.log.Debug("flush", "points", rf.ByType[0]+rf.ByType[1]+rf.ByType[2]+rf.ByType[3], "events", len(events),
 		"aggregate_duration", time.Since(start))
 	var wg sync.WaitGroup
-	for _, k := range sinks {
+	for i, k := range sinks {
 		s.flushes.Add(1)
 		wg.Go(func() {
 			defer s.flushes.Done()
 			defer k.inflight.Done()
-			s.flushSink(k, batch)
+			s.flushSink(k, batches[i])
 		})
 	}
 	delivered := make(chan struct{})
@@ -146,6 +153,18 @@ func (s *Server) mergeState(records []byte) {
 	if _, err := s.agg.MergeState(records); err != nil {
 		s.log.Error("dropping the rest of corrupt state from a source", "error", err)
 		s.tel.Counter(telemetry.PacketErrors, "packet_type:metric", "reason:corrupt_state").Inc()
+	}
+}
+
+// countPolicyDrops counts the points each sink's tag policy dropped, in
+// veneur.sink.metrics_dropped_total.
+func (s *Server) countPolicyDrops(sinks []*liveSink, dropped [][match.Reasons]uint64) {
+	for i, byReason := range dropped {
+		for r, n := range byReason {
+			if n > 0 {
+				s.tel.Counter(telemetry.SinkMetricsDropped, "sink:"+sinks[i].Address(), "reason:"+match.Reason(r).String()).Add(n)
+			}
+		}
 	}
 }
 

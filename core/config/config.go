@@ -29,6 +29,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/veneurd/veneurd/plugins/routers/match"
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/schema"
 )
@@ -40,6 +41,7 @@ type Config struct {
 	Sources     []*PluginBlock
 	Sinks       []*PluginBlock
 	Externals   []External
+	Routing     Routing
 	// Files holds the parsed sources, for rendering diagnostics.
 	Files map[string]*hcl.File
 	// Secrets are the values of attributes a plugin marks sensitive, and
@@ -121,6 +123,9 @@ type PluginBlock struct {
 	// StartTimeout bounds the start of the block's process: the veneurd
 	// block's plugin_start_timeout.
 	StartTimeout time.Duration
+	// Policy is a sink's tag policy (sinks only; the zero Policy changes
+	// nothing).
+	Policy match.Policy
 
 	DeclRange    hcl.Range
 	TypeRange    hcl.Range
@@ -233,6 +238,8 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "source", LabelNames: []string{"type", "name"}},
 	{Type: "sink", LabelNames: []string{"type", "name"}},
 	{Type: "plugin", LabelNames: []string{"kind", "type"}},
+	{Type: "metric_sink_routing", LabelNames: []string{"name"}},
+	{Type: "drop", LabelNames: []string{"name"}},
 }}
 
 // Load parses and decodes files (name -> content) as one pipeline.
@@ -334,6 +341,27 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 		}
 	}
 
+	var declared []sinkRef
+	var rules []*hcl.Block
+	for _, block := range content.Blocks {
+		switch block.Type {
+		case "sink":
+			addr := "sink." + block.Labels[0] + "." + block.Labels[1]
+			if seen[addr] != block {
+				continue
+			}
+			ref := sinkRef{addr: addr, index: -1}
+			for i, k := range cfg.Sinks {
+				if k.Address() == addr {
+					ref.index = i
+				}
+			}
+			declared = append(declared, ref)
+		case "metric_sink_routing", "drop":
+			rules = append(rules, block)
+		}
+	}
+	diags = append(diags, l.routing(rules, cfg, declared)...)
 	diags = append(diags, checkListeners(cfg)...)
 
 	if cfg.Daemon.Hostname == "" {

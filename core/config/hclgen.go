@@ -2,10 +2,13 @@ package config
 
 import (
 	"sort"
+	"strings"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/veneurd/veneurd/plugins/routers/match"
 	"github.com/veneurd/veneurd/sdk/schema"
 )
 
@@ -63,6 +66,7 @@ func (c *Config) HCL() []byte {
 			}
 		case "sink":
 			b.SetAttributeValue(FlushTimeoutAttribute, cty.StringVal(pb.FlushTimeout.String()))
+			writePolicy(b, &pb.Policy)
 		}
 		values := make(map[string]cty.Value, len(pb.Values))
 		for n, v := range pb.Values {
@@ -72,7 +76,82 @@ func (c *Config) HCL() []byte {
 		}
 		writeValues(b, pb.Schema, values)
 	}
+	if r := c.Routing.Router; r != nil {
+		for i := range r.Rules {
+			root.AppendNewline()
+			b := root.AppendNewBlock("metric_sink_routing", []string{r.Rules[i].Name}).Body()
+			writeRule(b, &r.Rules[i], r.Sinks)
+		}
+	}
+	for i := range c.Routing.Drops {
+		root.AppendNewline()
+		writeRule(root.AppendNewBlock("drop", []string{c.Routing.Drops[i].Name}).Body(), &c.Routing.Drops[i], nil)
+	}
 	return f.Bytes()
+}
+
+func writePolicy(b *hclwrite.Body, p *match.Policy) {
+	if len(p.AddTags) > 0 {
+		m := map[string]cty.Value{}
+		for _, t := range p.AddTags {
+			k, v, _ := strings.Cut(t, ":")
+			m[k] = cty.StringVal(v)
+		}
+		b.SetAttributeValue(AddTagsAttribute, cty.MapVal(m))
+	}
+	if len(p.StripTags) > 0 {
+		b.SetAttributeValue(StripTagsAttribute, stringList(p.StripTags))
+	}
+	for _, l := range []struct {
+		name string
+		n    int
+	}{{MaxNameLengthAttribute, p.MaxNameLength}, {MaxTagLengthAttribute, p.MaxTagLength}, {MaxTagsAttribute, p.MaxTags}} {
+		if l.n > 0 {
+			b.SetAttributeValue(l.name, cty.NumberIntVal(int64(l.n)))
+		}
+	}
+}
+
+// writeRule writes a rule's match blocks and, for a routing rule, its sinks.
+func writeRule(b *hclwrite.Body, r *match.Rule, sinks []string) {
+	for _, c := range r.Match {
+		m := b.AppendNewBlock("match", nil).Body()
+		m.SetAttributeRaw("name", matcherTokens(c.Name))
+		if len(c.Tags) > 0 {
+			tags := make([]hclwrite.Tokens, len(c.Tags))
+			for i, t := range c.Tags {
+				tags[i] = matcherTokens(t)
+			}
+			m.SetAttributeRaw("tags", hclwrite.TokensForTuple(tags))
+		}
+	}
+	for _, s := range []struct {
+		name string
+		set  match.Set
+	}{{"matched", r.Matched}, {"not_matched", r.NotMatched}} {
+		var refs []hclwrite.Tokens
+		for i, addr := range sinks {
+			if s.set.Has(i) {
+				parts := strings.SplitN(addr, ".", 3)
+				refs = append(refs, hclwrite.TokensForTraversal(hcl.Traversal{
+					hcl.TraverseRoot{Name: parts[0]}, hcl.TraverseAttr{Name: parts[1]}, hcl.TraverseAttr{Name: parts[2]}}))
+			}
+		}
+		if len(refs) > 0 {
+			b.SetAttributeRaw(s.name, hclwrite.TokensForTuple(refs))
+		}
+	}
+}
+
+func matcherTokens(m match.Matcher) hclwrite.Tokens {
+	t := hclwrite.TokensForFunctionCall(m.Kind.String())
+	if m.Kind != match.Any {
+		t = hclwrite.TokensForFunctionCall(m.Kind.String(), hclwrite.TokensForValue(cty.StringVal(m.Value)))
+	}
+	if m.Unset {
+		t = hclwrite.TokensForFunctionCall("unset", t)
+	}
+	return t
 }
 
 func writeValues(b *hclwrite.Body, sch schema.Schema, values map[string]cty.Value) {

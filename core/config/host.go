@@ -42,6 +42,11 @@ var HostAttributes = []HostAttribute{
 	{"source", ListenAttribute, cty.List(cty.String), `sockets veneurd opens and hands to the source, such as ["udp://127.0.0.1:8126"]`},
 	{"source", ReadersAttribute, cty.Number, fmt.Sprintf("SO_REUSEPORT sockets veneurd opens for each UDP address, 1 to %d (default 1)", MaxReaders)},
 	{"sink", FlushTimeoutAttribute, cty.String, "how long a flush to the sink may take (default: the interval)"},
+	{"sink", AddTagsAttribute, cty.Map(cty.String), `tags the sink's points get, replacing their tags of the same keys, such as { env = "prod" }`},
+	{"sink", StripTagsAttribute, cty.List(cty.String), `keys of tags the sink's points lose, such as ["host"]`},
+	{"sink", MaxNameLengthAttribute, cty.Number, "longest point name the sink takes; longer points are dropped for it and counted"},
+	{"sink", MaxTagLengthAttribute, cty.Number, "longest tag the sink takes; points with a longer one are dropped for it and counted"},
+	{"sink", MaxTagsAttribute, cty.Number, "most tags a point sent to the sink may have; points with more are dropped for it and counted"},
 }
 
 // hostAttribute returns name's declaration if it is veneurd's in blocks of
@@ -98,6 +103,9 @@ func (l *loader) hostAttributes(pb *PluginBlock, attrs hcl.Attributes, raw map[s
 	}
 	if attr := attrs[FlushTimeoutAttribute]; attr != nil {
 		diags = l.duration(attr, &pb.FlushTimeout, diags)
+	}
+	if pb.Kind == "sink" {
+		diags = append(diags, l.policy(pb, attrs)...)
 	}
 	return diags
 }

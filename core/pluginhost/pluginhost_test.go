@@ -47,11 +47,11 @@ func TestMillionPointFlush(t *testing.T) {
 		f.Points = append(f.Points, sdk.Point{Name: "a.fairly.typical.metric.name", Tags: []string{"env:prod", fmt.Sprintf("host:h%d", i)},
 			Type: sdk.PointCounter, Value: float64(i), Timestamp: 1, Hostname: "host"})
 	}
-	e := NewEncoder(f.Timestamp)
+	c := NewChunker(f.Timestamp)
 	for i := range f.Points {
-		e.Append(&f.Points[i])
+		c.Append(&f.Points[i])
 	}
-	b := e.Finish(nil)
+	b := c.Batch()
 	if len(b.Chunks) < 2 {
 		t.Fatalf("1,000,000 points in %d chunk(s)", len(b.Chunks))
 	}

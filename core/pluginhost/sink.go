@@ -31,7 +31,8 @@ func StartSink(l *Launcher, spec Spec, req *pb.ConfigureRequest) (*SinkProcess, 
 	return &SinkProcess{sv}, nil
 }
 
-// FlushBatch is one flush encoded for the wire once and shared by every sink.
+// FlushBatch is one sink's part of a flush, encoded for the wire. Its
+// chunks may be shared with other sinks: those that receive the same points.
 type FlushBatch struct {
 	Chunks []*pb.FlushChunk
 	Points int
@@ -42,73 +43,73 @@ type FlushBatch struct {
 // than the rest of the limit.
 const maxChunkBytes = 2 << 20
 
-// Encoder packs one flush into chunks for the wire as its points are
-// emitted (it is an aggregate.Emitter), so that a flush never exists as a
-// slice of points. Not safe for concurrent use.
-type Encoder struct {
+// Chunker packs points and events into chunks for the wire as they are
+// emitted, so that a flush never exists as a slice of points. Every chunk
+// carries the flush's timestamp, so that chunks of several Chunkers can make
+// up one sink's flush. Not safe for concurrent use.
+type Chunker struct {
 	ts     int64
 	pw     sdk.PointPacker
-	batch  FlushBatch
-	chunk  *pb.FlushChunk
-	ByType [4]uint64 // points by sdk.PointType
+	chunks []*pb.FlushChunk
+	events []*pb.Event
+	size   int // of events
+	Points int
 }
 
-// NewEncoder starts encoding a flush stamped ts.
-func NewEncoder(ts int64) *Encoder {
-	return &Encoder{ts: ts, chunk: &pb.FlushChunk{Timestamp: ts}}
-}
+// NewChunker starts packing a flush stamped ts.
+func NewChunker(ts int64) *Chunker { return &Chunker{ts: ts} }
 
-func (e *Encoder) cutIfFull() {
-	if e.pw.Size() >= maxChunkBytes {
-		e.cut()
+func (c *Chunker) cutIfFull() {
+	if c.pw.Size()+c.size >= maxChunkBytes {
+		c.cut()
 	}
-	if e.pw.Size() == 0 && e.batch.Points > 0 {
+	if c.pw.Size() == 0 && c.Points > 0 {
 		// A flush that filled one chunk will likely fill the next.
-		e.pw.Grow(maxChunkBytes + 64<<10)
+		c.pw.Grow(maxChunkBytes + 64<<10)
 	}
 }
 
-func (e *Encoder) cut() {
-	e.chunk.Points = e.pw.Bytes()
-	e.batch.Chunks = append(e.batch.Chunks, e.chunk)
-	e.chunk = &pb.FlushChunk{}
-	e.pw.Reset()
-}
-
-func (e *Encoder) count(t sdk.PointType) {
-	if int(t) < len(e.ByType) {
-		e.ByType[t]++
-	}
-	e.batch.Points++
+func (c *Chunker) cut() {
+	c.chunks = append(c.chunks, &pb.FlushChunk{Timestamp: c.ts, Points: c.pw.Bytes(), Events: c.events})
+	c.pw.Reset()
+	c.events, c.size = nil, 0
 }
 
 // Point packs one point (see aggregate.Emitter).
-func (e *Encoder) Point(name, suffix, tags string, typ sdk.PointType, value float64, hostname, message string) {
-	e.cutIfFull()
-	e.pw.AppendJoined(name, suffix, tags, typ, value, e.ts, hostname, message)
-	e.count(typ)
+func (c *Chunker) Point(name, suffix, tags string, typ sdk.PointType, value float64, hostname, message string) {
+	c.cutIfFull()
+	c.pw.AppendJoined(name, suffix, tags, typ, value, c.ts, hostname, message)
+	c.Points++
 }
 
 // Append packs p.
-func (e *Encoder) Append(p *sdk.Point) {
-	e.cutIfFull()
-	e.pw.Append(p)
-	e.count(p.Type)
+func (c *Chunker) Append(p *sdk.Point) {
+	c.cutIfFull()
+	c.pw.Append(p)
+	c.Points++
 }
 
-// Finish adds the events and returns the encoded flush.
-func (e *Encoder) Finish(events []*pb.Event) *FlushBatch {
-	size := e.pw.Size()
-	for _, ev := range events {
-		if n := proto.Size(ev); size+n > maxChunkBytes && size > 0 {
-			e.cut()
-			size = 0
-		}
-		e.chunk.Events = append(e.chunk.Events, ev)
-		size += proto.Size(ev)
+// Event adds an event.
+func (c *Chunker) Event(e *pb.Event) {
+	n := proto.Size(e)
+	if c.pw.Size()+c.size+n > maxChunkBytes && c.pw.Size()+c.size > 0 {
+		c.cut()
 	}
-	e.cut()
-	return &e.batch
+	c.events = append(c.events, e)
+	c.size += n
+}
+
+// Finish returns the chunks; there is at least one, which may be empty.
+func (c *Chunker) Finish() []*pb.FlushChunk {
+	if c.pw.Size()+c.size > 0 || len(c.chunks) == 0 {
+		c.cut()
+	}
+	return c.chunks
+}
+
+// Batch is Finish as one sink's FlushBatch.
+func (c *Chunker) Batch() *FlushBatch {
+	return &FlushBatch{Chunks: c.Finish(), Points: c.Points}
 }
 
 // ErrSinkDown is wrapped by Flush's error when the flush failed because the

@@ -31,10 +31,12 @@ const (
 	ListenDrops         = "veneur.listen.drops_total"                  // listener
 	MetricsProcessed    = "veneur.worker.metrics_processed_total"      //
 	MetricsFlushed      = "veneur.worker.metrics_flushed_total"        // metric_type
+	MetricsDropped      = "veneur.worker.metrics_dropped_total"        // reason (dropped_by_rule), rule
 	FlushDuration       = "veneur.flush.duration_ns"                   //
 	PointsDropped       = "veneur.flush.points_dropped_total"          // reason (veneurd's own: points not finite)
 	SinkMetricsFlushed  = "veneur.sink.metrics_flushed_total"          // sink
 	SinkFlushErrors     = "veneur.sink.flush_error_total"              // sink
+	SinkMetricsDropped  = "veneur.sink.metrics_dropped_total"          // sink, reason (a tag policy's limit)
 	SinkFlushDuration   = "veneur.sink.metric_flush_total_duration_ns" // sink
 	PluginRestarts      = "veneur.plugin.restarts_total"               // plugin
 	ConfigReloads       = "veneur.config.reload_total"                 //

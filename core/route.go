@@ -1,0 +1,145 @@
+package core
+
+import (
+	"math/bits"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/veneurd/veneurd/core/pluginhost"
+	"github.com/veneurd/veneurd/plugins/routers/match"
+	"github.com/veneurd/veneurd/sdk"
+	pb "github.com/veneurd/veneurd/sdk/proto"
+)
+
+// routedFlush splits one flush among the sinks (an aggregate.Emitter). Each
+// point is packed once, into the chunks of the set of sinks its routes
+// choose, and those chunks are shared by every sink of the set: a sink gets
+// only its points, and no point is copied per sink. A sink with a tag policy
+// gets chunks of its own, with the points as its policy leaves them, less
+// those the policy drops (counted by reason). With no routing rule every
+// point goes to one set, every sink: the flush is packed once for all.
+type routedFlush struct {
+	ts        int64
+	routing   *match.Routing
+	rewritten match.Set // sinks with a tag policy
+	groups    map[match.Set]*pluginhost.Chunker
+	lastSet   match.Set
+	last      *pluginhost.Chunker
+	policies  []match.Policy
+	rewrites  []*match.Rewrite        // by sink, for those with a policy
+	own       []*pluginhost.Chunker   // by sink, for those with a policy
+	dropped   [][match.Reasons]uint64 // by sink and reason
+	sinks     int
+	ByType    [4]uint64 // points emitted, by sdk.PointType
+}
+
+// newRoutedFlush starts a flush stamped ts to sinks sinks, routed by r (nil:
+// every sink gets every point).
+func newRoutedFlush(ts int64, r *match.Router, sinks int) *routedFlush {
+	if r == nil || len(r.Sinks) != sinks {
+		r = &match.Router{Sinks: make([]string, sinks)}
+	}
+	f := &routedFlush{
+		ts: ts, routing: r.Routing(), rewritten: r.Rewritten(), policies: r.Policies,
+		groups:   map[match.Set]*pluginhost.Chunker{},
+		rewrites: make([]*match.Rewrite, sinks),
+		own:      make([]*pluginhost.Chunker, sinks),
+		dropped:  make([][match.Reasons]uint64, sinks),
+		sinks:    sinks,
+	}
+	for i := range sinks {
+		if f.rewritten.Has(i) {
+			f.rewrites[i] = r.Policies[i].Rewrite()
+			f.own[i] = pluginhost.NewChunker(ts)
+		}
+	}
+	return f
+}
+
+// group returns the chunker of the points that go to set.
+func (f *routedFlush) group(set match.Set) *pluginhost.Chunker {
+	if set == f.lastSet && f.last != nil {
+		return f.last
+	}
+	c, ok := f.groups[set]
+	if !ok {
+		c = pluginhost.NewChunker(f.ts)
+		f.groups[set] = c
+	}
+	f.lastSet, f.last = set, c
+	return c
+}
+
+// Point routes and packs one point (see aggregate.Emitter).
+func (f *routedFlush) Point(name, suffix, tags string, typ sdk.PointType, value float64, hostname, message string) {
+	if int(typ) < len(f.ByType) {
+		f.ByType[typ]++
+	}
+	set := f.routing.Route(name, suffix, tags)
+	if shared := set &^ f.rewritten; shared != 0 {
+		f.group(shared).Point(name, suffix, tags, typ, value, hostname, message)
+	}
+	for rw := set & f.rewritten; rw != 0; rw &= rw - 1 {
+		i := bits.TrailingZeros64(uint64(rw))
+		t, why := f.rewrites[i].Point(name, suffix, tags)
+		if why != match.Kept {
+			f.dropped[i][why]++
+			continue
+		}
+		f.own[i].Point(name, suffix, t, typ, value, hostname, message)
+	}
+}
+
+// Append routes and packs a point given whole: veneurd's own metrics.
+func (f *routedFlush) Append(p *sdk.Point) {
+	f.Point(p.Name, "", strings.Join(p.Tags, ","), p.Type, p.Value, p.Hostname, p.Message)
+}
+
+// Event routes an event: its title is its name.
+func (f *routedFlush) Event(e *pb.Event) {
+	set := f.routing.Route(e.Title, "", strings.Join(e.Tags, ","))
+	if shared := set &^ f.rewritten; shared != 0 {
+		f.group(shared).Event(e)
+	}
+	for rw := set & f.rewritten; rw != 0; rw &= rw - 1 {
+		i := bits.TrailingZeros64(uint64(rw))
+		tags, why := f.policies[i].EventTags(e.Tags)
+		if why != match.Kept {
+			f.dropped[i][why]++
+			continue
+		}
+		own := e
+		if len(tags) != len(e.Tags) || (len(tags) > 0 && &tags[0] != &e.Tags[0]) {
+			own = proto.Clone(e).(*pb.Event)
+			own.Tags = tags
+		}
+		f.own[i].Event(own)
+	}
+}
+
+// Finish returns each sink's part of the flush, by sink.
+func (f *routedFlush) Finish() []*pluginhost.FlushBatch {
+	batches := make([]*pluginhost.FlushBatch, f.sinks)
+	for i := range batches {
+		batches[i] = &pluginhost.FlushBatch{}
+		if f.own[i] != nil {
+			*batches[i] = *f.own[i].Batch()
+		}
+	}
+	for set, c := range f.groups {
+		chunks := c.Finish()
+		for i := range batches {
+			if set.Has(i) {
+				batches[i].Chunks = append(batches[i].Chunks, chunks...)
+				batches[i].Points += c.Points
+			}
+		}
+	}
+	for _, b := range batches {
+		if len(b.Chunks) == 0 { // a sink that gets nothing still flushes, empty
+			b.Chunks = pluginhost.NewChunker(f.ts).Finish()
+		}
+	}
+	return batches
+}
