@@ -7,6 +7,7 @@ import (
 
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/core/pluginhost"
+	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -63,7 +64,7 @@ func (p processes) StartSource(b *config.PluginBlock, files []*os.File, addrs []
 	params *pb.StateParams, h pluginhost.SourceHandlers) (SourceProcess, error) {
 	spec := specOf(b)
 	spec.Files = files
-	src, err := pluginhost.StartSource(p.l, spec, addrs, req, params, h)
+	src, err := pluginhost.StartSource(p.l, spec, addrs, req, params, sdk.DropRulesToProto(b.Drops), h)
 	if err != nil {
 		return nil, err
 	}

@@ -325,6 +325,9 @@ func (s *Server) ingest(b *pb.Batch) {
 	for _, e := range b.Errors {
 		s.tel.Counter(telemetry.PacketErrors, "packet_type:"+e.PacketType, "reason:"+e.Reason).Add(e.Count)
 	}
+	for _, d := range b.Dropped {
+		s.tel.Counter(telemetry.MetricsDropped, "reason:dropped_by_rule", "rule:"+d.Rule).Add(d.Count)
+	}
 	if b.Received > 0 {
 		c, ok := s.received.Load(b.Protocol)
 		if !ok {

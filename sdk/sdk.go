@@ -110,7 +110,9 @@ type Writer interface {
 	// of the member); for the other types, a value that is not a finite
 	// number (NaN, ±Inf, or a counter's value past float64's range at its
 	// rate) is not aggregated but counted as a rejected metric, reason
-	// invalid_value, and a rate out of range as invalid_rate.
+	// invalid_value, and a rate out of range as invalid_rate. A sample that
+	// one of the pipeline's drop rules takes is discarded and counted under
+	// its rule (veneur.worker.metrics_dropped_total).
 	Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64)
 	Event(e Event)
 	ServiceCheck(c ServiceCheck)

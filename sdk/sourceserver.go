@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/veneurd/veneurd/internal/state"
+	"github.com/veneurd/veneurd/plugins/routers/match"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
@@ -91,7 +92,12 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 	for i, l := range req.Listeners {
 		listeners[i] = Listener{Address: l.Address, File: inheritedFile(int(l.Fd), l.Address)}
 	}
+	drops, err := DropRulesFromProto(req.DropRules)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
 	out := newOutput(paramsFromProto(req.Params))
+	out.drops = drops
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s.mu.Lock()
@@ -137,6 +143,7 @@ type output struct {
 	free     chan *state.Samples // frame buffers to reuse
 	idle     chan struct{}       // closed when the aggregating goroutine has ended
 	procs    *procs
+	drops    match.Drops // set before any Writer is made
 
 	// workMu guards workClosed: a cut must not hand a barrier to the
 	// aggregating goroutine once close has ended it.
@@ -153,9 +160,10 @@ type output struct {
 	shipping atomic.Pointer[chan struct{}]
 
 	processed atomic.Uint64
-	mu        sync.Mutex // guards received and errs
+	mu        sync.Mutex // guards received, errs and dropped
 	received  map[string]*atomic.Uint64
 	errs      map[errKey]uint64
+	dropped   []uint64 // by drop rule
 }
 
 type errKey struct{ packetType, reason string }
@@ -268,7 +276,7 @@ func (o *output) Writer(protocol string) Writer {
 		r = new(atomic.Uint64)
 		o.received[protocol] = r
 	}
-	return &stateWriter{out: o, received: r}
+	return &stateWriter{out: o, received: r, dropped: make([]uint64, len(o.drops))}
 }
 
 // cut hands the interval's state to send, a part at a time, and starts the
@@ -336,6 +344,12 @@ func (o *output) sendReport() {
 		b.Errors = append(b.Errors, &pb.ErrorCount{PacketType: k.packetType, Reason: k.reason, Count: n})
 		delete(o.errs, k)
 	}
+	for i, n := range o.dropped {
+		if n > 0 {
+			b.Dropped = append(b.Dropped, &pb.RuleCount{Rule: o.drops[i].Name, Count: n})
+			o.dropped[i] = 0
+		}
+	}
 	var more []*pb.Batch
 	for proto, r := range o.received {
 		n := r.Swap(0)
@@ -348,7 +362,7 @@ func (o *output) sendReport() {
 		}
 	}
 	o.mu.Unlock()
-	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 {
+	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 || len(b.Dropped) > 0 {
 		o.batches <- b
 	}
 	for _, m := range more {
@@ -383,10 +397,19 @@ type stateWriter struct {
 	events    []*pb.Event
 	checks    []*pb.ServiceCheck
 	errs      map[errKey]uint64
+	dropped   []uint64 // by drop rule, since Flush
+	ndropped  uint64
 }
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
+	if len(w.out.drops) > 0 {
+		if i := w.out.drops.Take(name, tags); i >= 0 {
+			w.dropped[i]++
+			w.ndropped++
+			return
+		}
+	}
 	if w.fw == nil {
 		w.fw = w.out.buffer()
 	}
@@ -435,13 +458,23 @@ func (w *stateWriter) Flush() {
 	}
 	w.received.Add(w.nreceived)
 	w.nreceived = 0
-	if len(w.errs) > 0 {
+	if len(w.errs) > 0 || w.ndropped > 0 {
 		w.out.mu.Lock()
 		for k, n := range w.errs {
 			w.out.errs[k] += n
 		}
+		if w.ndropped > 0 {
+			if w.out.dropped == nil {
+				w.out.dropped = make([]uint64, len(w.out.drops))
+			}
+			for i, n := range w.dropped {
+				w.out.dropped[i] += n
+			}
+		}
 		w.out.mu.Unlock()
 		clear(w.errs)
+		clear(w.dropped)
+		w.ndropped = 0
 	}
 	if len(w.events) > 0 || len(w.checks) > 0 {
 		b := &pb.Batch{Events: w.events, ServiceChecks: w.checks}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
@@ -126,6 +127,10 @@ type PluginBlock struct {
 	// Policy is a sink's tag policy (sinks only; the zero Policy changes
 	// nothing).
 	Policy match.Policy
+	// Drops are the pipeline's drop rules, which a source applies (sources
+	// only). They count in the block's Hash: a reload that changes them
+	// gives every source a new process.
+	Drops match.Drops
 
 	DeclRange    hcl.Range
 	TypeRange    hcl.Range
@@ -362,6 +367,19 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 		}
 	}
 	diags = append(diags, l.routing(rules, cfg, declared)...)
+	if len(cfg.Routing.Drops) > 0 {
+		h := sha256.New()
+		f := hclwrite.NewEmptyFile()
+		for i := range cfg.Routing.Drops {
+			writeRule(f.Body().AppendNewBlock("drop", []string{cfg.Routing.Drops[i].Name}).Body(), &cfg.Routing.Drops[i], nil)
+		}
+		for _, src := range cfg.Sources {
+			src.Drops = cfg.Routing.Drops
+			h.Reset()
+			fmt.Fprintf(h, "%s\x00%s", src.Hash, f.Bytes())
+			src.Hash = hex.EncodeToString(h.Sum(nil)[:8])
+		}
+	}
 	diags = append(diags, checkListeners(cfg)...)
 
 	if cfg.Daemon.Hostname == "" {

@@ -24,6 +24,7 @@ type SourceProcess struct {
 	listeners []*pb.Listener
 	handle    SourceHandlers
 	params    atomic.Pointer[pb.StateParams] // sent with each Run and cut
+	drops     []*pb.DropRule                 // sent with each Run
 	stopping  chan struct{}
 	ended     chan struct{}
 	// cutting holds a token while a cut streams: one cut at a time, so that
@@ -48,15 +49,15 @@ var ErrNotRunning = errors.New("source process not running")
 // StartSource launches and configures a source plugin and starts it reading
 // from files (spec.Files), which it receives as fds 3, 4, ...; addrs names
 // them in the same order. params are the settings of the digests and
-// sketches it aggregates into.
-func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, h SourceHandlers) (*SourceProcess, error) {
+// sketches it aggregates into; drops the rules whose samples it discards.
+func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, drops []*pb.DropRule, h SourceHandlers) (*SourceProcess, error) {
 	spec.Kind = sdk.KindSource
 	sv, err := startSupervisor(l, spec, req, nil)
 	if err != nil {
 		return nil, err
 	}
 	s := &SourceProcess{supervisor: sv, handle: h, stopping: make(chan struct{}), ended: make(chan struct{}),
-		cutting: make(chan struct{}, 1)}
+		cutting: make(chan struct{}, 1), drops: drops}
 	s.params.Store(params)
 	for i, a := range addrs {
 		s.listeners = append(s.listeners, &pb.Listener{Fd: uint32(3 + i), Address: a})
@@ -89,7 +90,7 @@ func (s *SourceProcess) run() {
 func (s *SourceProcess) stream(p *Process) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load()})
+	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load(), DropRules: s.drops})
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Matcher_Kind int32
+
+const (
+	Matcher_ANY    Matcher_Kind = 0
+	Matcher_EXACT  Matcher_Kind = 1
+	Matcher_PREFIX Matcher_Kind = 2
+	Matcher_REGEX  Matcher_Kind = 3
+)
+
+// Enum value maps for Matcher_Kind.
+var (
+	Matcher_Kind_name = map[int32]string{
+		0: "ANY",
+		1: "EXACT",
+		2: "PREFIX",
+		3: "REGEX",
+	}
+	Matcher_Kind_value = map[string]int32{
+		"ANY":    0,
+		"EXACT":  1,
+		"PREFIX": 2,
+		"REGEX":  3,
+	}
+)
+
+func (x Matcher_Kind) Enum() *Matcher_Kind {
+	p := new(Matcher_Kind)
+	*p = x
+	return p
+}
+
+func (x Matcher_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Matcher_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_sdk_proto_plugin_proto_enumTypes[0].Descriptor()
+}
+
+func (Matcher_Kind) Type() protoreflect.EnumType {
+	return &file_sdk_proto_plugin_proto_enumTypes[0]
+}
+
+func (x Matcher_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Matcher_Kind.Descriptor instead.
+func (Matcher_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14, 0}
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -736,9 +788,12 @@ func (x *Listener) GetAddress() string {
 }
 
 type RunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Listeners     []*Listener            `protobuf:"bytes,1,rep,name=listeners,proto3" json:"listeners,omitempty"`
-	Params        *StateParams           `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Listeners []*Listener            `protobuf:"bytes,1,rep,name=listeners,proto3" json:"listeners,omitempty"`
+	Params    *StateParams           `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	// The pipeline's drop rules: the source's samples that one of them takes
+	// are discarded before they are aggregated, and counted by rule.
+	DropRules     []*DropRule `protobuf:"bytes,3,rep,name=drop_rules,json=dropRules,proto3" json:"drop_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -787,6 +842,181 @@ func (x *RunRequest) GetParams() *StateParams {
 	return nil
 }
 
+func (x *RunRequest) GetDropRules() []*DropRule {
+	if x != nil {
+		return x.DropRules
+	}
+	return nil
+}
+
+// DropRule is a drop block: its samples are those that match one of its
+// conditions.
+type DropRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Match         []*Condition           `protobuf:"bytes,2,rep,name=match,proto3" json:"match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropRule) Reset() {
+	*x = DropRule{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropRule) ProtoMessage() {}
+
+func (x *DropRule) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropRule.ProtoReflect.Descriptor instead.
+func (*DropRule) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DropRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DropRule) GetMatch() []*Condition {
+	if x != nil {
+		return x.Match
+	}
+	return nil
+}
+
+// Condition is a match block: its name matcher and every tag matcher hold.
+type Condition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          *Matcher               `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Tags          []*Matcher             `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Condition) Reset() {
+	*x = Condition{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Condition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Condition) ProtoMessage() {}
+
+func (x *Condition) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Condition.ProtoReflect.Descriptor instead.
+func (*Condition) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Condition) GetName() *Matcher {
+	if x != nil {
+		return x.Name
+	}
+	return nil
+}
+
+func (x *Condition) GetTags() []*Matcher {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type Matcher struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  Matcher_Kind           `protobuf:"varint,1,opt,name=kind,proto3,enum=veneurd.plugin.v1.Matcher_Kind" json:"kind,omitempty"`
+	Value string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// A tag matcher that holds when no tag matches.
+	Unset         bool `protobuf:"varint,3,opt,name=unset,proto3" json:"unset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Matcher) Reset() {
+	*x = Matcher{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Matcher) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Matcher) ProtoMessage() {}
+
+func (x *Matcher) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Matcher.ProtoReflect.Descriptor instead.
+func (*Matcher) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *Matcher) GetKind() Matcher_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Matcher_ANY
+}
+
+func (x *Matcher) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Matcher) GetUnset() bool {
+	if x != nil {
+		return x.Unset
+	}
+	return false
+}
+
 // StateParams are the settings of the digests and sketches a source makes.
 type StateParams struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -798,7 +1028,7 @@ type StateParams struct {
 
 func (x *StateParams) Reset() {
 	*x = StateParams{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1040,7 @@ func (x *StateParams) String() string {
 func (*StateParams) ProtoMessage() {}
 
 func (x *StateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1053,7 @@ func (x *StateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateParams.ProtoReflect.Descriptor instead.
 func (*StateParams) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateParams) GetCompression() float64 {
@@ -850,7 +1080,7 @@ type CutRequest struct {
 
 func (x *CutRequest) Reset() {
 	*x = CutRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +1092,7 @@ func (x *CutRequest) String() string {
 func (*CutRequest) ProtoMessage() {}
 
 func (x *CutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +1105,7 @@ func (x *CutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CutRequest.ProtoReflect.Descriptor instead.
 func (*CutRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CutRequest) GetParams() *StateParams {
@@ -895,7 +1125,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1137,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1150,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *State) GetRecords() []byte {
@@ -947,14 +1177,16 @@ type Batch struct {
 	Received uint64 `protobuf:"varint,6,opt,name=received,proto3" json:"received,omitempty"`
 	// The source holds more state than its budget and asks to be cut now,
 	// within the interval, so that its memory stays bounded.
-	CutNow        bool `protobuf:"varint,10,opt,name=cut_now,json=cutNow,proto3" json:"cut_now,omitempty"`
+	CutNow bool `protobuf:"varint,10,opt,name=cut_now,json=cutNow,proto3" json:"cut_now,omitempty"`
+	// Samples discarded by drop rules since the previous batch, by rule.
+	Dropped       []*RuleCount `protobuf:"bytes,11,rep,name=dropped,proto3" json:"dropped,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -966,7 +1198,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -979,7 +1211,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Batch) GetProcessed() uint64 {
@@ -1031,6 +1263,65 @@ func (x *Batch) GetCutNow() bool {
 	return false
 }
 
+func (x *Batch) GetDropped() []*RuleCount {
+	if x != nil {
+		return x.Dropped
+	}
+	return nil
+}
+
+type RuleCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Count         uint64                 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleCount) Reset() {
+	*x = RuleCount{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleCount) ProtoMessage() {}
+
+func (x *RuleCount) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleCount.ProtoReflect.Descriptor instead.
+func (*RuleCount) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RuleCount) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *RuleCount) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type ErrorCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PacketType    string                 `protobuf:"bytes,1,opt,name=packet_type,json=packetType,proto3" json:"packet_type,omitempty"`
@@ -1042,7 +1333,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1345,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1358,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -1151,11 +1442,29 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x06points\x18\x01 \x01(\x04R\x06points\"4\n" +
 	"\bListener\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\rR\x02fd\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x7f\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xbb\x01\n" +
 	"\n" +
 	"RunRequest\x129\n" +
 	"\tlisteners\x18\x01 \x03(\v2\x1b.veneurd.plugin.v1.ListenerR\tlisteners\x126\n" +
-	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\"T\n" +
+	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\x12:\n" +
+	"\n" +
+	"drop_rules\x18\x03 \x03(\v2\x1b.veneurd.plugin.v1.DropRuleR\tdropRules\"R\n" +
+	"\bDropRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x05match\x18\x02 \x03(\v2\x1c.veneurd.plugin.v1.ConditionR\x05match\"k\n" +
+	"\tCondition\x12.\n" +
+	"\x04name\x18\x01 \x01(\v2\x1a.veneurd.plugin.v1.MatcherR\x04name\x12.\n" +
+	"\x04tags\x18\x02 \x03(\v2\x1a.veneurd.plugin.v1.MatcherR\x04tags\"\x9d\x01\n" +
+	"\aMatcher\x123\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1f.veneurd.plugin.v1.Matcher.KindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x14\n" +
+	"\x05unset\x18\x03 \x01(\bR\x05unset\"1\n" +
+	"\x04Kind\x12\a\n" +
+	"\x03ANY\x10\x00\x12\t\n" +
+	"\x05EXACT\x10\x01\x12\n" +
+	"\n" +
+	"\x06PREFIX\x10\x02\x12\t\n" +
+	"\x05REGEX\x10\x03\"T\n" +
 	"\vStateParams\x12 \n" +
 	"\vcompression\x18\x01 \x01(\x01R\vcompression\x12#\n" +
 	"\rhll_precision\x18\x02 \x01(\rR\fhllPrecision\"J\n" +
@@ -1163,7 +1472,7 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"CutRequest\x126\n" +
 	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06paramsJ\x04\b\x01\x10\x02\"!\n" +
 	"\x05State\x12\x18\n" +
-	"\arecords\x18\x01 \x01(\fR\arecords\"\xb9\x02\n" +
+	"\arecords\x18\x01 \x01(\fR\arecords\"\xf1\x02\n" +
 	"\x05Batch\x12\x1c\n" +
 	"\tprocessed\x18\b \x01(\x04R\tprocessed\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
@@ -1172,8 +1481,12 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\bprotocol\x18\x05 \x01(\tR\bprotocol\x12\x1a\n" +
 	"\breceived\x18\x06 \x01(\x04R\breceived\x12\x17\n" +
 	"\acut_now\x18\n" +
-	" \x01(\bR\x06cutNowJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
-	"\"[\n" +
+	" \x01(\bR\x06cutNow\x126\n" +
+	"\adropped\x18\v \x03(\v2\x1c.veneurd.plugin.v1.RuleCountR\adroppedJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
+	"\"5\n" +
+	"\tRuleCount\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"[\n" +
 	"\n" +
 	"ErrorCount\x12\x1f\n" +
 	"\vpacket_type\x18\x01 \x01(\tR\n" +
@@ -1204,58 +1517,70 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 	return file_sdk_proto_plugin_proto_rawDescData
 }
 
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_sdk_proto_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_sdk_proto_plugin_proto_goTypes = []any{
-	(*Empty)(nil),             // 0: veneurd.plugin.v1.Empty
-	(*Attribute)(nil),         // 1: veneurd.plugin.v1.Attribute
-	(*SchemaResponse)(nil),    // 2: veneurd.plugin.v1.SchemaResponse
-	(*ConfigureRequest)(nil),  // 3: veneurd.plugin.v1.ConfigureRequest
-	(*Diagnostic)(nil),        // 4: veneurd.plugin.v1.Diagnostic
-	(*ConfigureResponse)(nil), // 5: veneurd.plugin.v1.ConfigureResponse
-	(*Event)(nil),             // 6: veneurd.plugin.v1.Event
-	(*ServiceCheck)(nil),      // 7: veneurd.plugin.v1.ServiceCheck
-	(*FlushChunk)(nil),        // 8: veneurd.plugin.v1.FlushChunk
-	(*FlushResult)(nil),       // 9: veneurd.plugin.v1.FlushResult
-	(*Listener)(nil),          // 10: veneurd.plugin.v1.Listener
-	(*RunRequest)(nil),        // 11: veneurd.plugin.v1.RunRequest
-	(*StateParams)(nil),       // 12: veneurd.plugin.v1.StateParams
-	(*CutRequest)(nil),        // 13: veneurd.plugin.v1.CutRequest
-	(*State)(nil),             // 14: veneurd.plugin.v1.State
-	(*Batch)(nil),             // 15: veneurd.plugin.v1.Batch
-	(*ErrorCount)(nil),        // 16: veneurd.plugin.v1.ErrorCount
+	(Matcher_Kind)(0),         // 0: veneurd.plugin.v1.Matcher.Kind
+	(*Empty)(nil),             // 1: veneurd.plugin.v1.Empty
+	(*Attribute)(nil),         // 2: veneurd.plugin.v1.Attribute
+	(*SchemaResponse)(nil),    // 3: veneurd.plugin.v1.SchemaResponse
+	(*ConfigureRequest)(nil),  // 4: veneurd.plugin.v1.ConfigureRequest
+	(*Diagnostic)(nil),        // 5: veneurd.plugin.v1.Diagnostic
+	(*ConfigureResponse)(nil), // 6: veneurd.plugin.v1.ConfigureResponse
+	(*Event)(nil),             // 7: veneurd.plugin.v1.Event
+	(*ServiceCheck)(nil),      // 8: veneurd.plugin.v1.ServiceCheck
+	(*FlushChunk)(nil),        // 9: veneurd.plugin.v1.FlushChunk
+	(*FlushResult)(nil),       // 10: veneurd.plugin.v1.FlushResult
+	(*Listener)(nil),          // 11: veneurd.plugin.v1.Listener
+	(*RunRequest)(nil),        // 12: veneurd.plugin.v1.RunRequest
+	(*DropRule)(nil),          // 13: veneurd.plugin.v1.DropRule
+	(*Condition)(nil),         // 14: veneurd.plugin.v1.Condition
+	(*Matcher)(nil),           // 15: veneurd.plugin.v1.Matcher
+	(*StateParams)(nil),       // 16: veneurd.plugin.v1.StateParams
+	(*CutRequest)(nil),        // 17: veneurd.plugin.v1.CutRequest
+	(*State)(nil),             // 18: veneurd.plugin.v1.State
+	(*Batch)(nil),             // 19: veneurd.plugin.v1.Batch
+	(*RuleCount)(nil),         // 20: veneurd.plugin.v1.RuleCount
+	(*ErrorCount)(nil),        // 21: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
-	1,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
-	1,  // 1: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
-	4,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
-	6,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
-	10, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	12, // 5: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	12, // 6: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	6,  // 7: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	7,  // 8: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	16, // 9: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	0,  // 10: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	3,  // 11: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	0,  // 12: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	8,  // 13: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	0,  // 14: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	11, // 15: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	13, // 16: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
-	0,  // 17: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	2,  // 18: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	5,  // 19: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	0,  // 20: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	9,  // 21: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	0,  // 22: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	15, // 23: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	14, // 24: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
-	0,  // 25: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
+	2,  // 1: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
+	5,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
+	7,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
+	11, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
+	16, // 5: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	13, // 6: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
+	14, // 7: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
+	15, // 8: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
+	15, // 9: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
+	0,  // 10: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
+	16, // 11: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	7,  // 12: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	8,  // 13: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	21, // 14: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	20, // 15: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
+	1,  // 16: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	4,  // 17: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	1,  // 18: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	9,  // 19: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	1,  // 20: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	12, // 21: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	17, // 22: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
+	1,  // 23: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	3,  // 24: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	6,  // 25: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	1,  // 26: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	10, // 27: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	1,  // 28: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	19, // 29: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	18, // 30: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
+	1,  // 31: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
@@ -1268,13 +1593,14 @@ func file_sdk_proto_plugin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   17,
+			NumEnums:      1,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
 		GoTypes:           file_sdk_proto_plugin_proto_goTypes,
 		DependencyIndexes: file_sdk_proto_plugin_proto_depIdxs,
+		EnumInfos:         file_sdk_proto_plugin_proto_enumTypes,
 		MessageInfos:      file_sdk_proto_plugin_proto_msgTypes,
 	}.Build()
 	File_sdk_proto_plugin_proto = out.File
