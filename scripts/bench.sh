@@ -12,7 +12,7 @@ admin=127.0.0.1:${BENCH_ADMIN_PORT:-18227}
 work=$(mktemp -d)
 trap 'kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
-start_daemon() { # interval
+start_daemon() { # interval [routed]
   cat > "$work/pipeline.hcl" <<HCL
 veneurd {
   interval     = "$1"
@@ -22,13 +22,58 @@ source "dogstatsd" "bench" {
   listen            = ["udp://$udp"]
   read_buffer_bytes = 4194304
 }
-sink "blackhole" "null" {}
 HCL
+  if [[ ${2:-} == routed ]]; then routed_sinks >>"$work/pipeline.hcl"; else echo 'sink "blackhole" "null" {}' >>"$work/pipeline.hcl"; fi
   "$bin" run -config "$work/pipeline.hcl" -log-level warn 2>"$work/daemon.log" &
   daemon=$!
   for _ in $(seq 100); do curl -sf "http://$admin/healthcheck" >/dev/null 2>&1 && return; sleep 0.1; done
   echo "veneurd did not start:" >&2; cat "$work/daemon.log" >&2; exit 1
 }
+# routed_sinks: routing of examples/routing.hcl's size over the bench's
+# names (bench.counter.N, bench.timer.N, ...; tags t1..t3): three sinks,
+# three rules, a drop rule every sample is checked against (and none
+# matches), tag policies on two sinks.
+routed_sinks() {
+  cat <<'HCL'
+sink "blackhole" "vendor_a" {
+  add_tags   = { env = "bench" }
+  strip_tags = ["t3"]
+}
+sink "blackhole" "vendor_b" {
+  max_tags        = 5
+  max_name_length = 200
+}
+sink "blackhole" "archive" {}
+metric_sink_routing "counters" {
+  match {
+    name = prefix("bench.counter.")
+  }
+  matched     = [sink.blackhole.vendor_a]
+  not_matched = [sink.blackhole.vendor_b]
+}
+metric_sink_routing "p99" {
+  match {
+    name = regex("^bench\\.timer\\..*99percentile$")
+  }
+  match {
+    tags = [exact("t1:v0")]
+  }
+  matched = [sink.blackhole.archive]
+}
+metric_sink_routing "not_canary" {
+  match {
+    tags = [unset(prefix("canary"))]
+  }
+  matched = [sink.blackhole.archive]
+}
+drop "canary" {
+  match {
+    tags = [prefix("canary")]
+  }
+}
+HCL
+}
+
 stop_daemon() { kill "$daemon"; wait "$daemon" 2>/dev/null || true; }
 
 bench() { "$bin" bench -target "udp://$udp" -admin "http://$admin" -json "$@"; }
@@ -50,6 +95,35 @@ run_throughput() {
     bench -rate 1000000 -duration 5s -find-max | tail -1 | tee -a "$work/t1"
   done
   stop_daemon
+}
+
+run_routing() {
+  scenario "R1: T1 with routing of examples/routing.hcl's size, against T1 without, in alternating runs"
+  for _ in $(seq "$runs"); do
+    for kind in plain routed; do
+      start_daemon 10s "$kind"
+      bench -rate 1000000 -duration 5s -find-max | tail -1 | sed "s/^{/{\"pipeline\":\"$kind\",/"
+      stop_daemon
+    done
+  done
+  scenario "R2: flush 1,000,000 counter series to three routed sinks (flush figures from the daemon's self-metrics)"
+  for _ in $(seq "$runs"); do
+    start_daemon 10s routed
+    bench -series 1000000 -mix counter=100 -rate 750000 -duration 4s -settle 5s >"$work/row"
+    for _ in $(seq 300); do
+      flushed=$(metric 'veneur_sink_metrics_flushed_total{sink="sink.blackhole.vendor_a"}')
+      [[ ${flushed:-0} -ge 1000000 ]] && break
+      sleep 0.1
+    done
+    sleep 1
+    slowest=0
+    for k in vendor_a vendor_b archive; do
+      d=$(metric "veneur_sink_metric_flush_total_duration_ns{sink=\"sink.blackhole.$k\"}")
+      (( ${d:-0} > slowest )) && slowest=$d
+    done
+    echo "{\"series\":\"counter\",\"count\":1000000,\"last_flush_ns\":$(metric veneur_flush_duration_ns),\"slowest_sink_flush_ns_total\":$slowest,\"vendor_a_points\":$flushed,\"ingest\":$(grep '^{' "$work/row")}"
+    stop_daemon
+  done
 }
 
 run_single() {

@@ -3,6 +3,7 @@ package match
 import (
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // Policy is a sink's tag policy: what the sink receives of each point routed
@@ -51,23 +52,42 @@ func TagKey(tag string) string {
 }
 
 // Tags returns tags (sorted, comma-joined) as the policy leaves them, and
-// whether they break a tag limit (the tags are returned either way). Tags it leaves alone are returned as given,
-// not copied.
+// whether they break a tag limit (the tags are returned either way). Tags it
+// leaves alone are returned as given, not copied; others are built in one
+// allocation, merging the point's tags with AddTags (both sorted).
 func (p *Policy) Tags(tags string) (string, Reason) {
 	if len(p.AddTags) > 0 || p.strips(tags) {
-		var out []string
+		n := len(tags)
+		for _, a := range p.AddTags {
+			n += len(a) + 1
+		}
+		buf := make([]byte, 0, n)
+		add := p.AddTags
 		for rest := tags; rest != ""; {
 			var t string
 			t, rest, _ = strings.Cut(rest, ",")
-			if !p.replaces(t) {
-				out = append(out, t)
+			if p.replaces(t) {
+				continue
 			}
+			for len(add) > 0 && add[0] < t {
+				buf = appendTag(buf, add[0])
+				add = add[1:]
+			}
+			buf = appendTag(buf, t)
 		}
-		out = append(out, p.AddTags...)
-		slices.Sort(out)
-		tags = strings.Join(out, ",")
+		for _, a := range add {
+			buf = appendTag(buf, a)
+		}
+		tags = unsafe.String(unsafe.SliceData(buf), len(buf))
 	}
 	return tags, p.check(tags)
+}
+
+func appendTag(buf []byte, t string) []byte {
+	if len(buf) > 0 {
+		buf = append(buf, ',')
+	}
+	return append(buf, t...)
 }
 
 // EventTags is Tags for an event's tags, which it does not change in place.
