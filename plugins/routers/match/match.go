@@ -20,6 +20,7 @@ package match
 import (
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -66,6 +67,9 @@ type Matcher struct {
 	// Unset inverts a tag matcher: it holds when no tag matches.
 	Unset bool
 	re    *regexp.Regexp
+	// lead is what every match of an anchored regex starts with: a string
+	// without it is refused without running the regex.
+	lead string
 }
 
 // Compile returns a matcher; for Regex, an error if value does not compile.
@@ -80,7 +84,7 @@ func Compile(kind Kind, value string, unset bool) (Matcher, error) {
 		if err != nil {
 			return m, err
 		}
-		m.re = re
+		m.re, m.lead = re, anchoredPrefix(value)
 	default:
 		return m, fmt.Errorf("unknown matcher kind %d", kind)
 	}
@@ -110,8 +114,29 @@ func (m *Matcher) match(s string) bool {
 	case Prefix:
 		return strings.HasPrefix(s, m.Value)
 	default:
-		return m.re.MatchString(s)
+		return strings.HasPrefix(s, m.lead) && m.re.MatchString(s)
 	}
+}
+
+// anchoredPrefix returns the literal text a regex anchored at the start of
+// the text (^abc...) matches first, or "".
+func anchoredPrefix(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	re = re.Simplify()
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	var lead []rune
+	for _, sub := range re.Sub[1:] {
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		lead = append(lead, sub.Rune...)
+	}
+	return string(lead)
 }
 
 // matchName reports whether name+suffix matches, without building it for
@@ -133,6 +158,13 @@ func (m *Matcher) matchName(name, suffix string, buf *[]byte) bool {
 		}
 		return strings.HasPrefix(v, name) && strings.HasPrefix(suffix, v[len(name):])
 	default:
+		if len(m.lead) <= len(name) {
+			if !strings.HasPrefix(name, m.lead) {
+				return false
+			}
+		} else if !strings.HasPrefix(m.lead, name) || !strings.HasPrefix(suffix, m.lead[len(name):]) {
+			return false
+		}
 		*buf = append(append((*buf)[:0], name...), suffix...)
 		return m.re.Match(*buf)
 	}

@@ -46,6 +46,11 @@ func TestNameMatchers(t *testing.T) {
 	f(Regex, `^pay\.(charge|refund)$`, "pay.refunds", "", false)
 	f(Regex, `99percentile$`, "lat", ".99percentile", true)
 	f(Regex, `charge`, "pay.charge.max", "", true) // unanchored, as Go's regexp and Veneur
+	f(Regex, `^lat\.99`, "lat", ".99percentile", true)  // the anchored prefix spans name and suffix
+	f(Regex, `^lat\.99`, "la", "t.99percentile", true)
+	f(Regex, `^lat\.99`, "lat", ".50percentile", false)
+	f(Regex, `^lax`, "lat", ".x", false)
+	f(Regex, `^la`, "lat", ".x", true)
 }
 
 func TestRegexMustCompile(t *testing.T) {
@@ -288,6 +293,23 @@ func TestMatcherString(t *testing.T) {
 	} {
 		if got := m.String(); got != want {
 			t.Errorf("%s, want %s", got, want)
+		}
+	}
+}
+
+func TestAnchoredPrefix(t *testing.T) {
+	for expr, want := range map[string]string{
+		`^bench\.timer\..*99percentile$`: "bench.timer.",
+		`^pay\.(a|b)`:                    "pay.",
+		`pay\.x`:                         "", // unanchored: a match starts anywhere
+		`^(a|b)x`:                        "",
+		`(?i)^abc`:                       "",
+		`^a|^b`:                          "",
+		`(?m)^abc`:                       "",
+		`^abc`:                           "abc",
+	} {
+		if got := anchoredPrefix(expr); got != want {
+			t.Errorf("%s: %q, want %q", expr, got, want)
 		}
 	}
 }
