@@ -26,10 +26,15 @@
 // back on the cut's call as packed records, a few per series, and
 // Server.mergeState merges them into the Aggregator, all in flush.go. The
 // Aggregator then emits the interval's points (Veneur's names: x.count,
-// x.99percentile, ...) straight into packed chunks (pluginhost.Encoder,
-// sdk.PointPacker), a shard at a time, and the chunks stream to every sink
-// process concurrently, each within its flush_timeout. Sinks receive a large
-// flush part by part. A source's Run stream carries the rest: counts, events
+// x.99percentile, ...), a shard at a time, through the pipeline's routing
+// (route.go, with the rules of plugins/routers/match): each point is packed
+// once (pluginhost.Chunker, sdk.PointPacker) into the chunks of the set of
+// sinks its metric_sink_routing rules choose, chunks those sinks share; a
+// sink with a tag policy gets its own copy of its points, as the policy
+// leaves them. The chunks stream to every sink process concurrently, each
+// sink within its flush_timeout. Sinks receive a large flush part by part.
+// Drop rules act earlier: every source process applies them as it reads
+// (sdk's Writer), so a dropped sample is never aggregated. A source's Run stream carries the rest: counts, events
 // and service checks (Server.ingest). The t-digest and the state records
 // live in internal/ because both sides of the boundary use them and sdk must
 // not import core.
