@@ -24,6 +24,7 @@ source "dogstatsd" "bench" {
 }
 HCL
   if [[ ${2:-} == routed ]]; then routed_sinks >>"$work/pipeline.hcl"; else echo 'sink "blackhole" "null" {}' >>"$work/pipeline.hcl"; fi
+  if [[ ${2:-} == drop ]]; then printf 'drop "bench_counters" {\n  match {\n    name = prefix("bench.counter.")\n  }\n}\n' >>"$work/pipeline.hcl"; fi
   "$bin" run -config "$work/pipeline.hcl" -log-level warn 2>"$work/daemon.log" &
   daemon=$!
   for _ in $(seq 100); do curl -sf "http://$admin/healthcheck" >/dev/null 2>&1 && return; sleep 0.1; done
@@ -126,6 +127,31 @@ run_routing() {
   done
 }
 
+run_drop_memory() {
+  scenario "R3: RSS of veneurd and its plugins: idle, then 100,000 counter series that a drop rule takes, and the same series kept"
+  for _ in $(seq "$runs"); do
+    start_daemon 10s drop
+    sleep 3
+    idle=$(rss_now)
+    sample_rss &
+    sampler=$!
+    bench -series 100000 -mix counter=100 -rate 75000 -duration 4s -settle 5s >"$work/row"
+    kill $sampler; wait $sampler 2>/dev/null || true
+    dropped=$(sort -n "$work/rss" | tail -1)
+    rule=$(metric 'veneur_worker_metrics_dropped_total{reason="dropped_by_rule",rule="bench_counters"}')
+    stop_daemon
+    start_daemon 10s
+    sleep 3
+    sample_rss &
+    sampler=$!
+    bench -series 100000 -mix counter=100 -rate 75000 -duration 4s -settle 5s >/dev/null
+    kill $sampler; wait $sampler 2>/dev/null || true
+    kept=$(sort -n "$work/rss" | tail -1)
+    stop_daemon
+    echo "{\"idle_rss_mb\":$idle,\"peak_rss_mb_dropped\":$dropped,\"peak_rss_mb_kept\":$kept,\"dropped_by_rule\":${rule:-0},\"ingest\":$(grep '^{' "$work/row")}"
+  done
+}
+
 run_single() {
   scenario "T2: workload W, 1 line per datagram: as fast as one sender can, then 100,000 datagrams/s"
   start_daemon 10s
@@ -165,13 +191,18 @@ run_memory() {
   done
 }
 
+# rss_now: the sum of the resident sets of the daemon's processes, in MB.
+rss_now() {
+  for p in $daemon $(pgrep -P "$daemon"); do awk '/VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null; done |
+    awk '{ s += $1 } END { print int(s / 1024) }'
+}
+
 # sample_rss: every 100ms, the sum of the resident sets of the daemon's
 # processes, in MB, into $work/rss.
 sample_rss() {
   : >"$work/rss"
   while true; do
-    for p in $daemon $(pgrep -P "$daemon"); do awk '/VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null; done |
-      awk '{ s += $1 } END { print int(s / 1024) }' >>"$work/rss"
+    rss_now >>"$work/rss"
     sleep 0.1
   done
 }

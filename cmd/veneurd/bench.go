@@ -25,7 +25,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) int {
 			"lost, the kernel's drops on its sockets, and the CPU and peak memory of its\n"+
 			"process tree (read from /proc; the target must run as the same user).\n"+
 			"\n"+
-			"  lost      = sent - processed - errors, counted once the tail has arrived\n"+
+			"  lost      = sent - processed - errors - dropped_by_rule, counted once the tail has arrived\n"+
 			"  sockdrop  = datagrams the kernel dropped on the target's UDP sockets\n"+
 			"  rcvbuf    = growth of the system-wide UDP RcvbufErrors (other sockets too)\n"+
 			"  cores     = CPU seconds of the target's tree / wall seconds of the step\n"+

@@ -20,6 +20,7 @@ import (
 const (
 	promProcessed    = "veneur_worker_metrics_processed_total"
 	promPacketErrors = "veneur_packet_error_total"
+	promDropped      = "veneur_worker_metrics_dropped_total"
 )
 
 // AdminCounts are the target's line counters.
@@ -29,11 +30,13 @@ type AdminCounts struct {
 	Processed uint64
 	// Errors counts the lines the target rejected, over every reason.
 	Errors uint64
+	// Dropped counts the samples the target's drop rules discarded.
+	Dropped uint64
 }
 
 // ParseMetrics reads the counters bench needs from the Prometheus text
-// format, with expfmt's parser: the samples of each of the two metrics are
-// summed, whatever their labels.
+// format, with expfmt's parser: the samples of each metric are summed,
+// whatever their labels.
 func ParseMetrics(r io.Reader) (AdminCounts, error) {
 	var c AdminCounts
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -64,6 +67,9 @@ func ParseMetrics(r io.Reader) (AdminCounts, error) {
 		return c, fmt.Errorf("no %s in the metrics: is this a veneurd admin address?", promProcessed)
 	}
 	if c.Errors, _, err = sum(promPacketErrors); err != nil {
+		return c, err
+	}
+	if c.Dropped, _, err = sum(promDropped); err != nil {
 		return c, err
 	}
 	return c, nil

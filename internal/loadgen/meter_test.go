@@ -35,12 +35,15 @@ veneur_packet_error_total{packet_type="metric",reason="tab	here \"quoted\" back\
 veneur_packet_error_total_other 100
 # TYPE veneur_worker_metrics_processed_total counter
 veneur_worker_metrics_processed_total 1.23456789e+08
+# TYPE veneur_worker_metrics_dropped_total counter
+veneur_worker_metrics_dropped_total{reason="dropped_by_rule",rule="a"} 5
+veneur_worker_metrics_dropped_total{reason="dropped_by_rule",rule="b"} 6
 `
 	c, err := ParseMetrics(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (AdminCounts{Processed: 123456789, Errors: 1000009}) {
+	if c != (AdminCounts{Processed: 123456789, Errors: 1000009, Dropped: 11}) {
 		t.Fatalf("got %+v", c)
 	}
 	if _, err := ParseMetrics(strings.NewReader("veneur_gc_number 3\n")); err == nil {

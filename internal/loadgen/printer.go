@@ -26,6 +26,7 @@ type StepJSON struct {
 
 	Processed *uint64  `json:"processed,omitempty"`
 	Errors    *uint64  `json:"errors,omitempty"`
+	Dropped   *uint64  `json:"dropped_by_rule,omitempty"`
 	Lost      *int64   `json:"lost,omitempty"`
 	TailWaitS *float64 `json:"tail_wait_s,omitempty"`
 
@@ -57,8 +58,8 @@ func (s Step) JSON() StepJSON {
 		KeptUp:        s.KeptUp(),
 	}
 	if s.Counted {
-		p, e, l, w := s.Processed, s.Errors, s.Lost, round(s.TailWait.Seconds(), 3)
-		j.Processed, j.Errors, j.Lost, j.TailWaitS = &p, &e, &l, &w
+		p, e, d, l, w := s.Processed, s.Errors, s.Dropped, s.Lost, round(s.TailWait.Seconds(), 3)
+		j.Processed, j.Errors, j.Dropped, j.Lost, j.TailWaitS = &p, &e, &d, &l, &w
 	}
 	if s.Metered {
 		pid, d, rb, rss := s.Pid, s.SocketDrops, s.RcvbufErrors, s.PeakRSS

@@ -28,7 +28,9 @@ type Step struct {
 	// Processed and Errors are the growth of the target's counters over the
 	// step, the tail included.
 	Processed, Errors uint64
-	// Lost is Sent - Processed - Errors; negative when more was counted
+	// Dropped is the growth of the samples the target's drop rules took.
+	Dropped uint64
+	// Lost is Sent - Processed - Errors - Dropped; negative when more was counted
 	// than bench sent (other traffic).
 	Lost int64
 	// TailWait is how long after sending the target's count last grew:
@@ -169,7 +171,8 @@ func (r *Runner) Step(ctx context.Context, rate float64) (Step, error) {
 		st.Counted = true
 		st.Processed = after.Counts.Processed - min(before.Counts.Processed, after.Counts.Processed)
 		st.Errors = after.Counts.Errors - min(before.Counts.Errors, after.Counts.Errors)
-		st.Lost = int64(st.Sent) - int64(st.Processed) - int64(st.Errors)
+		st.Dropped = after.Counts.Dropped - min(before.Counts.Dropped, after.Counts.Dropped)
+		st.Lost = int64(st.Sent) - int64(st.Processed) - int64(st.Errors) - int64(st.Dropped)
 	}
 	if after.Metered {
 		st.Metered = true
@@ -189,7 +192,8 @@ func (r *Runner) Step(ctx context.Context, rate float64) (Step, error) {
 func (r *Runner) waitTail(ctx context.Context, before Snapshot, sent uint64, deadline time.Time) (last, busy Snapshot, err error) {
 	counted := func(s Snapshot) uint64 {
 		return (s.Counts.Processed - min(before.Counts.Processed, s.Counts.Processed)) +
-			(s.Counts.Errors - min(before.Counts.Errors, s.Counts.Errors))
+			(s.Counts.Errors - min(before.Counts.Errors, s.Counts.Errors)) +
+			(s.Counts.Dropped - min(before.Counts.Dropped, s.Counts.Dropped))
 	}
 	var emptySince time.Time
 	for {
