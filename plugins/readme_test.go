@@ -44,3 +44,35 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestRouterReadmeExamples checks the READMEs of routers/*/ as
+// TestReadmeExamples does the builtins': the standard sections, and every
+// hcl example loads. A router's examples are whole pipelines, loaded as
+// written.
+func TestRouterReadmeExamples(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join("routers", "*", "README.md"))
+	if len(paths) == 0 {
+		t.Fatal("no routers/*/README.md")
+	}
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, section := range []string{"## Name", "## Description", "## Syntax", "## Metrics", "## Examples"} {
+			if !strings.Contains(string(src), section) {
+				t.Errorf("%s lacks %q", path, section)
+			}
+		}
+		examples := hclBlock.FindAllSubmatch(src, -1)
+		if len(examples) == 0 {
+			t.Errorf("%s has no hcl example", path)
+		}
+		for i, m := range examples {
+			_, diags := config.Load(map[string][]byte{path: m[1]}, plugins.BuiltinTypes{})
+			if diags.HasErrors() {
+				t.Errorf("%s example %d: %s", path, i+1, diags.Error())
+			}
+		}
+	}
+}
