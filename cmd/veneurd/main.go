@@ -26,6 +26,7 @@ func commands() []command {
 		{name: "run", summary: "run a pipeline", run: runCmd},
 		{name: "validate", summary: "check pipeline files and report every problem", run: validateCmd},
 		{name: "fmt", summary: "rewrite pipeline files in the canonical HCL layout", run: fmtCmd},
+		{name: "route", summary: "show where a pipeline sends DogStatsD lines: route test", run: routeCmd},
 		{name: "emit", summary: "send one metric, event or service check (veneur-emit)", run: emitCmd},
 		{name: "bench", summary: "load a veneurd with DogStatsD traffic and measure what it keeps up with", run: benchCmd},
 		{name: "plugins", summary: "list builtin plugins and the external ones a pipeline names", run: pluginsCmd},
