@@ -15,15 +15,6 @@ import (
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
-func matcher(t *testing.T, kind match.Kind, value string, unset bool) match.Matcher {
-	t.Helper()
-	m, err := match.Compile(kind, value, unset)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 type trialSample struct {
 	typ        sdk.MetricType
 	name, tags string
