@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -74,7 +76,6 @@ func (l *loader) routing(blocks []*hcl.Block, cfg *Config, declared []sinkRef) h
 			}
 		case "drop":
 			content, d := block.Body.Content(dropSchema)
-			diags = append(diags, d...)
 			rule := match.Rule{Name: block.Labels[0]}
 			d = append(d, l.conditions(block, content.Blocks, &rule)...)
 			diags = append(diags, d...)
@@ -244,6 +245,41 @@ func calls(kinds []string) string {
 	return strings.Join(out, ", ")
 }
 
+// mapItems returns the key and value expressions of attr's map literal, by
+// key; none when attr's value is not written as a literal.
+func (l *loader) mapItems(attr *hcl.Attribute) (keys, values map[string]hcl.Expression) {
+	keys, values = map[string]hcl.Expression{}, map[string]hcl.Expression{}
+	items, d := hcl.ExprMap(attr.Expr)
+	if d.HasErrors() {
+		return keys, values
+	}
+	for _, kv := range items {
+		k, d := kv.Key.Value(l.ctx)
+		if d.HasErrors() || k.IsNull() || !k.IsKnown() || k.Type() != cty.String {
+			continue
+		}
+		keys[k.AsString()], values[k.AsString()] = kv.Key, kv.Value
+	}
+	return keys, values
+}
+
+// itemError is attrError pointing at the item of attr's value that is wrong,
+// when it is known.
+func itemError(attr *hcl.Attribute, item hcl.Expression, summary, detail string) *hcl.Diagnostic {
+	diag := attrError(attr, summary, detail)
+	if item != nil {
+		diag.Subject = item.Range().Ptr()
+	}
+	return diag
+}
+
+// tagHint returns a tag's key and value when a tag "key:value" was given
+// where a tag key was expected.
+func tagHint(tag string) (key, value string, ok bool) {
+	key, value, ok = strings.Cut(tag, ":")
+	return key, value, ok && key != "" && !strings.Contains(tag, ",")
+}
+
 // sinkSet decodes a list of sink references, sink.TYPE.NAME.
 func sinkSet(attr *hcl.Attribute, declared []sinkRef) (match.Set, int, hcl.Diagnostics) {
 	elems, d := hcl.ExprList(attr.Expr)
@@ -315,13 +351,19 @@ func (l *loader) policy(pb *PluginBlock, attrs hcl.Attributes) hcl.Diagnostics {
 		n := len(diags)
 		diags = l.decode(attr, cty.Map(cty.String), &m, diags)
 		if len(diags) == n {
-			for k, v := range m {
+			keys, values := l.mapItems(attr)
+			for _, k := range slices.Sorted(maps.Keys(m)) {
+				v := m[k]
 				switch {
 				case k == "" || strings.ContainsAny(k, ",:"):
-					diags = append(diags, attrError(attr, "Invalid tag key",
-						fmt.Sprintf("A tag key is not empty and holds neither ',' nor ':': %q is not one.", k)))
+					hint := ""
+					if tk, tv, ok := tagHint(k); ok {
+						hint = fmt.Sprintf(" To add the tag %q, write %s = %q.", k, tk, tv)
+					}
+					diags = append(diags, itemError(attr, keys[k], "Invalid tag key",
+						fmt.Sprintf("A tag key is not empty and holds neither ',' nor ':': %q is not one.%s", k, hint)))
 				case strings.Contains(v, ","):
-					diags = append(diags, attrError(attr, "Invalid tag value",
+					diags = append(diags, itemError(attr, values[k], "Invalid tag value",
 						fmt.Sprintf("The value of %q holds a ',', which separates tags: %q.", k, v)))
 				case v == "":
 					p.AddTags = append(p.AddTags, k)
@@ -336,10 +378,22 @@ func (l *loader) policy(pb *PluginBlock, attrs hcl.Attributes) hcl.Diagnostics {
 		n := len(diags)
 		diags = l.decode(attr, cty.List(cty.String), &p.StripTags, diags)
 		if len(diags) == n {
-			for _, k := range p.StripTags {
+			elems, d := hcl.ExprList(attr.Expr)
+			if d.HasErrors() || len(elems) != len(p.StripTags) {
+				elems = nil
+			}
+			for i, k := range p.StripTags {
 				if k == "" || strings.ContainsAny(k, ",:") {
-					diags = append(diags, attrError(attr, "Invalid tag key",
-						fmt.Sprintf("strip_tags lists tag keys: %q is not one. To strip \"env:dev\" and every other env tag, write \"env\".", k)))
+					var at hcl.Expression
+					if elems != nil {
+						at = elems[i]
+					}
+					hint := ""
+					if tk, _, ok := tagHint(k); ok {
+						hint = fmt.Sprintf(" To strip %q and every other %s tag, write %q.", k, tk, tk)
+					}
+					diags = append(diags, itemError(attr, at, "Invalid tag key",
+						fmt.Sprintf("strip_tags lists tag keys: %q is not one.%s", k, hint)))
 				}
 			}
 		}
