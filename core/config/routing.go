@@ -200,8 +200,13 @@ func (l *loader) matcher(expr hcl.Expression, tag bool) (match.Matcher, hcl.Diag
 	kind, ok := match.ParseKind(call.Name)
 	if !ok || !contains(kinds, call.Name) {
 		detail := fmt.Sprintf("There is no %s matcher %q.%s A %s matcher is one of %s.", what, call.Name, suggest(call.Name, kinds), what, calls(kinds))
-		if tag && call.Name == "any" {
+		switch {
+		case tag && call.Name == "any" && unset:
+			detail = "unset takes exact(\"...\"), prefix(\"...\") or regex(\"...\"); unset(any()) would match only points without tags, which tags = [unset(regex(\".\"))] says."
+		case tag && call.Name == "any":
 			detail = "A tag matcher cannot be any(): leave tags out to match any tags. A tag matcher is one of " + calls(kinds) + "."
+		case !tag && call.Name == "unset":
+			detail = "unset(...) is for tag matchers, in tags. A name matcher is one of " + calls(kinds) + "."
 		}
 		return bad("Unknown "+what+" matcher", detail, call.NameRange)
 	}
