@@ -67,9 +67,10 @@ type Matcher struct {
 	// Unset inverts a tag matcher: it holds when no tag matches.
 	Unset bool
 	re    *regexp.Regexp
-	// lead is what every match of an anchored regex starts with: a string
-	// without it is refused without running the regex.
-	lead string
+	// lead and tail are what every match of a regex anchored at the start
+	// or the end of the text begins or ends with: a string without them is
+	// refused without running the regex.
+	lead, tail string
 }
 
 // Compile returns a matcher; for Regex, an error if value does not compile.
@@ -84,7 +85,8 @@ func Compile(kind Kind, value string, unset bool) (Matcher, error) {
 		if err != nil {
 			return m, err
 		}
-		m.re, m.lead = re, anchoredPrefix(value)
+		m.re = re
+		m.lead, m.tail = anchoredLiterals(value)
 	default:
 		return m, fmt.Errorf("unknown matcher kind %d", kind)
 	}
@@ -114,29 +116,42 @@ func (m *Matcher) match(s string) bool {
 	case Prefix:
 		return strings.HasPrefix(s, m.Value)
 	default:
-		return strings.HasPrefix(s, m.lead) && m.re.MatchString(s)
+		return strings.HasPrefix(s, m.lead) && strings.HasSuffix(s, m.tail) && m.re.MatchString(s)
 	}
 }
 
-// anchoredPrefix returns the literal text a regex anchored at the start of
-// the text (^abc...) matches first, or "".
-func anchoredPrefix(expr string) string {
+// anchoredLiterals returns the literal text a regex anchored at the start
+// of the text (^abc...) matches first, and the literal text one anchored at
+// its end (...xyz$) matches last; "" where it is not anchored so.
+func anchoredLiterals(expr string) (lead, tail string) {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	re = re.Simplify()
-	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
-		return ""
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 {
+		return "", ""
 	}
-	var lead []rune
-	for _, sub := range re.Sub[1:] {
-		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
-			break
+	subs := re.Sub
+	literal := func(sub *syntax.Regexp) bool { return sub.Op == syntax.OpLiteral && sub.Flags&syntax.FoldCase == 0 }
+	if subs[0].Op == syntax.OpBeginText {
+		var runes []rune
+		for _, sub := range subs[1:] {
+			if !literal(sub) {
+				break
+			}
+			runes = append(runes, sub.Rune...)
 		}
-		lead = append(lead, sub.Rune...)
+		lead = string(runes)
 	}
-	return string(lead)
+	if subs[len(subs)-1].Op == syntax.OpEndText {
+		var parts []string
+		for i := len(subs) - 2; i >= 0 && literal(subs[i]); i-- {
+			parts = append([]string{string(subs[i].Rune)}, parts...)
+		}
+		tail = strings.Join(parts, "")
+	}
+	return lead, tail
 }
 
 // matchName reports whether name+suffix matches, without building it for
@@ -165,6 +180,13 @@ func (m *Matcher) matchName(name, suffix string, buf *[]byte) bool {
 		} else if !strings.HasPrefix(m.lead, name) || !strings.HasPrefix(suffix, m.lead[len(name):]) {
 			return false
 		}
+		if len(m.tail) <= len(suffix) {
+			if !strings.HasSuffix(suffix, m.tail) {
+				return false
+			}
+		} else if !strings.HasSuffix(m.tail, suffix) || !strings.HasSuffix(name, m.tail[:len(m.tail)-len(suffix)]) {
+			return false
+		}
 		*buf = append(append((*buf)[:0], name...), suffix...)
 		return m.re.Match(*buf)
 	}
@@ -172,12 +194,38 @@ func (m *Matcher) matchName(name, suffix string, buf *[]byte) bool {
 
 // anyTag reports whether some tag of tags (comma-joined) matches.
 func (m *Matcher) anyTag(tags string) bool {
+	if (m.Kind == Exact || m.Kind == Prefix) && m.Value != "" {
+		return hasTag(tags, m.Value, m.Kind == Exact)
+	}
 	for rest := tags; rest != ""; {
 		var t string
 		t, rest, _ = strings.Cut(rest, ",")
 		if m.match(t) {
 			return true
 		}
+	}
+	return false
+}
+
+// hasTag reports whether tags (comma-joined) hold the tag v, or with whole
+// false a tag that begins with v, by searching the whole string rather than
+// splitting it: this is the common case, and the cost of routing is mostly
+// tag matching. A tag holds no ','.
+func hasTag(tags, v string, whole bool) bool {
+	if strings.IndexByte(v, ',') >= 0 {
+		return false
+	}
+	for i := 0; i <= len(tags)-len(v); {
+		j := strings.Index(tags[i:], v)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(v)
+		if (j == 0 || tags[j-1] == ',') && (!whole || end == len(tags) || tags[end] == ',') {
+			return true
+		}
+		i = j + 1
 	}
 	return false
 }

@@ -45,12 +45,18 @@ func TestNameMatchers(t *testing.T) {
 	f(Regex, `^pay\.(charge|refund)$`, "pay.refund", "", true)
 	f(Regex, `^pay\.(charge|refund)$`, "pay.refunds", "", false)
 	f(Regex, `99percentile$`, "lat", ".99percentile", true)
-	f(Regex, `charge`, "pay.charge.max", "", true) // unanchored, as Go's regexp and Veneur
-	f(Regex, `^lat\.99`, "lat", ".99percentile", true)  // the anchored prefix spans name and suffix
+	f(Regex, `charge`, "pay.charge.max", "", true)     // unanchored, as Go's regexp and Veneur
+	f(Regex, `^lat\.99`, "lat", ".99percentile", true) // the anchored prefix spans name and suffix
 	f(Regex, `^lat\.99`, "la", "t.99percentile", true)
 	f(Regex, `^lat\.99`, "lat", ".50percentile", false)
 	f(Regex, `^lax`, "lat", ".x", false)
 	f(Regex, `^la`, "lat", ".x", true)
+	f(Regex, `99percentile$`, "lat", ".99percentile", true) // the anchored suffix spans name and suffix
+	f(Regex, `t\.99percentile$`, "lat", ".99percentile", true)
+	f(Regex, `at\.99percentile$`, "lat", ".99percentile", true)
+	f(Regex, `xat\.99percentile$`, "lat", ".99percentile", false)
+	f(Regex, `count$`, "lat", ".50percentile", false)
+	f(Regex, `^lat\.count$`, "lat", ".count", true)
 }
 
 func TestRegexMustCompile(t *testing.T) {
@@ -80,6 +86,18 @@ func TestTagMatchers(t *testing.T) {
 	f(must(t, Prefix, "canary", true), "canary:yes,env:prod", false)
 	f(must(t, Prefix, "canary", true), "", true)
 	f(must(t, Exact, "a", true), "ab", true)
+	// Searching the joined tags finds whole tags only.
+	f(must(t, Exact, "b:1", false), "ab:1,b:12", false)
+	f(must(t, Exact, "b:1", false), "ab:1,b:12,b:1", true)
+	f(must(t, Exact, "a,b", false), "a,b", false) // no tag holds a comma
+	f(must(t, Prefix, "a,b", false), "a,bc", false)
+	f(must(t, Prefix, "b", false), "ab,cb", false)
+	f(must(t, Prefix, "b", false), "ab,cb,bz", true)
+	f(must(t, Exact, "x", false), "x", true)
+	f(must(t, Exact, "x", false), "xx,x", true)
+	f(must(t, Prefix, "", false), "", false)
+	f(must(t, Prefix, "", false), "a", true)
+	f(must(t, Exact, "", false), "a", false)
 }
 
 func TestRuleSemantics(t *testing.T) {
@@ -297,19 +315,24 @@ func TestMatcherString(t *testing.T) {
 	}
 }
 
-func TestAnchoredPrefix(t *testing.T) {
-	for expr, want := range map[string]string{
-		`^bench\.timer\..*99percentile$`: "bench.timer.",
-		`^pay\.(a|b)`:                    "pay.",
-		`pay\.x`:                         "", // unanchored: a match starts anywhere
-		`^(a|b)x`:                        "",
-		`(?i)^abc`:                       "",
-		`^a|^b`:                          "",
-		`(?m)^abc`:                       "",
-		`^abc`:                           "abc",
+func TestAnchoredLiterals(t *testing.T) {
+	for expr, want := range map[string][2]string{
+		`^bench\.timer\..*99percentile$`: {"bench.timer.", "99percentile"},
+		`^pay\.(a|b)`:                    {"pay.", ""},
+		`pay\.x`:                         {"", ""}, // unanchored: a match starts and ends anywhere
+		`^(a|b)x`:                        {"", ""},
+		`(?i)^abc`:                       {"", ""},
+		`^a|^b`:                          {"", ""},
+		`(?m)^abc`:                       {"", ""},
+		`(?m)abc$`:                       {"", ""},
+		`^abc`:                           {"abc", ""},
+		`\.(max|min)$`:                   {"", ""},
+		`count$`:                         {"", "count"},
+		`^abc$`:                          {"abc", "abc"},
+		`^a.c$`:                          {"a", "c"},
 	} {
-		if got := anchoredPrefix(expr); got != want {
-			t.Errorf("%s: %q, want %q", expr, got, want)
+		if lead, tail := anchoredLiterals(expr); lead != want[0] || tail != want[1] {
+			t.Errorf("%s: %q %q, want %q %q", expr, lead, tail, want[0], want[1])
 		}
 	}
 }
