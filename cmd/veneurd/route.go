@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dgryski/go-metro"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/veneurd/veneurd/core"
@@ -116,9 +115,6 @@ type routeTester struct {
 	err   error
 }
 
-// memberSeed is the seed the dogstatsd source hashes set members with.
-const memberSeed = 1337
-
 func (rt *routeTester) line(line []byte) {
 	w := rt.w
 	fmt.Fprintf(w, "%s\n", line)
@@ -135,7 +131,7 @@ func (rt *routeTester) line(line []byte) {
 		if m.Type == sdk.Set { // as the source writes them
 			values, rate = nil, 1
 			for _, member := range m.Members {
-				values = append(values, sdk.SetValue(metro.Hash64(member, memberSeed)))
+				values = append(values, dogstatsd.MemberValue(member))
 			}
 		}
 		res, err = rt.trial.Metric(m.Type, m.Scope, m.Name, m.Tags, values, rate)

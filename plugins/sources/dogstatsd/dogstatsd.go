@@ -296,7 +296,7 @@ func (h *handler) line(line []byte) {
 		}
 		if m.Type == sdk.Set {
 			for _, member := range m.Members {
-				h.w.Metric(sdk.Set, m.Scope, m.Name, m.Tags, sdk.SetValue(metro.Hash64(member, hashSeed)), 1)
+				h.w.Metric(sdk.Set, m.Scope, m.Name, m.Tags, MemberValue(member), 1)
 			}
 			return
 		}
@@ -336,6 +336,9 @@ func (h *handler) reject(kind PacketType, err error) {
 // so that sketches built from our hashes merge with sketches built by
 // Sketch.Insert anywhere else.
 const hashSeed = 1337
+
+// MemberValue is the value a set member is written with: its hash.
+func MemberValue(member []byte) float64 { return sdk.SetValue(metro.Hash64(member, hashSeed)) }
 
 // coalesce is the longest a reader that emptied its socket waits before
 // reading again. It bounds the latency it adds, and the kernel buffer must
