@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
+	"github.com/veneurd/veneurd/core/aggregate"
 	"github.com/veneurd/veneurd/core/pluginhost"
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/plugins/routers/match"
@@ -31,15 +33,29 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 		k.inflight.Add(1)
 	}
 	s.mu.Unlock()
-	rf := newRoutedFlush(t.Unix(), cfg.Routing.Router, len(sinks))
-	events := s.agg.FlushTo(rf)
+	// Series are emitted, routed and packed on every core: a flush of a
+	// million series is that much shorter.
+	rfs := make([]*routedFlush, flushWorkers)
+	emitters := make([]aggregate.Emitter, flushWorkers)
+	for i := range rfs {
+		rfs[i] = newRoutedFlush(t.Unix(), cfg.Routing.Router, len(sinks))
+		emitters[i] = rfs[i]
+	}
+	rf := rfs[0] // events and veneurd's own metrics
+	events := s.agg.FlushToEach(emitters)
 	for reason, n := range s.agg.TakeDropped() {
 		s.tel.Counter(telemetry.PointsDropped, "reason:"+reason).Add(n)
 	}
 	if pending != nil { // a reload's aggregation settings start with the next interval
 		s.agg.SetConfig(*pending)
 	}
-	s.countFlushed(rf.ByType)
+	var byType [4]uint64
+	for _, f := range rfs {
+		for i, n := range f.ByType {
+			byType[i] += n
+		}
+	}
+	s.countFlushed(byType)
 	s.updateDrops()
 	for _, e := range events {
 		rf.Event(e)
@@ -50,10 +66,10 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 			rf.Append(&self[i])
 		}
 	}
-	batches := rf.Finish()
-	s.countPolicyDrops(sinks, rf.dropped)
+	batches := sinkBatches(rfs...)
+	s.countPolicyDrops(sinks, rfs)
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
-	s.log.Debug("flush", "points", rf.ByType[0]+rf.ByType[1]+rf.ByType[2]+rf.ByType[3], "events", len(events),
+	s.log.Debug("flush", "points", byType[0]+byType[1]+byType[2]+byType[3], "events", len(events),
 		"aggregate_duration", time.Since(start))
 	var wg sync.WaitGroup
 	for i, k := range sinks {
@@ -114,6 +130,9 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 	k.lastErr.Store(nil)
 }
 
+// flushWorkers is how many goroutines emit a flush's series.
+var flushWorkers = min(runtime.GOMAXPROCS(0), 4)
+
 // maxCutWait bounds how long a flush waits for the sources' state.
 const maxCutWait = 2 * time.Second
 
@@ -156,13 +175,19 @@ func (s *Server) mergeState(records []byte) {
 	}
 }
 
-// countPolicyDrops counts the points each sink's tag policy dropped, in
-// veneur.sink.metrics_dropped_total.
-func (s *Server) countPolicyDrops(sinks []*liveSink, dropped [][match.Reasons]uint64) {
-	for i, byReason := range dropped {
+// countPolicyDrops counts the points each sink's tag policy dropped in
+// flushes fs, in veneur.sink.metrics_dropped_total.
+func (s *Server) countPolicyDrops(sinks []*liveSink, fs []*routedFlush) {
+	for i, k := range sinks {
+		var byReason [match.Reasons]uint64
+		for _, f := range fs {
+			for r, n := range f.dropped[i] {
+				byReason[r] += n
+			}
+		}
 		for r, n := range byReason {
 			if n > 0 {
-				s.tel.Counter(telemetry.SinkMetricsDropped, "sink:"+sinks[i].Address(), "reason:"+match.Reason(r).String()).Add(n)
+				s.tel.Counter(telemetry.SinkMetricsDropped, "sink:"+k.Address(), "reason:"+match.Reason(r).String()).Add(n)
 			}
 		}
 	}

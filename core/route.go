@@ -118,27 +118,33 @@ func (f *routedFlush) Event(e *pb.Event) {
 	}
 }
 
-// Finish returns each sink's part of the flush, by sink.
-func (f *routedFlush) Finish() []*pluginhost.FlushBatch {
-	batches := make([]*pluginhost.FlushBatch, f.sinks)
+// sinkBatches returns each sink's part of a flush that fs made together
+// (each emitting a share of its series), by sink.
+func sinkBatches(fs ...*routedFlush) []*pluginhost.FlushBatch {
+	batches := make([]*pluginhost.FlushBatch, fs[0].sinks)
 	for i := range batches {
 		batches[i] = &pluginhost.FlushBatch{}
-		if f.own[i] != nil {
-			*batches[i] = *f.own[i].Batch()
-		}
 	}
-	for set, c := range f.groups {
-		chunks := c.Finish()
-		for i := range batches {
-			if set.Has(i) {
-				batches[i].Chunks = append(batches[i].Chunks, chunks...)
+	for _, f := range fs {
+		for i, c := range f.own {
+			if c != nil {
+				batches[i].Chunks = append(batches[i].Chunks, c.Finish()...)
 				batches[i].Points += c.Points
+			}
+		}
+		for set, c := range f.groups {
+			chunks := c.Finish()
+			for i := range batches {
+				if set.Has(i) {
+					batches[i].Chunks = append(batches[i].Chunks, chunks...)
+					batches[i].Points += c.Points
+				}
 			}
 		}
 	}
 	for _, b := range batches {
 		if len(b.Chunks) == 0 { // a sink that gets nothing still flushes, empty
-			b.Chunks = pluginhost.NewChunker(f.ts).Finish()
+			b.Chunks = pluginhost.NewChunker(fs[0].ts).Finish()
 		}
 	}
 	return batches

@@ -89,7 +89,7 @@ func TestRoutedFlush(t *testing.T) {
 	f.Point("web", "", "a:1,b:2", sdk.PointCounter, 3, "h", "") // three tags with env:prod: over c's limit
 	f.Event(&pb.Event{Title: "pay.deploy", Tags: []string{"x:1"}})
 	f.Event(&pb.Event{Title: "web.deploy", Tags: []string{"env:dev"}})
-	batches := f.Finish()
+	batches := sinkBatches(f)
 
 	want := [][]string{
 		{"lat.max[a:1]=9", "pay.x[env:dev]=1"},
@@ -138,7 +138,7 @@ func TestRoutedFlush(t *testing.T) {
 func TestRoutedFlushNoRules(t *testing.T) {
 	f := newRoutedFlush(1, nil, 2)
 	f.Point("x", "", "", sdk.PointCounter, 1, "h", "")
-	b := f.Finish()
+	b := sinkBatches(f)
 	if len(b[0].Chunks) != 1 || b[0].Chunks[0] != b[1].Chunks[0] || b[0].Points != 1 || b[1].Points != 1 {
 		t.Errorf("unrouted flush not shared: %+v %+v", b[0], b[1])
 	}
@@ -146,7 +146,7 @@ func TestRoutedFlushNoRules(t *testing.T) {
 		{Name: "r", Match: []match.Condition{{Name: matcher(t, match.Any, "", false)}}, Matched: 0b01}}}
 	f = newRoutedFlush(1, r, 2)
 	f.Point("x", "", "", sdk.PointCounter, 1, "h", "")
-	b = f.Finish()
+	b = sinkBatches(f)
 	if b[1].Points != 0 || len(b[1].Chunks) != 1 || b[1].Chunks[0].Timestamp != 1 {
 		t.Errorf("a sink with nothing routed to it: %+v", b[1])
 	}

@@ -240,7 +240,7 @@ func (t *Trial) flush(agg *aggregate.Aggregator, res *TrialResult) error {
 // outcomes finishes a flush of one point and reads what each sink got of
 // it: the point, as found in its chunks, or a drop by its policy.
 func (t *Trial) outcomes(rf *routedFlush, find func(*pb.FlushChunk) (string, []string, bool)) []SinkResult {
-	batches := rf.Finish()
+	batches := sinkBatches(rf)
 	out := make([]SinkResult, len(t.sinks))
 	for i, b := range batches {
 		r := &out[i]

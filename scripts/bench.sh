@@ -98,7 +98,9 @@ run_throughput() {
   stop_daemon
 }
 
-run_routing() {
+run_routing() { run_routing_throughput; run_routing_flush; }
+
+run_routing_throughput() {
   scenario "R1: T1 with routing of examples/routing.hcl's size, against T1 without, in alternating runs"
   for _ in $(seq "$runs"); do
     for kind in plain routed; do
@@ -107,24 +109,40 @@ run_routing() {
       stop_daemon
     done
   done
-  scenario "R2: flush 1,000,000 counter series to three routed sinks (flush figures from the daemon's self-metrics)"
+}
+
+run_routing_flush() {
+  scenario "R2: flush 1,000,000 counter series, unrouted to one sink and routed to three (one sample per series, sent within one interval; flush figures from the daemon's self-metrics)"
   for _ in $(seq "$runs"); do
-    start_daemon 10s routed
-    bench -series 1000000 -mix counter=100 -rate 750000 -duration 4s -settle 5s >"$work/row"
-    for _ in $(seq 300); do
-      flushed=$(metric 'veneur_sink_metrics_flushed_total{sink="sink.blackhole.vendor_a"}')
-      [[ ${flushed:-0} -ge 1000000 ]] && break
-      sleep 0.1
+    for kind in plain routed; do
+      start_daemon 10s "$kind"
+      align_to_interval 10
+      bench -series 1000000 -mix counter=100 -rate 250000 -duration 4s -settle 5s >"$work/row"
+      sent=$(grep '^{' "$work/row" | field sent)
+      first=vendor_a
+      [[ $kind == plain ]] && first=null
+      for _ in $(seq 300); do
+        flushed=$(metric "veneur_sink_metrics_flushed_total{sink=\"sink.blackhole.$first\"}")
+        [[ ${flushed:-0} -ge $sent ]] && break
+        sleep 0.1
+      done
+      sleep 1 # every sink's flush has ended
+      slowest=0
+      for k in null vendor_a vendor_b archive; do
+        d=$(metric "veneur_sink_metric_flush_total_duration_ns{sink=\"sink.blackhole.$k\"}")
+        (( ${d:-0} > slowest )) && slowest=$d
+      done
+      echo "{\"pipeline\":\"$kind\",\"series\":\"counter\",\"count\":$sent,\"flush_ns\":$(metric veneur_flush_duration_ns),\"slowest_sink_flush_ns_total\":$slowest,\"first_sink_points\":$flushed,\"ingest\":$(grep '^{' "$work/row")}"
+      stop_daemon
     done
-    sleep 1
-    slowest=0
-    for k in vendor_a vendor_b archive; do
-      d=$(metric "veneur_sink_metric_flush_total_duration_ns{sink=\"sink.blackhole.$k\"}")
-      (( ${d:-0} > slowest )) && slowest=$d
-    done
-    echo "{\"series\":\"counter\",\"count\":1000000,\"last_flush_ns\":$(metric veneur_flush_duration_ns),\"slowest_sink_flush_ns_total\":$slowest,\"vendor_a_points\":$flushed,\"ingest\":$(grep '^{' "$work/row")}"
-    stop_daemon
   done
+}
+
+# align_to_interval SECONDS: sleeps until half a second past the next
+# multiple of the interval, when veneurd has just flushed, so that a few
+# seconds of traffic land in one interval.
+align_to_interval() {
+  sleep "$(python3 -c "import time; print($1 + 0.5 - time.time() % $1)")"
 }
 
 run_drop_memory() {

@@ -191,32 +191,54 @@ type Emitter interface {
 }
 
 // FlushTo takes the interval's state and emits its points, then returns its
-// events, ready for the wire. The aggregator is empty afterwards. Each shard's state is released
-// as soon as it has been emitted, so a flush holds little beyond what e keeps.
-// A point whose value is not finite is not emitted (see DropOverflow).
-func (a *Aggregator) FlushTo(e Emitter) []*pb.Event {
+// events, ready for the wire. The aggregator is empty afterwards. Each
+// shard's state is released as soon as it has been emitted, so a flush
+// holds little beyond what e keeps. A point whose value is not finite is not
+// emitted (see DropOverflow).
+func (a *Aggregator) FlushTo(e Emitter) []*pb.Event { return a.FlushToEach([]Emitter{e}) }
+
+// FlushToEach is FlushTo over several emitters at once, one goroutine
+// each: every series goes to one of them, whole (its points in a row), and
+// the service checks go to the first. A flush of many series then uses as
+// many cores as it has emitters. With extend_tags, which may merge series
+// of different shards, everything goes to the first.
+func (a *Aggregator) FlushToEach(emitters []Emitter) []*pb.Event {
 	cfg := a.cfg.Load()
-	em := &emission{e: e, cfg: cfg}
-	var extended map[string]*state.Series
+	ems := make([]*emission, len(emitters))
+	for i, e := range emitters {
+		ems[i] = &emission{e: e, cfg: cfg}
+	}
 	if len(cfg.ExtendTags) > 0 {
-		extended = map[string]*state.Series{}
-	}
-	for i := range a.table.Shards() {
-		taken := a.table.Take(i)
-		for j := range taken {
-			if extended != nil {
+		extended := map[string]*state.Series{}
+		for i := range a.table.Shards() {
+			taken := a.table.Take(i)
+			for j := range taken {
 				extendInto(extended, &taken[j], cfg.ExtendTags)
-				continue
 			}
-			em.series(&taken[j])
 		}
-	}
-	for _, se := range extended {
-		em.series(se)
+		for _, se := range extended {
+			ems[0].series(se)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for _, em := range ems {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < a.table.Shards(); i = int(next.Add(1) - 1) {
+					taken := a.table.Take(i)
+					for j := range taken {
+						em.series(&taken[j])
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 	a.mu.Lock()
-	for r, n := range em.dropped {
-		a.dropped[r] += n
+	for _, em := range ems {
+		for r, n := range em.dropped {
+			a.dropped[r] += n
+		}
 	}
 	events := a.events
 	a.events = nil
@@ -234,7 +256,7 @@ func (a *Aggregator) FlushTo(e Emitter) []*pb.Event {
 		if len(cfg.ExtendTags) > 0 {
 			tags = extendTags(tags, cfg.ExtendTags)
 		}
-		e.Point(c.Name, "", tags, sdk.PointStatus, float64(c.Status), orDefault(c.Hostname, cfg.Hostname), c.Message)
+		emitters[0].Point(c.Name, "", tags, sdk.PointStatus, float64(c.Status), orDefault(c.Hostname, cfg.Hostname), c.Message)
 	}
 	return events
 }

@@ -219,3 +219,42 @@ func TestSetAccuracy(t *testing.T) {
 		t.Fatalf("estimate %v is off by more than 2%%", got)
 	}
 }
+
+// TestFlushToEach: with several emitters each series is emitted once, its
+// points in a row to one emitter, and together they emit what one would.
+func TestFlushToEach(t *testing.T) {
+	cfg := Config{Percentiles: []float64{0.5}, Aggregates: Max | Count, Hostname: "h"}
+	var samples []sample
+	for i := range 2000 {
+		samples = append(samples, sample{typ: sdk.Counter, name: "c", tags: fmt.Sprintf("i:%d", i), value: 1},
+			sample{typ: sdk.Timer, name: "t", tags: fmt.Sprintf("i:%d", i), value: float64(i)})
+	}
+	one, many := New(cfg), New(cfg)
+	ingest(t, one, samples...)
+	ingest(t, many, samples...)
+	one.AddServiceCheck(sdk.ServiceCheck{Name: "sc", Status: 1})
+	many.AddServiceCheck(sdk.ServiceCheck{Name: "sc", Status: 1})
+	want := &Collector{}
+	one.FlushTo(want)
+	parts := []*Collector{{}, {}, {}}
+	many.FlushToEach([]Emitter{parts[0], parts[1], parts[2]})
+	var got []sdk.Point
+	seen := map[string]int{} // series -> part
+	for i, c := range parts {
+		prev := ""
+		for _, p := range c.Points {
+			series := strings.Join(p.Tags, ",") + "|" + strings.SplitN(p.Name, ".", 2)[0]
+			if part, ok := seen[series]; ok && (part != i || prev != series) {
+				t.Fatalf("the points of %s are not in a row of one emitter", series)
+			}
+			seen[series], prev = i, series
+		}
+		got = append(got, c.Points...)
+	}
+	if g, w := points(&sdk.Flush{Points: got}), points(&sdk.Flush{Points: want.Points}); strings.Join(g, "\n") != strings.Join(w, "\n") {
+		t.Errorf("%d points from three emitters, %d from one", len(g), len(w))
+	}
+	if len(parts[0].Points) == 0 || parts[0].Points[len(parts[0].Points)-1].Name != "sc" {
+		t.Error("the service check is not the first emitter's last point")
+	}
+}

@@ -100,6 +100,7 @@ func (c *Chunker) Event(e *pb.Event) {
 }
 
 // Finish returns the chunks; there is at least one, which may be empty.
+// Once finished, a Chunker takes nothing more.
 func (c *Chunker) Finish() []*pb.FlushChunk {
 	if c.pw.Size()+c.size > 0 || len(c.chunks) == 0 {
 		c.cut()

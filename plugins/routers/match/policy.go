@@ -56,31 +56,32 @@ func TagKey(tag string) string {
 // leaves alone are returned as given, not copied; others are built in one
 // allocation, merging the point's tags with AddTags (both sorted).
 func (p *Policy) Tags(tags string) (string, Reason) {
-	if len(p.AddTags) > 0 || p.strips(tags) {
-		n := len(tags)
-		for _, a := range p.AddTags {
-			n += len(a) + 1
-		}
-		buf := make([]byte, 0, n)
-		add := p.AddTags
-		for rest := tags; rest != ""; {
-			var t string
-			t, rest, _ = strings.Cut(rest, ",")
-			if p.replaces(t) {
-				continue
-			}
-			for len(add) > 0 && add[0] < t {
-				buf = appendTag(buf, add[0])
-				add = add[1:]
-			}
-			buf = appendTag(buf, t)
-		}
-		for _, a := range add {
-			buf = appendTag(buf, a)
-		}
-		tags = unsafe.String(unsafe.SliceData(buf), len(buf))
+	if len(p.AddTags) == 0 && !p.strips(tags) {
+		return tags, p.check(tags)
 	}
-	return tags, p.check(tags)
+	n := len(tags)
+	for _, a := range p.AddTags {
+		n += len(a) + 1
+	}
+	buf := make([]byte, 0, n)
+	add := p.AddTags
+	for rest := tags; rest != ""; {
+		var t string
+		t, rest, _ = strings.Cut(rest, ",")
+		if p.removesKey(TagKey(t)) {
+			continue
+		}
+		for len(add) > 0 && add[0] < t {
+			buf = appendTag(buf, add[0])
+			add = add[1:]
+		}
+		buf = appendTag(buf, t)
+	}
+	for _, a := range add {
+		buf = appendTag(buf, a)
+	}
+	out := unsafe.String(unsafe.SliceData(buf), len(buf))
+	return out, p.check(out)
 }
 
 func appendTag(buf []byte, t string) []byte {
@@ -151,13 +152,15 @@ func (p *Policy) stripped(tag string) bool { return slices.Contains(p.StripTags,
 
 // replaces reports whether the policy removes tag: it strips its key, or
 // adds a tag of the same key.
-func (p *Policy) replaces(tag string) bool {
-	if p.stripped(tag) {
+func (p *Policy) replaces(tag string) bool { return p.removesKey(TagKey(tag)) }
+
+// removesKey reports whether the policy removes the tags of key k.
+func (p *Policy) removesKey(k string) bool {
+	if slices.Contains(p.StripTags, k) {
 		return true
 	}
-	k := TagKey(tag)
-	for _, a := range p.AddTags {
-		if TagKey(a) == k {
+	for _, a := range p.AddTags { // a's key is k: "k" or "k:..."
+		if len(a) >= len(k) && a[:len(k)] == k && (len(a) == len(k) || a[len(k)] == ':') {
 			return true
 		}
 	}
