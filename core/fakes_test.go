@@ -125,9 +125,13 @@ func (k *fakeSink) Flush(ctx context.Context, b *pluginhost.FlushBatch) error {
 	if fail != nil {
 		return fail
 	}
+	chunks, _, err := b.Wait(ctx)
+	if err != nil {
+		return err
+	}
 	d := delivered{at: time.Now(), points: map[string]float64{}}
 	var points []sdk.Point
-	for _, c := range b.Chunks {
+	for _, c := range chunks {
 		if c.Timestamp != 0 {
 			d.ts = c.Timestamp
 		}

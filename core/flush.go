@@ -33,12 +33,30 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 		k.inflight.Add(1)
 	}
 	s.mu.Unlock()
+	// Each sink's delivery starts now and streams its chunks as the
+	// emission fills them.
+	batches := newBatches(len(sinks))
+	var wg sync.WaitGroup
+	for i, k := range sinks {
+		s.flushes.Add(1)
+		wg.Go(func() {
+			defer s.flushes.Done()
+			defer k.inflight.Done()
+			s.flushSink(k, batches[i])
+		})
+	}
+	delivered := make(chan struct{})
+	go func() {
+		wg.Wait()
+		s.flushTotal.Set(float64(time.Since(start).Nanoseconds()))
+		close(delivered)
+	}()
 	// Series are emitted, routed and packed on every core: a flush of a
 	// million series is that much shorter.
 	rfs := make([]*routedFlush, flushWorkers)
 	emitters := make([]aggregate.Emitter, flushWorkers)
 	for i := range rfs {
-		rfs[i] = newRoutedFlush(t.Unix(), cfg.Routing.Router, len(sinks))
+		rfs[i] = newRoutedFlush(t.Unix(), cfg.Routing.Router, batches)
 		emitters[i] = rfs[i]
 	}
 	rf := rfs[0] // events and veneurd's own metrics
@@ -66,25 +84,11 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 			rf.Append(&self[i])
 		}
 	}
-	batches := sinkBatches(rfs...)
+	finish(rfs...)
 	s.countPolicyDrops(sinks, rfs)
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
 	s.log.Debug("flush", "points", byType[0]+byType[1]+byType[2]+byType[3], "events", len(events),
 		"aggregate_duration", time.Since(start))
-	var wg sync.WaitGroup
-	for i, k := range sinks {
-		s.flushes.Add(1)
-		wg.Go(func() {
-			defer s.flushes.Done()
-			defer k.inflight.Done()
-			s.flushSink(k, batches[i])
-		})
-	}
-	delivered := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(delivered)
-	}()
 	return delivered
 }
 
@@ -103,7 +107,7 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 	for i, b := range pending {
 		err := k.Flush(ctx, b)
 		if err == nil {
-			k.flushed.Add(uint64(b.Points))
+			k.flushed.Add(uint64(b.Points()))
 			continue
 		}
 		k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
@@ -118,11 +122,11 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 			}
 			s.log.Warn("sink process down: holding its flushes for its return", "sink", k.Address(), "held", len(pending)-i, "error", err)
 		case s.flushCtx.Err() != nil:
-			s.log.Error("sink flush cut short by shutdown", "sink", k.Address(), "points", b.Points, "error", err)
+			s.log.Error("sink flush cut short by shutdown", "sink", k.Address(), "points", b.Points(), "error", err)
 		case ctx.Err() != nil:
-			s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", b.Points, "error", err)
+			s.log.Error("sink flush timed out", "sink", k.Address(), "timeout", timeout, "points", b.Points(), "error", err)
 		default:
-			s.log.Error("sink flush failed", "sink", k.Address(), "points", b.Points, "error", err)
+			s.log.Error("sink flush failed", "sink", k.Address(), "points", b.Points(), "error", err)
 		}
 		return
 	}

@@ -18,7 +18,10 @@ import (
 // only its points, and no point is copied per sink. A sink with a tag policy
 // gets chunks of its own, with the points as its policy leaves them, less
 // those the policy drops (counted by reason). With no routing rule every
-// point goes to one set, every sink: the flush is packed once for all.
+// point goes to one set, every sink: the flush is packed once for all. Each
+// chunk goes to its sinks' batches as soon as it is full, and several
+// routedFlushes may feed the same batches, each emitting a share of the
+// series.
 type routedFlush struct {
 	ts        int64
 	routing   *match.Routing
@@ -30,13 +33,23 @@ type routedFlush struct {
 	rewrites  []*match.Rewrite        // by sink, for those with a policy
 	own       []*pluginhost.Chunker   // by sink, for those with a policy
 	dropped   [][match.Reasons]uint64 // by sink and reason
-	sinks     int
+	batches   []*pluginhost.FlushBatch // by sink
 	ByType    [4]uint64 // points emitted, by sdk.PointType
 }
 
-// newRoutedFlush starts a flush stamped ts to sinks sinks, routed by r (nil:
-// every sink gets every point).
-func newRoutedFlush(ts int64, r *match.Router, sinks int) *routedFlush {
+// newBatches returns a batch for each of sinks sinks.
+func newBatches(sinks int) []*pluginhost.FlushBatch {
+	batches := make([]*pluginhost.FlushBatch, sinks)
+	for i := range batches {
+		batches[i] = pluginhost.NewFlushBatch()
+	}
+	return batches
+}
+
+// newRoutedFlush starts a flush stamped ts into batches, one per sink,
+// routed by r (nil: every sink gets every point).
+func newRoutedFlush(ts int64, r *match.Router, batches []*pluginhost.FlushBatch) *routedFlush {
+	sinks := len(batches)
 	if r == nil || len(r.Sinks) != sinks {
 		r = &match.Router{Sinks: make([]string, sinks)}
 	}
@@ -46,12 +59,12 @@ func newRoutedFlush(ts int64, r *match.Router, sinks int) *routedFlush {
 		rewrites: make([]*match.Rewrite, sinks),
 		own:      make([]*pluginhost.Chunker, sinks),
 		dropped:  make([][match.Reasons]uint64, sinks),
-		sinks:    sinks,
+		batches:  batches,
 	}
 	for i := range sinks {
 		if f.rewritten.Has(i) {
 			f.rewrites[i] = r.Policies[i].Rewrite()
-			f.own[i] = pluginhost.NewChunker(ts)
+			f.own[i] = pluginhost.NewChunker(ts, batches[i].Add)
 		}
 	}
 	return f
@@ -64,7 +77,11 @@ func (f *routedFlush) group(set match.Set) *pluginhost.Chunker {
 	}
 	c, ok := f.groups[set]
 	if !ok {
-		c = pluginhost.NewChunker(f.ts)
+		c = pluginhost.NewChunker(f.ts, func(chunk *pb.FlushChunk, points int) {
+			for rest := set; rest != 0; rest &= rest - 1 {
+				f.batches[bits.TrailingZeros64(uint64(rest))].Add(chunk, points)
+			}
+		})
 		f.groups[set] = c
 	}
 	f.lastSet, f.last = set, c
@@ -118,34 +135,30 @@ func (f *routedFlush) Event(e *pb.Event) {
 	}
 }
 
-// sinkBatches returns each sink's part of a flush that fs made together
-// (each emitting a share of its series), by sink.
-func sinkBatches(fs ...*routedFlush) []*pluginhost.FlushBatch {
-	batches := make([]*pluginhost.FlushBatch, fs[0].sinks)
-	for i := range batches {
-		batches[i] = &pluginhost.FlushBatch{}
-	}
+// finish hands out the last chunks of flushes fs, which feed the same
+// batches, and closes the batches: a sink that got nothing gets an empty
+// chunk, and still flushes.
+func finish(fs ...*routedFlush) {
+	batches := fs[0].batches
+	got := make([]bool, len(batches))
 	for _, f := range fs {
 		for i, c := range f.own {
-			if c != nil {
-				batches[i].Chunks = append(batches[i].Chunks, c.Finish()...)
-				batches[i].Points += c.Points
+			if c != nil && c.Finish() {
+				got[i] = true
 			}
 		}
 		for set, c := range f.groups {
-			chunks := c.Finish()
-			for i := range batches {
-				if set.Has(i) {
-					batches[i].Chunks = append(batches[i].Chunks, chunks...)
-					batches[i].Points += c.Points
+			if c.Finish() {
+				for i := range got {
+					got[i] = got[i] || set.Has(i)
 				}
 			}
 		}
 	}
-	for _, b := range batches {
-		if len(b.Chunks) == 0 { // a sink that gets nothing still flushes, empty
-			b.Chunks = pluginhost.NewChunker(fs[0].ts).Finish()
+	for i, b := range batches {
+		if !got[i] {
+			b.Add(&pb.FlushChunk{Timestamp: fs[0].ts}, 0)
 		}
+		b.Close()
 	}
-	return batches
 }

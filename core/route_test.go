@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -49,15 +50,16 @@ func unpack(t *testing.T, b *pluginhost.FlushBatch) ([]sdk.Point, []*pb.Event) {
 	t.Helper()
 	var points []sdk.Point
 	var events []*pb.Event
-	for _, c := range b.Chunks {
+	chunks, n, _ := b.Wait(context.Background())
+	for _, c := range chunks {
 		var err error
 		if points, err = sdk.UnpackPoints(c.Points, points); err != nil {
 			t.Fatal(err)
 		}
 		events = append(events, c.Events...)
 	}
-	if len(points) != b.Points {
-		t.Fatalf("batch says %d points, holds %d", b.Points, len(points))
+	if len(points) != n {
+		t.Fatalf("batch says %d points, holds %d", n, len(points))
 	}
 	return points, events
 }
@@ -82,14 +84,15 @@ func TestRoutedFlush(t *testing.T) {
 		},
 		Policies: []match.Policy{{}, {}, {AddTags: []string{"env:prod"}, MaxTags: 2}},
 	}
-	f := newRoutedFlush(7, r, 3)
+	f := newRoutedFlush(7, r, newBatches(3))
 	f.Point("pay.x", "", "env:dev", sdk.PointCounter, 1, "h", "")
 	f.Point("lat", ".max", "a:1", sdk.PointGauge, 9, "h", "")
 	f.Point("lat", ".min", "a:1", sdk.PointGauge, 2, "h", "")
 	f.Point("web", "", "a:1,b:2", sdk.PointCounter, 3, "h", "") // three tags with env:prod: over c's limit
 	f.Event(&pb.Event{Title: "pay.deploy", Tags: []string{"x:1"}})
 	f.Event(&pb.Event{Title: "web.deploy", Tags: []string{"env:dev"}})
-	batches := sinkBatches(f)
+	finish(f)
+	batches := f.batches
 
 	want := [][]string{
 		{"lat.max[a:1]=9", "pay.x[env:dev]=1"},
@@ -109,7 +112,8 @@ func TestRoutedFlush(t *testing.T) {
 		if !slices.Equal(evs, wantEvents[i]) {
 			t.Errorf("sink %s got events %v, want %v", r.Sinks[i], evs, wantEvents[i])
 		}
-		for _, c := range b.Chunks {
+		chunks, _, _ := b.Wait(context.Background())
+		for _, c := range chunks {
 			if c.Timestamp != 7 {
 				t.Errorf("a chunk of sink %d is stamped %d", i, c.Timestamp)
 			}
@@ -120,8 +124,10 @@ func TestRoutedFlush(t *testing.T) {
 	}
 	// a and b receive pay.x from one chunk, packed once.
 	shared := false
-	for _, ca := range batches[0].Chunks {
-		for _, cb := range batches[1].Chunks {
+	ca0, _, _ := batches[0].Wait(context.Background())
+	cb1, _, _ := batches[1].Wait(context.Background())
+	for _, ca := range ca0 {
+		for _, cb := range cb1 {
 			shared = shared || ca == cb
 		}
 	}
@@ -136,19 +142,58 @@ func TestRoutedFlush(t *testing.T) {
 // TestRoutedFlushNoRules: with no rule every sink gets every point, from
 // the same chunks; a sink no point reaches still gets an empty flush.
 func TestRoutedFlushNoRules(t *testing.T) {
-	f := newRoutedFlush(1, nil, 2)
+	wait := func(b *pluginhost.FlushBatch) ([]*pb.FlushChunk, int) {
+		chunks, n, err := b.Wait(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return chunks, n
+	}
+	f := newRoutedFlush(1, nil, newBatches(2))
 	f.Point("x", "", "", sdk.PointCounter, 1, "h", "")
-	b := sinkBatches(f)
-	if len(b[0].Chunks) != 1 || b[0].Chunks[0] != b[1].Chunks[0] || b[0].Points != 1 || b[1].Points != 1 {
-		t.Errorf("unrouted flush not shared: %+v %+v", b[0], b[1])
+	finish(f)
+	c0, n0 := wait(f.batches[0])
+	c1, n1 := wait(f.batches[1])
+	if len(c0) != 1 || c0[0] != c1[0] || n0 != 1 || n1 != 1 {
+		t.Errorf("unrouted flush not shared: %v %v", c0, c1)
 	}
 	r := &match.Router{Sinks: []string{"a", "b"}, Rules: []match.Rule{
 		{Name: "r", Match: []match.Condition{{Name: matcher(t, match.Any, "", false)}}, Matched: 0b01}}}
-	f = newRoutedFlush(1, r, 2)
+	f = newRoutedFlush(1, r, newBatches(2))
 	f.Point("x", "", "", sdk.PointCounter, 1, "h", "")
-	b = sinkBatches(f)
-	if b[1].Points != 0 || len(b[1].Chunks) != 1 || b[1].Chunks[0].Timestamp != 1 {
-		t.Errorf("a sink with nothing routed to it: %+v", b[1])
+	finish(f)
+	if c, n := wait(f.batches[1]); n != 0 || len(c) != 1 || c[0].Timestamp != 1 {
+		t.Errorf("a sink with nothing routed to it: %v", c)
+	}
+}
+
+// TestFlushStreams: a sink's batch holds each chunk as soon as it is full,
+// before the flush is finished, and the delivery waiting for the next
+// returns it once it comes.
+func TestFlushStreams(t *testing.T) {
+	f := newRoutedFlush(1, nil, newBatches(1))
+	b := f.batches[0]
+	emitted := 0
+	for ; b.Points() == 0; emitted++ {
+		f.Point("a.metric.with.a.long.enough.name", "", fmt.Sprintf("i:%d", emitted), sdk.PointCounter, 1, "h", "")
+	}
+	got := make(chan int)
+	go func() {
+		n := 0
+		for i := 0; ; i++ {
+			c, ok, err := b.Chunk(context.Background(), i)
+			if err != nil || !ok {
+				break
+			}
+			p, _ := sdk.UnpackPoints(c.Points, nil)
+			n += len(p)
+		}
+		got <- n
+	}()
+	f.Point("last", "", "", sdk.PointCounter, 1, "h", "")
+	finish(f)
+	if n := <-got; n != emitted+1 || b.Points() != emitted+1 {
+		t.Errorf("streamed %d points, batch says %d, want %d", n, b.Points(), emitted+1)
 	}
 }
 
@@ -193,12 +238,12 @@ func BenchmarkRoutedFlush(b *testing.B) {
 			names, tags := benchSeries(1 << 16)
 			suffixes := []string{".min", ".max", ".count", ".50percentile", ".75percentile", ".99percentile"}
 			b.ReportAllocs()
-			f := newRoutedFlush(1, r, 3)
+			f := newRoutedFlush(1, r, newBatches(3))
 			n := 0
 			for i := 0; b.Loop(); i++ {
 				j := i & (1<<16 - 1)
 				if j == 0 && i > 0 {
-					f = newRoutedFlush(1, r, 3)
+					f = newRoutedFlush(1, r, newBatches(3))
 				}
 				if j&1 == 0 {
 					f.Point(names[j], "", tags[j], sdk.PointCounter, 1, "h", "")

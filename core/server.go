@@ -56,6 +56,7 @@ type Server struct {
 
 	processed     telemetry.Counter
 	flushDuration telemetry.Gauge
+	flushTotal    telemetry.Gauge
 	received      sync.Map // protocol -> telemetry.Counter
 }
 
@@ -142,6 +143,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		drops:         map[string]uint64{},
 		processed:     tel.Counter(telemetry.MetricsProcessed),
 		flushDuration: tel.Gauge(telemetry.FlushDuration),
+		flushTotal:    tel.Gauge(telemetry.FlushTotalDuration),
 	}
 	s.flushCtx, s.cancelFlushes = context.WithCancel(context.Background())
 	s.plugins = opts.Plugins

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -203,7 +204,7 @@ func (t *Trial) flush(agg *aggregate.Aggregator, res *TrialResult) error {
 	for _, p := range points {
 		tp := TrialPoint{Name: p.name + p.suffix, Type: p.typ, Value: p.value, Tags: splitTrialTags(p.tags),
 			Rules: t.verdicts(rules, p.name+p.suffix, p.tags)}
-		rf := newRoutedFlush(0, t.cfg.Routing.Router, len(t.sinks))
+		rf := newRoutedFlush(0, t.cfg.Routing.Router, newBatches(len(t.sinks)))
 		rf.Point(p.name, p.suffix, p.tags, p.typ, p.value, p.hostname, p.message)
 		var err error
 		tp.Sinks = t.outcomes(rf, func(c *pb.FlushChunk) (string, []string, bool) {
@@ -224,7 +225,7 @@ func (t *Trial) flush(agg *aggregate.Aggregator, res *TrialResult) error {
 	for _, e := range events {
 		tp := TrialPoint{Name: e.Title, Event: true, Tags: e.Tags,
 			Rules: t.verdicts(rules, e.Title, strings.Join(e.Tags, ","))}
-		rf := newRoutedFlush(0, t.cfg.Routing.Router, len(t.sinks))
+		rf := newRoutedFlush(0, t.cfg.Routing.Router, newBatches(len(t.sinks)))
 		rf.Event(e)
 		tp.Sinks = t.outcomes(rf, func(c *pb.FlushChunk) (string, []string, bool) {
 			if len(c.Events) == 0 {
@@ -240,12 +241,13 @@ func (t *Trial) flush(agg *aggregate.Aggregator, res *TrialResult) error {
 // outcomes finishes a flush of one point and reads what each sink got of
 // it: the point, as found in its chunks, or a drop by its policy.
 func (t *Trial) outcomes(rf *routedFlush, find func(*pb.FlushChunk) (string, []string, bool)) []SinkResult {
-	batches := sinkBatches(rf)
+	finish(rf)
 	out := make([]SinkResult, len(t.sinks))
-	for i, b := range batches {
+	for i, b := range rf.batches {
 		r := &out[i]
 		r.Sink = t.sinks[i]
-		for _, c := range b.Chunks {
+		chunks, _, _ := b.Wait(context.Background()) // closed: no wait
+		for _, c := range chunks {
 			if name, tags, ok := find(c); ok {
 				r.Routed, r.Name, r.Tags = true, name, tags
 				break

@@ -47,13 +47,15 @@ func TestMillionPointFlush(t *testing.T) {
 		f.Points = append(f.Points, sdk.Point{Name: "a.fairly.typical.metric.name", Tags: []string{"env:prod", fmt.Sprintf("host:h%d", i)},
 			Type: sdk.PointCounter, Value: float64(i), Timestamp: 1, Hostname: "host"})
 	}
-	c := NewChunker(f.Timestamp)
+	b := NewFlushBatch()
+	c := NewChunker(f.Timestamp, b.Add)
 	for i := range f.Points {
 		c.Append(&f.Points[i])
 	}
-	b := c.Batch()
-	if len(b.Chunks) < 2 {
-		t.Fatalf("1,000,000 points in %d chunk(s)", len(b.Chunks))
+	c.Batch(b)
+	chunks, _, _ := b.Wait(context.Background())
+	if len(chunks) < 2 {
+		t.Fatalf("1,000,000 points in %d chunk(s)", len(chunks))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -61,7 +63,7 @@ func TestMillionPointFlush(t *testing.T) {
 	if err := s.Flush(ctx, b); err != nil { // the sink acknowledges the number of points it saw
 		t.Fatal(err)
 	}
-	t.Logf("1,000,000 points in %d chunks flushed in %s", len(b.Chunks), time.Since(start))
+	t.Logf("1,000,000 points in %d chunks flushed in %s", len(chunks), time.Since(start))
 }
 
 // TestExternalPluginRefusals checks that a binary whose checksum differs

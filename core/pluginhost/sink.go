@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -33,9 +34,90 @@ func StartSink(l *Launcher, spec Spec, req *pb.ConfigureRequest) (*SinkProcess, 
 
 // FlushBatch is one sink's part of a flush, encoded for the wire. Its
 // chunks may be shared with other sinks: those that receive the same points.
+// A batch grows while the flush is emitted, and its sink's delivery streams
+// each chunk as it comes, so that delivering overlaps emitting rather than
+// following it; it is complete once closed. Safe for concurrent use.
 type FlushBatch struct {
-	Chunks []*pb.FlushChunk
-	Points int
+	mu     sync.Mutex
+	chunks []*pb.FlushChunk
+	points int
+	closed bool
+	grew   chan struct{} // closed, and replaced, when the batch grows or closes
+}
+
+// NewFlushBatch returns an empty batch, open to Add.
+func NewFlushBatch() *FlushBatch { return &FlushBatch{grew: make(chan struct{})} }
+
+// ClosedBatch returns a complete batch of chunks holding points points.
+func ClosedBatch(points int, chunks ...*pb.FlushChunk) *FlushBatch {
+	b := NewFlushBatch()
+	b.chunks, b.points = chunks, points
+	b.Close()
+	return b
+}
+
+// Add appends a chunk holding points points.
+func (b *FlushBatch) Add(c *pb.FlushChunk, points int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.chunks = append(b.chunks, c)
+	b.points += points
+	close(b.grew)
+	b.grew = make(chan struct{})
+}
+
+// Close marks the batch complete: nothing more is added.
+func (b *FlushBatch) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.closed {
+		b.closed = true
+		close(b.grew)
+	}
+}
+
+// Chunk returns chunk i, waiting for it until ctx ends; false once the
+// batch has closed with fewer chunks.
+func (b *FlushBatch) Chunk(ctx context.Context, i int) (*pb.FlushChunk, bool, error) {
+	for {
+		b.mu.Lock()
+		switch {
+		case i < len(b.chunks):
+			c := b.chunks[i]
+			b.mu.Unlock()
+			return c, true, nil
+		case b.closed:
+			b.mu.Unlock()
+			return nil, false, nil
+		}
+		grew := b.grew
+		b.mu.Unlock()
+		select {
+		case <-grew:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+	}
+}
+
+// Wait returns the chunks and the number of points once the batch is
+// complete, or ctx's error.
+func (b *FlushBatch) Wait(ctx context.Context) ([]*pb.FlushChunk, int, error) {
+	for i := 0; ; i++ {
+		if _, ok, err := b.Chunk(ctx, i); err != nil || !ok {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			return b.chunks, b.points, err
+		}
+	}
+}
+
+// Points returns the number of points added so far: all of them once the
+// batch is closed.
+func (b *FlushBatch) Points() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.points
 }
 
 // maxChunkBytes keeps chunks well under gRPC's 4 MiB message limit: a chunk
@@ -44,20 +126,25 @@ type FlushBatch struct {
 const maxChunkBytes = 2 << 20
 
 // Chunker packs points and events into chunks for the wire as they are
-// emitted, so that a flush never exists as a slice of points. Every chunk
-// carries the flush's timestamp, so that chunks of several Chunkers can make
-// up one sink's flush. Not safe for concurrent use.
+// emitted, so that a flush never exists as a slice of points, and hands each
+// chunk to its output as soon as it is full. Every chunk carries the flush's
+// timestamp, so that chunks of several Chunkers can make up one sink's
+// flush. Not safe for concurrent use.
 type Chunker struct {
 	ts     int64
+	out    func(c *pb.FlushChunk, points int)
 	pw     sdk.PointPacker
-	chunks []*pb.FlushChunk
 	events []*pb.Event
 	size   int // of events
-	Points int
+	Points int // packed in all
+	cuts   int // chunks handed out
+	inCut  int // points in the chunk being packed
 }
 
-// NewChunker starts packing a flush stamped ts.
-func NewChunker(ts int64) *Chunker { return &Chunker{ts: ts} }
+// NewChunker starts packing a flush stamped ts, handing each chunk to out.
+func NewChunker(ts int64, out func(c *pb.FlushChunk, points int)) *Chunker {
+	return &Chunker{ts: ts, out: out}
+}
 
 func (c *Chunker) cutIfFull() {
 	if c.pw.Size()+c.size >= maxChunkBytes {
@@ -70,9 +157,10 @@ func (c *Chunker) cutIfFull() {
 }
 
 func (c *Chunker) cut() {
-	c.chunks = append(c.chunks, &pb.FlushChunk{Timestamp: c.ts, Points: c.pw.Bytes(), Events: c.events})
+	c.out(&pb.FlushChunk{Timestamp: c.ts, Points: c.pw.Bytes(), Events: c.events}, c.inCut)
 	c.pw.Reset()
-	c.events, c.size = nil, 0
+	c.events, c.size, c.inCut = nil, 0, 0
+	c.cuts++
 }
 
 // Point packs one point (see aggregate.Emitter).
@@ -80,6 +168,7 @@ func (c *Chunker) Point(name, suffix, tags string, typ sdk.PointType, value floa
 	c.cutIfFull()
 	c.pw.AppendJoined(name, suffix, tags, typ, value, c.ts, hostname, message)
 	c.Points++
+	c.inCut++
 }
 
 // Append packs p.
@@ -87,6 +176,7 @@ func (c *Chunker) Append(p *sdk.Point) {
 	c.cutIfFull()
 	c.pw.Append(p)
 	c.Points++
+	c.inCut++
 }
 
 // Event adds an event.
@@ -99,18 +189,22 @@ func (c *Chunker) Event(e *pb.Event) {
 	c.size += n
 }
 
-// Finish returns the chunks; there is at least one, which may be empty.
-// Once finished, a Chunker takes nothing more.
-func (c *Chunker) Finish() []*pb.FlushChunk {
-	if c.pw.Size()+c.size > 0 || len(c.chunks) == 0 {
+// Finish hands out the last chunk, if it holds anything. It returns
+// whether the Chunker handed out any chunk.
+func (c *Chunker) Finish() bool {
+	if c.pw.Size()+c.size > 0 {
 		c.cut()
 	}
-	return c.chunks
+	return c.cuts > 0
 }
 
-// Batch is Finish as one sink's FlushBatch.
-func (c *Chunker) Batch() *FlushBatch {
-	return &FlushBatch{Chunks: c.Finish(), Points: c.Points}
+// Batch packs a whole flush for one sink: pack, then call it once.
+func (c *Chunker) Batch(b *FlushBatch) *FlushBatch {
+	if !c.Finish() {
+		b.Add(&pb.FlushChunk{Timestamp: c.ts}, 0)
+	}
+	b.Close()
+	return b
 }
 
 // ErrSinkDown is wrapped by Flush's error when the flush failed because the
@@ -146,13 +240,21 @@ func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) error {
 	return flushTo(ctx, next, b)
 }
 
-// flushTo streams b to p and checks that the sink saw every point.
+// flushTo streams b to p, each chunk as soon as it is added, and checks
+// that the sink saw every point.
 func flushTo(ctx context.Context, p *Process, b *FlushBatch) error {
 	stream, err := p.Sink.Flush(ctx)
 	if err != nil {
 		return err
 	}
-	for _, c := range b.Chunks {
+	for i := 0; ; i++ {
+		c, ok, err := b.Chunk(ctx, i)
+		if err != nil {
+			return err // ctx has ended, and with it the stream
+		}
+		if !ok {
+			break
+		}
 		if err := stream.Send(c); err != nil {
 			_, rerr := stream.CloseAndRecv()
 			return errors.Join(err, rerr)
@@ -162,8 +264,8 @@ func flushTo(ctx context.Context, p *Process, b *FlushBatch) error {
 	if err != nil {
 		return err
 	}
-	if res.Points != uint64(b.Points) {
-		return fmt.Errorf("sink acknowledged %d of %d points", res.Points, b.Points)
+	if n := b.Points(); res.Points != uint64(n) {
+		return fmt.Errorf("sink acknowledged %d of %d points", res.Points, n)
 	}
 	return nil
 }

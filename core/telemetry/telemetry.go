@@ -32,7 +32,8 @@ const (
 	MetricsProcessed    = "veneur.worker.metrics_processed_total"      //
 	MetricsFlushed      = "veneur.worker.metrics_flushed_total"        // metric_type
 	MetricsDropped      = "veneur.worker.metrics_dropped_total"        // reason (dropped_by_rule), rule
-	FlushDuration       = "veneur.flush.duration_ns"                   //
+	FlushDuration       = "veneur.flush.duration_ns"                   // cut, aggregate, route and pack
+	FlushTotalDuration  = "veneur.flush.total_duration_ns"             // from the interval's end to every sink's delivery
 	PointsDropped       = "veneur.flush.points_dropped_total"          // reason (veneurd's own: points not finite)
 	SinkMetricsFlushed  = "veneur.sink.metrics_flushed_total"          // sink
 	SinkFlushErrors     = "veneur.sink.flush_error_total"              // sink
