@@ -30,11 +30,11 @@ type routedFlush struct {
 	lastSet   match.Set
 	last      *pluginhost.Chunker
 	policies  []match.Policy
-	rewrites  []*match.Rewrite        // by sink, for those with a policy
-	own       []*pluginhost.Chunker   // by sink, for those with a policy
-	dropped   [][match.Reasons]uint64 // by sink and reason
+	rewrites  []*match.Rewrite         // by sink, for those with a policy
+	own       []*pluginhost.Chunker    // by sink, for those with a policy
+	dropped   [][match.Reasons]uint64  // by sink and reason
 	batches   []*pluginhost.FlushBatch // by sink
-	ByType    [4]uint64 // points emitted, by sdk.PointType
+	ByType    [4]uint64                // points emitted, by sdk.PointType
 }
 
 // newBatches returns a batch for each of sinks sinks.
