@@ -132,7 +132,7 @@ run_routing_flush() {
         d=$(metric "veneur_sink_metric_flush_total_duration_ns{sink=\"sink.blackhole.$k\"}")
         (( ${d:-0} > slowest )) && slowest=$d
       done
-      echo "{\"pipeline\":\"$kind\",\"series\":\"counter\",\"count\":$sent,\"flush_ns\":$(metric veneur_flush_duration_ns),\"slowest_sink_flush_ns_total\":$slowest,\"first_sink_points\":$flushed,\"ingest\":$(grep '^{' "$work/row")}"
+      echo "{\"pipeline\":\"$kind\",\"series\":\"counter\",\"count\":$sent,\"flush_ns\":$(metric veneur_flush_duration_ns),\"total_flush_ns\":$(metric veneur_flush_total_duration_ns),\"slowest_sink_flush_ns_total\":$slowest,\"first_sink_points\":$flushed,\"ingest\":$(grep '^{' "$work/row")}"
       stop_daemon
     done
   done
@@ -203,7 +203,7 @@ run_memory() {
       done
       sleep 1
       kill $sampler; wait $sampler 2>/dev/null || true
-      echo "{\"series\":\"$1\",\"count\":$2,\"last_flush_ns\":$(metric veneur_flush_duration_ns),\"sink_flush_ns_total\":$(metric 'veneur_sink_metric_flush_total_duration_ns{sink="sink.blackhole.null"}'),\"peak_rss_mb\":$(sort -n "$work/rss" | tail -1),\"ingest\":$(grep '^{' "$work/row")}"
+      echo "{\"series\":\"$1\",\"count\":$2,\"last_flush_ns\":$(metric veneur_flush_duration_ns),\"total_flush_ns\":$(metric veneur_flush_total_duration_ns),\"sink_flush_ns_total\":$(metric 'veneur_sink_metric_flush_total_duration_ns{sink="sink.blackhole.null"}'),\"peak_rss_mb\":$(sort -n "$work/rss" | tail -1),\"ingest\":$(grep '^{' "$work/row")}"
       stop_daemon
     done
   done

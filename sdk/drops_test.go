@@ -22,7 +22,7 @@ func TestDropRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := newOutput(state.Params{})
-	o.drops = drops
+	o.setDrops(drops)
 	r := newReceived()
 	dropped := map[string]uint64{}
 	done := make(chan struct{})

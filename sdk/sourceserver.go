@@ -97,7 +97,7 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	out := newOutput(paramsFromProto(req.Params))
-	out.drops = drops
+	out.setDrops(drops)
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s.mu.Lock()
@@ -143,7 +143,8 @@ type output struct {
 	free     chan *state.Samples // frame buffers to reuse
 	idle     chan struct{}       // closed when the aggregating goroutine has ended
 	procs    *procs
-	drops    match.Drops // set before any Writer is made
+	drops    match.Drops     // set before any Writer is made
+	dropped  []atomic.Uint64 // by drop rule, since the last report
 
 	// workMu guards workClosed: a cut must not hand a barrier to the
 	// aggregating goroutine once close has ended it.
@@ -160,10 +161,9 @@ type output struct {
 	shipping atomic.Pointer[chan struct{}]
 
 	processed atomic.Uint64
-	mu        sync.Mutex // guards received, errs and dropped
+	mu        sync.Mutex // guards received and errs
 	received  map[string]*atomic.Uint64
 	errs      map[errKey]uint64
-	dropped   []uint64 // by drop rule
 }
 
 type errKey struct{ packetType, reason string }
@@ -189,6 +189,24 @@ func newOutput(p state.Params) *output {
 	}
 	go o.aggregate()
 	return o
+}
+
+// setDrops has the output discard the samples of the series that drop
+// rules take. The table asks only for series it does not hold, so the
+// series kept cost nothing per sample for the rules.
+func (o *output) setDrops(drops match.Drops) {
+	if len(drops) == 0 {
+		return
+	}
+	o.drops, o.dropped = drops, make([]atomic.Uint64, len(drops))
+	o.table.SetAdmit(func(name, tags []byte) bool {
+		i := drops.Take(name, tags)
+		if i < 0 {
+			return true
+		}
+		o.dropped[i].Add(1)
+		return false
+	})
 }
 
 // aggregate aggregates the full frames Writers hand over.
@@ -276,7 +294,7 @@ func (o *output) Writer(protocol string) Writer {
 		r = new(atomic.Uint64)
 		o.received[protocol] = r
 	}
-	return &stateWriter{out: o, received: r, dropped: make([]uint64, len(o.drops))}
+	return &stateWriter{out: o, received: r}
 }
 
 // cut hands the interval's state to send, a part at a time, and starts the
@@ -344,10 +362,9 @@ func (o *output) sendReport() {
 		b.Errors = append(b.Errors, &pb.ErrorCount{PacketType: k.packetType, Reason: k.reason, Count: n})
 		delete(o.errs, k)
 	}
-	for i, n := range o.dropped {
-		if n > 0 {
+	for i := range o.dropped {
+		if n := o.dropped[i].Swap(0); n > 0 {
 			b.Dropped = append(b.Dropped, &pb.RuleCount{Rule: o.drops[i].Name, Count: n})
-			o.dropped[i] = 0
 		}
 	}
 	var more []*pb.Batch
@@ -397,19 +414,10 @@ type stateWriter struct {
 	events    []*pb.Event
 	checks    []*pb.ServiceCheck
 	errs      map[errKey]uint64
-	dropped   []uint64 // by drop rule, since Flush
-	ndropped  uint64
 }
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
-	if len(w.out.drops) > 0 {
-		if i := w.out.drops.Take(name, tags); i >= 0 {
-			w.dropped[i]++
-			w.ndropped++
-			return
-		}
-	}
 	if w.fw == nil {
 		w.fw = w.out.buffer()
 	}
@@ -458,23 +466,13 @@ func (w *stateWriter) Flush() {
 	}
 	w.received.Add(w.nreceived)
 	w.nreceived = 0
-	if len(w.errs) > 0 || w.ndropped > 0 {
+	if len(w.errs) > 0 {
 		w.out.mu.Lock()
 		for k, n := range w.errs {
 			w.out.errs[k] += n
 		}
-		if w.ndropped > 0 {
-			if w.out.dropped == nil {
-				w.out.dropped = make([]uint64, len(w.out.drops))
-			}
-			for i, n := range w.dropped {
-				w.out.dropped[i] += n
-			}
-		}
 		w.out.mu.Unlock()
 		clear(w.errs)
-		clear(w.dropped)
-		w.ndropped = 0
 	}
 	if len(w.events) > 0 || len(w.checks) > 0 {
 		b := &pb.Batch{Events: w.events, ServiceChecks: w.checks}

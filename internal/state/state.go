@@ -103,7 +103,20 @@ type Table struct {
 	mu     sync.Mutex
 	shards []shard
 	touch  uint64 // see prefetch
+	admit  Admit
 }
+
+// Admit decides whether a sample of a series that a Table does not hold
+// may make it (name and tags are only read): a source's drop rules. It is
+// asked only for the samples of series not held, so that the series
+// admitted, which are most of a source's traffic, cost it nothing per
+// sample; a series refused is never held, so each of its samples is asked.
+// It is called with the table's lock held.
+type Admit func(name, tags []byte) bool
+
+// SetAdmit sets the table's Admit; nil admits every series. Set it before
+// the table is used.
+func (t *Table) SetAdmit(a Admit) { t.admit = a }
 
 // seed keys the series hash, one for the process: a shard's index is
 // rebuilt from its keys when it grows.
@@ -189,6 +202,10 @@ type Refused struct {
 	UnknownType  int
 	InvalidValue int
 	InvalidRate  int
+	// NotAdmitted samples were refused by the table's Admit, which counts
+	// them as it sees fit: they are not rejected input, and Each leaves
+	// them out.
+	NotAdmitted int
 }
 
 // Each calls fn with each reason (ReasonUnknownType, ...) some sample was
@@ -213,6 +230,7 @@ const (
 	unknownType
 	invalidValue
 	invalidRate
+	notAdmitted
 )
 
 func (r *Refused) count(why refusal) {
@@ -223,6 +241,8 @@ func (r *Refused) count(why refusal) {
 		r.InvalidValue++
 	case invalidRate:
 		r.InvalidRate++
+	case notAdmitted:
+		r.NotAdmitted++
 	}
 }
 
@@ -311,6 +331,12 @@ func (t *Table) add(h uint64, s *sample) refusal {
 	sh := &t.shards[h%uint64(len(t.shards))]
 	i, ok := sh.find(h, s.key)
 	if !ok {
+		if t.admit != nil {
+			nl := int(binary.LittleEndian.Uint16(s.key[1:3]))
+			if !t.admit(s.key[keyHeader:keyHeader+nl], s.key[keyHeader+nl:]) {
+				return notAdmitted
+			}
+		}
 		se := t.newSeries(s.typ, s.scope, s.key)
 		i = sh.insert(h, se)
 		t.size.Add(se.cost())

@@ -67,6 +67,10 @@ type Matcher struct {
 	// Unset inverts a tag matcher: it holds when no tag matches.
 	Unset bool
 	re    *regexp.Regexp
+	// search is set for an exact or prefix matcher that anyTag finds by
+	// searching the joined tags; never for one whose value holds a ',',
+	// which no tag does.
+	search, never bool
 	// lead and tail are what every match of a regex anchored at the start
 	// or the end of the text begins or ends with: a string without them is
 	// refused without running the regex.
@@ -79,7 +83,10 @@ type Matcher struct {
 func Compile(kind Kind, value string, unset bool) (Matcher, error) {
 	m := Matcher{Kind: kind, Value: value, Unset: unset}
 	switch kind {
-	case Any, Exact, Prefix:
+	case Exact, Prefix:
+		m.never = strings.IndexByte(value, ',') >= 0
+		m.search = value != "" && !m.never
+	case Any:
 	case Regex:
 		re, err := regexp.Compile(value)
 		if err != nil {
@@ -194,8 +201,11 @@ func (m *Matcher) matchName(name, suffix string, buf *[]byte) bool {
 
 // anyTag reports whether some tag of tags (comma-joined) matches.
 func (m *Matcher) anyTag(tags string) bool {
-	if (m.Kind == Exact || m.Kind == Prefix) && m.Value != "" {
+	switch {
+	case m.search:
 		return hasTag(tags, m.Value, m.Kind == Exact)
+	case m.never:
+		return false
 	}
 	for rest := tags; rest != ""; {
 		var t string
@@ -210,9 +220,9 @@ func (m *Matcher) anyTag(tags string) bool {
 // hasTag reports whether tags (comma-joined) hold the tag v, or with whole
 // false a tag that begins with v, by searching the whole string rather than
 // splitting it: this is the common case, and the cost of routing is mostly
-// tag matching. A tag holds no ','.
+// tag matching. v holds no ','.
 func hasTag(tags, v string, whole bool) bool {
-	if strings.IndexByte(v, ',') >= 0 {
+	if !strings.Contains(tags, v) { // most often: one search, and no tag of it
 		return false
 	}
 	for i := 0; i <= len(tags)-len(v); {
@@ -333,10 +343,26 @@ type Drops []Rule
 func (d Drops) Take(name, tags []byte) int {
 	n, t := unsafeString(name), unsafeString(tags)
 	for i := range d {
-		r := &d[i]
-		for j := range r.Match {
-			c := &r.Match[j]
-			if c.Name.match(n) && c.tagsHold(t) {
+		for j := range d[i].Match {
+			c := &d[i].Match[j]
+			if c.Name.Kind != Any && !c.Name.match(n) {
+				continue
+			}
+			held := true
+			for k := range c.Tags {
+				m := &c.Tags[k]
+				var found bool
+				if m.search { // the common case, without a call to anyTag
+					found = hasTag(t, m.Value, m.Kind == Exact)
+				} else {
+					found = m.anyTag(t)
+				}
+				if found == m.Unset {
+					held = false
+					break
+				}
+			}
+			if held {
 				return i
 			}
 		}

@@ -336,3 +336,14 @@ func TestAnchoredLiterals(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDropsTake is a drop rule on a tag checked against a sample that
+// it does not take, as every sample of a source is.
+func BenchmarkDropsTake(b *testing.B) {
+	d := Drops{{Name: "canary", Match: []Condition{cond(must(b, Any, "", false), must(b, Prefix, "canary", false))}}}
+	name, tags := []byte("bench.counter.1234"), []byte("t1:v4,t2:v34,t3:v234")
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Take(name, tags)
+	}
+}
