@@ -233,7 +233,7 @@ run_flush_under_load() {
   stop_daemon
 }
 
-scenarios=${*:-throughput single efficiency memory flush_under_load}
+scenarios=${*:-throughput single efficiency memory flush_under_load routing drop_memory}
 make -s build
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024) " GiB"}' /proc/meminfo), $(uname -r), $(go version | cut -d' ' -f3)"
 for s in $scenarios; do "run_$s"; done
