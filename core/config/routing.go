@@ -89,6 +89,19 @@ func (l *loader) routing(blocks []*hcl.Block, cfg *Config, declared []sinkRef) h
 			Detail:  fmt.Sprintf("A pipeline with metric_sink_routing may have at most %d sinks; this one has %d.", match.MaxSinks, len(cfg.Sinks)),
 			Subject: seen["metric_sink_routing."+r.Rules[0].Name].DefRange.Ptr()})
 	}
+	if len(r.Rules) > 0 && !diags.HasErrors() {
+		var named match.Set
+		for _, rule := range r.Rules {
+			named |= rule.Matched | rule.NotMatched
+		}
+		for i, k := range cfg.Sinks {
+			if i < match.MaxSinks && !named.Has(i) {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Sink receives nothing",
+					Detail:  fmt.Sprintf("No metric_sink_routing rule names %s: with routing rules, a sink gets only the points a rule sends it.", k.Address()),
+					Subject: k.DeclRange.Ptr()})
+			}
+		}
+	}
 	cfg.Routing.Router = r
 	return diags
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/veneurd/veneurd/plugins/routers/match"
 )
 
@@ -114,5 +116,35 @@ func TestTooManySinksToRoute(t *testing.T) {
 	_, diags := Load(map[string][]byte{"a.hcl": []byte(b.String())}, catalog)
 	if !diags.HasErrors() || !strings.Contains(diags.Error(), "at most 64 sinks") {
 		t.Errorf("65 routed sinks: %v", diags)
+	}
+}
+
+// TestSinkReceivesNothing: with routing rules, a sink no rule names gets
+// nothing, which is worth a warning, not an error.
+func TestSinkReceivesNothing(t *testing.T) {
+	cfg, diags := Load(map[string][]byte{"a.hcl": []byte(`
+sink "debug" "out" {}
+sink "debug" "forgotten" {}
+metric_sink_routing "all" {
+  match {
+    name = any()
+  }
+  matched = [sink.debug.out]
+}
+`)}, catalog)
+	if diags.HasErrors() || len(diags) != 1 {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	d := diags[0]
+	if d.Severity != hcl.DiagWarning || d.Summary != "Sink receives nothing" || d.Subject.Start.Line != 3 ||
+		!strings.Contains(d.Detail, "sink.debug.forgotten") {
+		t.Errorf("got %s:%d: %s: %s", d.Subject.Filename, d.Subject.Start.Line, d.Summary, d.Detail)
+	}
+	if len(cfg.Sinks) != 2 {
+		t.Error("the sink was not loaded")
+	}
+	_, diags = Load(map[string][]byte{"a.hcl": []byte(routed)}, catalog)
+	if len(diags) != 0 {
+		t.Errorf("a pipeline whose rules name every sink: %v", diags)
 	}
 }
