@@ -98,6 +98,9 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 	}
 	out := newOutput(paramsFromProto(req.Params))
 	out.setDrops(drops)
+	if len(drops) > 0 {
+		out.batches <- &pb.Batch{DropRulesApplied: true}
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s.mu.Lock()

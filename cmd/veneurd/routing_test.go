@@ -261,6 +261,9 @@ drop "noise" {
 	if err := d.Wait(30 * time.Second); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
+	if strings.Contains(d.Logs(), "does not apply drop rules") {
+		t.Error("the builtin source says it does not apply drop rules")
+	}
 	for _, s := range []string{"a", "b", "c"} {
 		lines := daemontest.ReadLines(t, files[s])
 		if got := routedContents(lines); !slices.Equal(got, want[s]) {

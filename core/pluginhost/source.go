@@ -94,6 +94,7 @@ func (s *SourceProcess) stream(p *Process) error {
 	if err != nil {
 		return err
 	}
+	warned := len(s.drops) == 0
 	for {
 		b, err := st.Recv()
 		if errors.Is(err, io.EOF) {
@@ -101,6 +102,12 @@ func (s *SourceProcess) stream(p *Process) error {
 		}
 		if err != nil {
 			return err
+		}
+		if !warned { // the first batch says whether the source applies them
+			warned = true
+			if !b.DropRulesApplied {
+				s.log.Warn("the source does not apply drop rules: it was built with an sdk older than them, and the samples they would drop are aggregated")
+			}
 		}
 		s.handle.Batch(b)
 		if b.CutNow {

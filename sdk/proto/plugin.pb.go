@@ -1179,9 +1179,13 @@ type Batch struct {
 	// within the interval, so that its memory stays bounded.
 	CutNow bool `protobuf:"varint,10,opt,name=cut_now,json=cutNow,proto3" json:"cut_now,omitempty"`
 	// Samples discarded by drop rules since the previous batch, by rule.
-	Dropped       []*RuleCount `protobuf:"bytes,11,rep,name=dropped,proto3" json:"dropped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Dropped []*RuleCount `protobuf:"bytes,11,rep,name=dropped,proto3" json:"dropped,omitempty"`
+	// Set on the first batch of a Run given drop rules: the source applies
+	// them. A source built before drop rules existed never sets it, and
+	// veneurd says so.
+	DropRulesApplied bool `protobuf:"varint,12,opt,name=drop_rules_applied,json=dropRulesApplied,proto3" json:"drop_rules_applied,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
@@ -1268,6 +1272,13 @@ func (x *Batch) GetDropped() []*RuleCount {
 		return x.Dropped
 	}
 	return nil
+}
+
+func (x *Batch) GetDropRulesApplied() bool {
+	if x != nil {
+		return x.DropRulesApplied
+	}
+	return false
 }
 
 type RuleCount struct {
@@ -1472,7 +1483,7 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"CutRequest\x126\n" +
 	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06paramsJ\x04\b\x01\x10\x02\"!\n" +
 	"\x05State\x12\x18\n" +
-	"\arecords\x18\x01 \x01(\fR\arecords\"\xf1\x02\n" +
+	"\arecords\x18\x01 \x01(\fR\arecords\"\x9f\x03\n" +
 	"\x05Batch\x12\x1c\n" +
 	"\tprocessed\x18\b \x01(\x04R\tprocessed\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
@@ -1482,7 +1493,8 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\breceived\x18\x06 \x01(\x04R\breceived\x12\x17\n" +
 	"\acut_now\x18\n" +
 	" \x01(\bR\x06cutNow\x126\n" +
-	"\adropped\x18\v \x03(\v2\x1c.veneurd.plugin.v1.RuleCountR\adroppedJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
+	"\adropped\x18\v \x03(\v2\x1c.veneurd.plugin.v1.RuleCountR\adropped\x12,\n" +
+	"\x12drop_rules_applied\x18\f \x01(\bR\x10dropRulesAppliedJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
 	"\"5\n" +
 	"\tRuleCount\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
