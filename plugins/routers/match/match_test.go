@@ -1,6 +1,8 @@
 package match
 
 import (
+	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -345,5 +347,60 @@ func BenchmarkDropsTake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d.Take(name, tags)
+	}
+}
+
+// TestFastPathsAgree checks the matchers' shortcuts (searching the joined
+// tags, matching a name in two parts, a regex's anchored literals) against
+// the plain definitions, over random names and tags of a small alphabet, so
+// that near misses are common.
+func TestFastPathsAgree(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func(max int) string {
+		b := make([]byte, rng.IntN(max+1))
+		for i := range b {
+			b[i] = "ab:,."[rng.IntN(5)]
+		}
+		return string(b)
+	}
+	for range 20000 {
+		var tags []string
+		for range rng.IntN(4) {
+			if t := strings.Trim(word(4), ","); t != "" && !strings.Contains(t, ",") {
+				tags = append(tags, t)
+			}
+		}
+		joined := strings.Join(tags, ",")
+		v := word(3)
+		for _, k := range []Kind{Exact, Prefix} {
+			m := must(t, k, v, false)
+			want := false
+			for _, tag := range tags {
+				want = want || (k == Exact && tag == v) || (k == Prefix && strings.HasPrefix(tag, v))
+			}
+			if got := m.anyTag(joined); got != want {
+				t.Fatalf("%s on [%s]: %v, want %v", m.String(), joined, got, want)
+			}
+		}
+		name, suffix := word(6), word(3)
+		for _, expr := range []string{"^" + regexp.QuoteMeta(v), regexp.QuoteMeta(v) + "$", "^" + regexp.QuoteMeta(v) + ".*" + regexp.QuoteMeta(suffix) + "$"} {
+			m := must(t, Regex, expr, false)
+			var buf []byte
+			want := regexp.MustCompile(expr).MatchString(name + suffix)
+			if got := m.matchName(name, suffix, &buf); got != want {
+				t.Fatalf("%s on %q+%q: %v, want %v", expr, name, suffix, got, want)
+			}
+			if got := m.match(name + suffix); got != want {
+				t.Fatalf("%s on %q: %v, want %v", expr, name+suffix, got, want)
+			}
+		}
+		for _, k := range []Kind{Exact, Prefix} {
+			m := must(t, k, v, false)
+			var buf []byte
+			want := m.match(name + suffix)
+			if got := m.matchName(name, suffix, &buf); got != want {
+				t.Fatalf("%s on %q+%q: %v, want %v", m.String(), name, suffix, got, want)
+			}
+		}
 	}
 }
