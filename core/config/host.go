@@ -41,7 +41,7 @@ type HostAttribute struct {
 var HostAttributes = []HostAttribute{
 	{"source", ListenAttribute, cty.List(cty.String), `sockets veneurd opens and hands to the source, such as ["udp://127.0.0.1:8126"]`},
 	{"source", ReadersAttribute, cty.Number, fmt.Sprintf("SO_REUSEPORT sockets veneurd opens for each UDP address, 1 to %d (default 1)", MaxReaders)},
-	{"sink", FlushTimeoutAttribute, cty.String, "how long a flush to the sink may take (default: the interval)"},
+	{"sink", FlushTimeoutAttribute, cty.String, "how long a flush to the sink may take, from the interval's end: the sink receives its points as they are packed (default: the interval)"},
 	{"sink", AddTagsAttribute, cty.Map(cty.String), `tags the sink's points get, replacing their tags of the same keys, such as { env = "prod" }`},
 	{"sink", StripTagsAttribute, cty.List(cty.String), `keys of tags the sink's points lose, such as ["host"]`},
 	{"sink", MaxNameLengthAttribute, cty.Number, "longest point name the sink takes; longer points are dropped for it and counted"},
