@@ -1,8 +1,11 @@
 package sdk
 
 import (
+	"context"
 	"strconv"
 	"testing"
+
+	"google.golang.org/grpc"
 
 	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/plugins/routers/match"
@@ -87,5 +90,51 @@ func TestDropRulesRoundTrip(t *testing.T) {
 	}
 	if _, err := DropRulesFromProto([]*pb.DropRule{{Name: "bad", Match: []*pb.Condition{{Name: &pb.Matcher{Kind: pb.Matcher_REGEX, Value: "("}}}}}); err == nil {
 		t.Error("a regex that does not compile was taken")
+	}
+}
+
+// runStream is the Run stream of a source, in process.
+type runStream struct {
+	grpc.ServerStream
+	ctx     context.Context
+	batches []*pb.Batch
+}
+
+func (s *runStream) Context() context.Context { return s.ctx }
+func (s *runStream) Send(b *pb.Batch) error {
+	s.batches = append(s.batches, b)
+	return nil
+}
+
+// idleSource reads nothing and returns when told to stop.
+type idleSource struct{}
+
+func (idleSource) Config() any                                           { return &struct{}{} }
+func (idleSource) Configure(context.Context, Env, any) error             { return nil }
+func (idleSource) Run(ctx context.Context, _ []Listener, _ Output) error { <-ctx.Done(); return nil }
+
+// TestRunSaysItAppliesDropRules: given drop rules, a source's Run stream
+// says first that it applies them, which veneurd looks for (a source built
+// before drop rules does not); given none, it says nothing of them.
+func TestRunSaysItAppliesDropRules(t *testing.T) {
+	run := func(rules []*pb.DropRule) []*pb.Batch {
+		ctx, cancel := context.WithCancel(context.Background())
+		st := &runStream{ctx: ctx}
+		done := make(chan error)
+		go func() { done <- (&sourceServer{impl: idleSource{}}).Run(&pb.RunRequest{DropRules: rules}, st) }()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return st.batches
+	}
+	rules := []*pb.DropRule{{Name: "r", Match: []*pb.Condition{{Name: &pb.Matcher{Kind: pb.Matcher_PREFIX, Value: "x."}}}}}
+	if b := run(rules); len(b) == 0 || !b[0].DropRulesApplied {
+		t.Errorf("with drop rules, the first batches are %v", b)
+	}
+	for _, b := range run(nil) {
+		if b.DropRulesApplied {
+			t.Error("without drop rules, a batch says it applies them")
+		}
 	}
 }
