@@ -1,6 +1,7 @@
 package match
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -400,6 +401,41 @@ func TestFastPathsAgree(t *testing.T) {
 			want := m.match(name + suffix)
 			if got := m.matchName(name, suffix, &buf); got != want {
 				t.Fatalf("%s on %q+%q: %v, want %v", m.String(), name, suffix, got, want)
+			}
+		}
+	}
+}
+
+// TestRouteIsTheUnionOfRules: Route, with its per-series and per-tag-set
+// memory, gives what each rule's Matches says, for routers within a word of
+// conditions and beyond it.
+func TestRouteIsTheUnionOfRules(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{3, 70} {
+		r := &Router{Sinks: []string{"a", "b", "c"}}
+		for i := range n {
+			r.Rules = append(r.Rules, Rule{Name: fmt.Sprint(i), Match: []Condition{
+				cond(must(t, Prefix, fmt.Sprint(i%7), false), must(t, Exact, fmt.Sprintf("k:%d", i%5), i%2 == 0)),
+			}, Matched: Set(1 << (i % 3)), NotMatched: Set(1 << ((i + 1) % 3))})
+		}
+		if n == 3 {
+			r.Rules[2].NotMatched = 0
+		}
+		x := r.Routing()
+		for range 2000 {
+			name := fmt.Sprint(rng.IntN(10))
+			tags := fmt.Sprintf("k:%d", rng.IntN(6))
+			tags = strings.Clone(tags) // a new string, as each series has
+			var want Set
+			for i := range r.Rules {
+				if r.Rules[i].Matches(name, "", tags) {
+					want |= r.Rules[i].Matched
+				} else {
+					want |= r.Rules[i].NotMatched
+				}
+			}
+			if got := x.Route(name, "", tags); got != want {
+				t.Fatalf("%d rules, %q [%s]: %03b, want %03b", n, name, tags, got, want)
 			}
 		}
 	}

@@ -168,24 +168,42 @@ func (p *Policy) removesKey(k string) bool {
 }
 
 // Rewrite applies a Policy for one flush: a series' tags are rewritten once
-// for all its points. Not safe for concurrent use.
+// for all its points, and a set of tags many series share (a host's, a
+// service's) once for all of them, up to maxRewritten sets. Not safe for
+// concurrent use.
 type Rewrite struct {
 	p      *Policy
 	in     string
 	out    string
 	why    Reason
 	primed bool
+	seen   map[string]rewritten
 }
 
+type rewritten struct {
+	tags string
+	why  Reason
+}
+
+// maxRewritten bounds the tag sets a Rewrite remembers in one flush.
+const maxRewritten = 1 << 16
+
 // Rewrite returns the policy's state for one flush.
-func (p *Policy) Rewrite() *Rewrite { return &Rewrite{p: p} }
+func (p *Policy) Rewrite() *Rewrite { return &Rewrite{p: p, seen: map[string]rewritten{}} }
 
 // Point returns the tags a point named name+suffix with tags gets, or why
 // the policy drops it.
 func (w *Rewrite) Point(name, suffix, tags string) (string, Reason) {
 	if !w.primed || !sameString(tags, w.in) {
 		w.in, w.primed = tags, true
-		w.out, w.why = w.p.Tags(tags)
+		if r, ok := w.seen[tags]; ok {
+			w.out, w.why = r.tags, r.why
+		} else {
+			w.out, w.why = w.p.Tags(tags)
+			if len(w.seen) < maxRewritten {
+				w.seen[tags] = rewritten{w.out, w.why}
+			}
+		}
 	}
 	if w.why != Kept {
 		return "", w.why

@@ -51,26 +51,46 @@ func (r *Router) Rewritten() Set {
 
 // Routing evaluates a Router for one flush. The points of one series come
 // in a row with the same tags string, so the tag matchers are evaluated once
-// per series, and the name matchers per point. Not safe for concurrent use.
+// per series, and the name matchers per point; the verdicts on a set of tags
+// many series share (a host's, a service's) are remembered for all of them,
+// up to maxRewritten sets. Not safe for concurrent use.
 type Routing struct {
 	r      *Router
 	conds  []*Condition // every rule's conditions, in order
-	tagsOK []bool       // of each of conds, for tags
+	tagsOK uint64       // bit i: conds[i]'s tag matchers hold for tags
 	tags   string
 	primed bool
+	seen   map[string]uint64
 	buf    []byte
 }
 
 // Routing returns an evaluation state for one flush.
 func (r *Router) Routing() *Routing {
-	x := &Routing{r: r}
+	x := &Routing{r: r, seen: map[string]uint64{}}
 	for i := range r.Rules {
 		for j := range r.Rules[i].Match {
 			x.conds = append(x.conds, &r.Rules[i].Match[j])
 		}
 	}
-	x.tagsOK = make([]bool, len(x.conds))
 	return x
+}
+
+// tagVerdicts returns the verdicts of the conditions' tag matchers on tags,
+// a bit each.
+func (x *Routing) tagVerdicts(tags string) uint64 {
+	if v, ok := x.seen[tags]; ok {
+		return v
+	}
+	var v uint64
+	for i, c := range x.conds {
+		if c.tagsHold(tags) {
+			v |= 1 << uint(i)
+		}
+	}
+	if len(x.seen) < maxRewritten {
+		x.seen[tags] = v
+	}
+	return v
 }
 
 // Route returns the sinks of a point named name+suffix with tags (sorted,
@@ -80,11 +100,11 @@ func (x *Routing) Route(name, suffix, tags string) Set {
 	if len(r.Rules) == 0 {
 		return r.All()
 	}
+	if len(x.conds) > 64 { // beyond a word of verdicts: evaluated per point
+		return x.routeEach(name, suffix, tags)
+	}
 	if !x.primed || !sameString(tags, x.tags) {
-		for i, c := range x.conds {
-			x.tagsOK[i] = c.tagsHold(tags)
-		}
-		x.tags, x.primed = tags, true
+		x.tagsOK, x.tags, x.primed = x.tagVerdicts(tags), tags, true
 	}
 	var set Set
 	k := 0
@@ -92,11 +112,34 @@ func (x *Routing) Route(name, suffix, tags string) Set {
 		rule := &r.Rules[i]
 		matched := false
 		for j := range rule.Match {
-			if !matched && x.tagsOK[k+j] && rule.Match[j].Name.matchName(name, suffix, &x.buf) {
+			if x.tagsOK&(1<<uint(k+j)) != 0 && rule.Match[j].Name.matchName(name, suffix, &x.buf) {
 				matched = true
+				break
 			}
 		}
 		k += len(rule.Match)
+		if matched {
+			set |= rule.Matched
+		} else {
+			set |= rule.NotMatched
+		}
+	}
+	return set
+}
+
+// routeEach is Route for routers with more conditions than a word holds.
+func (x *Routing) routeEach(name, suffix, tags string) Set {
+	var set Set
+	for i := range x.r.Rules {
+		rule := &x.r.Rules[i]
+		matched := false
+		for j := range rule.Match {
+			c := &rule.Match[j]
+			if c.Name.matchName(name, suffix, &x.buf) && c.tagsHold(tags) {
+				matched = true
+				break
+			}
+		}
 		if matched {
 			set |= rule.Matched
 		} else {
