@@ -412,14 +412,17 @@ func TestFastPathsAgree(t *testing.T) {
 func TestRouteIsTheUnionOfRules(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{3, 70} {
-		r := &Router{Sinks: []string{"a", "b", "c"}}
+		// A sink per rule (modulo 64), so that the union shows each
+		// rule's verdict; a few rules send elsewhere when not matched.
+		r := &Router{Sinks: make([]string, MaxSinks)}
 		for i := range n {
-			r.Rules = append(r.Rules, Rule{Name: fmt.Sprint(i), Match: []Condition{
+			rule := Rule{Name: fmt.Sprint(i), Match: []Condition{
 				cond(must(t, Prefix, fmt.Sprint(i%7), false), must(t, Exact, fmt.Sprintf("k:%d", i%5), i%2 == 0)),
-			}, Matched: Set(1 << (i % 3)), NotMatched: Set(1 << ((i + 1) % 3))})
-		}
-		if n == 3 {
-			r.Rules[2].NotMatched = 0
+			}, Matched: Set(1) << uint(i%MaxSinks)}
+			if i%10 == 0 {
+				rule.NotMatched = Set(1) << uint((i+33)%MaxSinks)
+			}
+			r.Rules = append(r.Rules, rule)
 		}
 		x := r.Routing()
 		for range 2000 {
@@ -435,7 +438,7 @@ func TestRouteIsTheUnionOfRules(t *testing.T) {
 				}
 			}
 			if got := x.Route(name, "", tags); got != want {
-				t.Fatalf("%d rules, %q [%s]: %03b, want %03b", n, name, tags, got, want)
+				t.Fatalf("%d rules, %q [%s]: %b, want %b", n, name, tags, got, want)
 			}
 		}
 	}
