@@ -18,29 +18,40 @@ var hclBlock = regexp.MustCompile("(?s)```hcl\n(.*?)```")
 func TestReadmeExamples(t *testing.T) {
 	for _, b := range plugins.Builtins {
 		path := filepath.Join(b.Kind+"s", b.Type, "README.md")
-		src, err := os.ReadFile(path)
-		if err != nil {
+		if _, err := os.Stat(path); err != nil {
 			t.Errorf("builtin %s %s has no README: %v", b.Kind, b.Type, err)
 			continue
 		}
-		for _, section := range []string{"## Name", "## Description", "## Syntax", "## Metrics", "## Examples"} {
-			if !strings.Contains(string(src), section) {
-				t.Errorf("%s lacks %q", path, section)
-			}
+		extra := ""
+		if b.Kind == "source" {
+			extra = "\nsink \"blackhole\" \"readme\" {}\n"
 		}
-		examples := hclBlock.FindAllSubmatch(src, -1)
-		if len(examples) == 0 {
-			t.Errorf("%s has no hcl example", path)
+		checkReadme(t, path, extra)
+	}
+}
+
+// checkReadme checks that a README has the standard sections and that each
+// of its hcl examples, with extra appended, loads without errors.
+func checkReadme(t *testing.T, path, extra string) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, section := range []string{"## Name", "## Description", "## Syntax", "## Metrics", "## Examples"} {
+		if !strings.Contains(string(src), section) {
+			t.Errorf("%s lacks %q", path, section)
 		}
-		for i, m := range examples {
-			pipeline := string(m[1])
-			if b.Kind == "source" {
-				pipeline += "\nsink \"blackhole\" \"readme\" {}\n"
-			}
-			_, diags := config.Load(map[string][]byte{path: []byte(pipeline)}, plugins.BuiltinTypes{})
-			if diags.HasErrors() {
-				t.Errorf("%s example %d: %s", path, i+1, diags.Error())
-			}
+	}
+	examples := hclBlock.FindAllSubmatch(src, -1)
+	if len(examples) == 0 {
+		t.Errorf("%s has no hcl example", path)
+	}
+	for i, m := range examples {
+		_, diags := config.Load(map[string][]byte{path: []byte(string(m[1]) + extra)}, plugins.BuiltinTypes{})
+		if diags.HasErrors() {
+			t.Errorf("%s example %d: %s", path, i+1, diags.Error())
 		}
 	}
 }
@@ -55,24 +66,6 @@ func TestRouterReadmeExamples(t *testing.T) {
 		t.Fatal("no routers/*/README.md")
 	}
 	for _, path := range paths {
-		src, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, section := range []string{"## Name", "## Description", "## Syntax", "## Metrics", "## Examples"} {
-			if !strings.Contains(string(src), section) {
-				t.Errorf("%s lacks %q", path, section)
-			}
-		}
-		examples := hclBlock.FindAllSubmatch(src, -1)
-		if len(examples) == 0 {
-			t.Errorf("%s has no hcl example", path)
-		}
-		for i, m := range examples {
-			_, diags := config.Load(map[string][]byte{path: m[1]}, plugins.BuiltinTypes{})
-			if diags.HasErrors() {
-				t.Errorf("%s example %d: %s", path, i+1, diags.Error())
-			}
-		}
+		checkReadme(t, path, "")
 	}
 }

@@ -317,22 +317,13 @@ type routedFlush struct{ countA, countB, otherA, otherB float64 }
 // route.other to b), "new" (the other way round), or a description of what
 // went wrong.
 func (f routedFlush) routes() string {
-	count, other := "", ""
-	switch {
-	case f.countA > 0 && f.countB > 0:
-		return "route.count went to both sinks"
-	case f.countA > 0:
-		count = "old"
-	case f.countB > 0:
-		count = "new"
+	count, err := followed("route.count", f.countA, f.countB)
+	if err != "" {
+		return err
 	}
-	switch {
-	case f.otherA > 0 && f.otherB > 0:
-		return "route.other went to both sinks"
-	case f.otherB > 0:
-		other = "old"
-	case f.otherA > 0:
-		other = "new"
+	other, err := followed("route.other", f.otherB, f.otherA)
+	if err != "" {
+		return err
 	}
 	switch {
 	case count == other, other == "":
@@ -342,6 +333,21 @@ func (f routedFlush) routes() string {
 	default:
 		return fmt.Sprintf("mixed: route.count by the %s routes, route.other by the %s", count, other)
 	}
+}
+
+// followed says which routes a metric's counts in a flush followed: "old"
+// when only the sink of the old routes got it, "new" when only the other
+// did, "" when neither; or, when both did, what went wrong.
+func followed(name string, old, new float64) (routes, wrong string) {
+	switch {
+	case old > 0 && new > 0:
+		return "", name + " went to both sinks"
+	case old > 0:
+		return "old", ""
+	case new > 0:
+		return "new", ""
+	}
+	return "", ""
 }
 
 // TestRouteReload swaps two routes with a SIGHUP while counters flow at a

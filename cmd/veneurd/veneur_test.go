@@ -208,21 +208,16 @@ metric_sinks:
 	}()
 	waitHealthy(t, "http://"+httpAddr+"/healthcheck")
 
-	// Send just after a whole second, when Veneur has just flushed. Veneur's
-	// flush cannot be watched from outside, only its clock followed: on a
-	// loaded machine the input may still straddle two flushes, and is then
-	// sent again.
+	// Send just after one of Veneur's flushes: the one that brings a
+	// sentinel sent first. On a loaded machine the input may still straddle
+	// two flushes, and is then sent again.
 	for attempt := 1; ; attempt++ {
 		dd.reset()
-		now := time.Now()
-		time.Sleep(now.Truncate(time.Second).Add(time.Second + 100*time.Millisecond).Sub(now))
+		sendSentinel(t, udp)
+		awaitSentinel(t, dd)
+		dd.reset()
 		sendInput(t, ar, udp, tcp)
-		c, err := net.Dial("udp", udp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Write([]byte(veneurSentinel + ":1|c"))
-		c.Close()
+		sendSentinel(t, udp)
 
 		posts, last := awaitSentinel(t, dd)
 		if out, whole := veneurFlush(t, posts, last); whole {
@@ -232,6 +227,19 @@ metric_sinks:
 			t.Fatalf("the input straddled two of Veneur's flushes %d times in a row", attempt)
 		}
 		t.Logf("the input straddled two of Veneur's flushes; sending it again")
+	}
+}
+
+// sendSentinel sends the sentinel counter, which marks the end of an input.
+func sendSentinel(t *testing.T, udp string) {
+	t.Helper()
+	c, err := net.Dial("udp", udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(veneurSentinel + ":1|c")); err != nil {
+		t.Fatal(err)
 	}
 }
 

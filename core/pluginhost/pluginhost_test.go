@@ -52,7 +52,8 @@ func TestMillionPointFlush(t *testing.T) {
 	for i := range f.Points {
 		c.Append(&f.Points[i])
 	}
-	c.Batch(b)
+	c.Finish()
+	b.Close()
 	chunks, _, _ := b.Wait(context.Background())
 	if len(chunks) < 2 {
 		t.Fatalf("1,000,000 points in %d chunk(s)", len(chunks))

@@ -48,14 +48,6 @@ type FlushBatch struct {
 // NewFlushBatch returns an empty batch, open to Add.
 func NewFlushBatch() *FlushBatch { return &FlushBatch{grew: make(chan struct{})} }
 
-// ClosedBatch returns a complete batch of chunks holding points points.
-func ClosedBatch(points int, chunks ...*pb.FlushChunk) *FlushBatch {
-	b := NewFlushBatch()
-	b.chunks, b.points = chunks, points
-	b.Close()
-	return b
-}
-
 // Add appends a chunk holding points points.
 func (b *FlushBatch) Add(c *pb.FlushChunk, points int) {
 	b.mu.Lock()
@@ -196,15 +188,6 @@ func (c *Chunker) Finish() bool {
 		c.cut()
 	}
 	return c.cuts > 0
-}
-
-// Batch packs a whole flush for one sink: pack, then call it once.
-func (c *Chunker) Batch(b *FlushBatch) *FlushBatch {
-	if !c.Finish() {
-		b.Add(&pb.FlushChunk{Timestamp: c.ts}, 0)
-	}
-	b.Close()
-	return b
 }
 
 // ErrSinkDown is wrapped by Flush's error when the flush failed because the

@@ -273,13 +273,26 @@ type Rule struct {
 // (sorted, comma-joined) match the rule.
 func (r *Rule) Matches(name, suffix, tags string) bool {
 	var buf []byte
+	return r.matches(name, suffix, tags, &buf)
+}
+
+// matches is Matches with scratch space for a regex on name+suffix.
+func (r *Rule) matches(name, suffix, tags string, buf *[]byte) bool {
 	for i := range r.Match {
 		c := &r.Match[i]
-		if c.Name.matchName(name, suffix, &buf) && c.tagsHold(tags) {
+		if c.Name.matchName(name, suffix, buf) && c.tagsHold(tags) {
 			return true
 		}
 	}
 	return false
+}
+
+// sinks returns the sinks a point goes to by the rule's verdict.
+func (r *Rule) sinks(matched bool) Set {
+	if matched {
+		return r.Matched
+	}
+	return r.NotMatched
 }
 
 // Explain says whether a point matches the rule and which matchers decided
@@ -343,28 +356,8 @@ type Drops []Rule
 func (d Drops) Take(name, tags []byte) int {
 	n, t := unsafeString(name), unsafeString(tags)
 	for i := range d {
-		for j := range d[i].Match {
-			c := &d[i].Match[j]
-			if c.Name.Kind != Any && !c.Name.match(n) {
-				continue
-			}
-			held := true
-			for k := range c.Tags {
-				m := &c.Tags[k]
-				var found bool
-				if m.search { // the common case, without a call to anyTag
-					found = hasTag(t, m.Value, m.Kind == Exact)
-				} else {
-					found = m.anyTag(t)
-				}
-				if found == m.Unset {
-					held = false
-					break
-				}
-			}
-			if held {
-				return i
-			}
+		if d[i].matches(n, "", t, nil) { // no suffix: the scratch space is not used
+			return i
 		}
 	}
 	return -1

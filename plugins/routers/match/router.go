@@ -100,10 +100,10 @@ func (x *Routing) Route(name, suffix, tags string) Set {
 	if len(r.Rules) == 0 {
 		return r.All()
 	}
-	if len(x.conds) > 64 { // beyond a word of verdicts: evaluated per point
-		return x.routeEach(name, suffix, tags)
-	}
-	if !x.primed || !sameString(tags, x.tags) {
+	// The verdicts fit a word for up to 64 conditions; beyond that each
+	// point is evaluated whole.
+	word := len(x.conds) <= 64
+	if word && (!x.primed || !sameString(tags, x.tags)) {
 		x.tagsOK, x.tags, x.primed = x.tagVerdicts(tags), tags, true
 	}
 	var set Set
@@ -111,40 +111,14 @@ func (x *Routing) Route(name, suffix, tags string) Set {
 	for i := range r.Rules {
 		rule := &r.Rules[i]
 		matched := false
-		for j := range rule.Match {
-			if x.tagsOK&(1<<uint(k+j)) != 0 && rule.Match[j].Name.matchName(name, suffix, &x.buf) {
-				matched = true
-				break
-			}
+		if !word {
+			matched = rule.matches(name, suffix, tags, &x.buf)
+		}
+		for j := 0; word && !matched && j < len(rule.Match); j++ {
+			matched = x.tagsOK&(1<<uint(k+j)) != 0 && rule.Match[j].Name.matchName(name, suffix, &x.buf)
 		}
 		k += len(rule.Match)
-		if matched {
-			set |= rule.Matched
-		} else {
-			set |= rule.NotMatched
-		}
-	}
-	return set
-}
-
-// routeEach is Route for routers with more conditions than a word holds.
-func (x *Routing) routeEach(name, suffix, tags string) Set {
-	var set Set
-	for i := range x.r.Rules {
-		rule := &x.r.Rules[i]
-		matched := false
-		for j := range rule.Match {
-			c := &rule.Match[j]
-			if c.Name.matchName(name, suffix, &x.buf) && c.tagsHold(tags) {
-				matched = true
-				break
-			}
-		}
-		if matched {
-			set |= rule.Matched
-		} else {
-			set |= rule.NotMatched
-		}
+		set |= rule.sinks(matched)
 	}
 	return set
 }
