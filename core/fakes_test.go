@@ -108,7 +108,11 @@ func (k *fakeSink) Running() bool {
 	return k.running
 }
 
-func (k *fakeSink) Flush(ctx context.Context, b *pluginhost.FlushBatch) error {
+func (k *fakeSink) Flush(ctx context.Context, b *pluginhost.FlushBatch) ([]*pb.Count, error) {
+	return nil, k.flush(ctx, b)
+}
+
+func (k *fakeSink) flush(ctx context.Context, b *pluginhost.FlushBatch) error {
 	if k.delay > 0 {
 		select {
 		case <-time.After(k.delay):

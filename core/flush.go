@@ -13,6 +13,7 @@ import (
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/plugins/routers/match"
 	"github.com/veneurd/veneurd/sdk"
+	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
 // flush cuts every source, merges the state they hand over, and sends the
@@ -56,7 +57,7 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	rfs := make([]*routedFlush, flushWorkers)
 	emitters := make([]aggregate.Emitter, flushWorkers)
 	for i := range rfs {
-		rfs[i] = newRoutedFlush(t.Unix(), cfg.Routing.Router, batches)
+		rfs[i] = newRoutedFlush(t.Unix(), cfg.Daemon.Interval, cfg.Routing.Router, batches)
 		emitters[i] = rfs[i]
 	}
 	rf := rfs[0] // events and veneurd's own metrics
@@ -105,7 +106,8 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 	begin := time.Now()
 	pending := append(k.takeHeld(), batch)
 	for i, b := range pending {
-		err := k.Flush(ctx, b)
+		counts, err := k.Flush(ctx, b)
+		s.addSinkCounts(k, counts)
 		if err == nil {
 			k.flushed.Add(uint64(b.Points()))
 			continue
@@ -194,6 +196,14 @@ func (s *Server) countPolicyDrops(sinks []*liveSink, fs []*routedFlush) {
 				s.tel.Counter(telemetry.SinkMetricsDropped, "sink:"+k.Address(), "reason:"+match.Reason(r).String()).Add(n)
 			}
 		}
+	}
+}
+
+// addSinkCounts adds what a sink counted (sdk.Stats) to the self-metrics,
+// tagged with the sink's address.
+func (s *Server) addSinkCounts(k *liveSink, counts []*pb.Count) {
+	for _, c := range counts {
+		s.tel.Counter(c.Name, append(c.Tags, "sink:"+k.Address())...).Add(c.Value)
 	}
 }
 

@@ -28,8 +28,9 @@ type Plugins interface {
 type SinkProcess interface {
 	Address() string
 	Running() bool
-	// Flush delivers one flush within ctx.
-	Flush(ctx context.Context, b *pluginhost.FlushBatch) error
+	// Flush delivers one flush within ctx. It returns what the sink
+	// counted since its last flush (see sdk.Stats).
+	Flush(ctx context.Context, b *pluginhost.FlushBatch) ([]*pb.Count, error)
 	// Stop stops the sink within ctx and ends its process.
 	Stop(ctx context.Context)
 }

@@ -3,6 +3,7 @@ package core
 import (
 	"math/bits"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -24,6 +25,7 @@ import (
 // series.
 type routedFlush struct {
 	ts        int64
+	interval  time.Duration
 	routing   *match.Routing
 	rewritten match.Set // sinks with a tag policy
 	groups    map[match.Set]*pluginhost.Chunker
@@ -48,13 +50,13 @@ func newBatches(sinks int) []*pluginhost.FlushBatch {
 
 // newRoutedFlush starts a flush stamped ts into batches, one per sink,
 // routed by r (nil: every sink gets every point).
-func newRoutedFlush(ts int64, r *match.Router, batches []*pluginhost.FlushBatch) *routedFlush {
+func newRoutedFlush(ts int64, interval time.Duration, r *match.Router, batches []*pluginhost.FlushBatch) *routedFlush {
 	sinks := len(batches)
 	if r == nil { // a config not loaded from files: no routing
 		r = &match.Router{Sinks: make([]string, sinks)}
 	}
 	f := &routedFlush{
-		ts: ts, routing: r.Routing(), rewritten: r.Rewritten(), policies: r.Policies,
+		ts: ts, interval: interval, routing: r.Routing(), rewritten: r.Rewritten(), policies: r.Policies,
 		groups:   map[match.Set]*pluginhost.Chunker{},
 		rewrites: make([]*match.Rewrite, sinks),
 		own:      make([]*pluginhost.Chunker, sinks),
@@ -64,7 +66,7 @@ func newRoutedFlush(ts int64, r *match.Router, batches []*pluginhost.FlushBatch)
 	for i := range sinks {
 		if f.rewritten.Has(i) {
 			f.rewrites[i] = r.Policies[i].Rewrite()
-			f.own[i] = pluginhost.NewChunker(ts, batches[i].Add)
+			f.own[i] = pluginhost.NewChunker(ts, interval, batches[i].Add)
 		}
 	}
 	return f
@@ -77,7 +79,7 @@ func (f *routedFlush) group(set match.Set) *pluginhost.Chunker {
 	}
 	c, ok := f.groups[set]
 	if !ok {
-		c = pluginhost.NewChunker(f.ts, func(chunk *pb.FlushChunk, points int) {
+		c = pluginhost.NewChunker(f.ts, f.interval, func(chunk *pb.FlushChunk, points int) {
 			for rest := set; rest != 0; rest &= rest - 1 {
 				f.batches[bits.TrailingZeros64(uint64(rest))].Add(chunk, points)
 			}
@@ -157,7 +159,7 @@ func finish(fs ...*routedFlush) {
 	}
 	for i, b := range batches {
 		if !got[i] {
-			b.Add(&pb.FlushChunk{Timestamp: fs[0].ts}, 0)
+			b.Add(&pb.FlushChunk{Timestamp: fs[0].ts, IntervalMs: fs[0].interval.Milliseconds()}, 0)
 		}
 		b.Close()
 	}

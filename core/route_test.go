@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veneurd/veneurd/core/pluginhost"
 	"github.com/veneurd/veneurd/plugins/routers/match"
@@ -84,7 +85,7 @@ func TestRoutedFlush(t *testing.T) {
 		},
 		Policies: []match.Policy{{}, {}, {AddTags: []string{"env:prod"}, MaxTags: 2}},
 	}
-	f := newRoutedFlush(7, r, newBatches(3))
+	f := newRoutedFlush(7, time.Second, r, newBatches(3))
 	f.Point("pay.x", "", "env:dev", sdk.PointCounter, 1, "h", "")
 	f.Point("lat", ".max", "a:1", sdk.PointGauge, 9, "h", "")
 	f.Point("lat", ".min", "a:1", sdk.PointGauge, 2, "h", "")
@@ -149,7 +150,7 @@ func TestRoutedFlushNoRules(t *testing.T) {
 		}
 		return chunks, n
 	}
-	f := newRoutedFlush(1, nil, newBatches(2))
+	f := newRoutedFlush(1, time.Second, nil, newBatches(2))
 	f.Point("x", "", "", sdk.PointCounter, 1, "h", "")
 	finish(f)
 	c0, n0 := wait(f.batches[0])
@@ -159,7 +160,7 @@ func TestRoutedFlushNoRules(t *testing.T) {
 	}
 	r := &match.Router{Sinks: []string{"a", "b"}, Rules: []match.Rule{
 		{Name: "r", Match: []match.Condition{{Name: matcher(t, match.Any, "", false)}}, Matched: 0b01}}}
-	f = newRoutedFlush(1, r, newBatches(2))
+	f = newRoutedFlush(1, time.Second, r, newBatches(2))
 	f.Point("x", "", "", sdk.PointCounter, 1, "h", "")
 	finish(f)
 	if c, n := wait(f.batches[1]); n != 0 || len(c) != 1 || c[0].Timestamp != 1 {
@@ -171,7 +172,7 @@ func TestRoutedFlushNoRules(t *testing.T) {
 // before the flush is finished, and the delivery waiting for the next
 // returns it once it comes.
 func TestFlushStreams(t *testing.T) {
-	f := newRoutedFlush(1, nil, newBatches(1))
+	f := newRoutedFlush(1, time.Second, nil, newBatches(1))
 	b := f.batches[0]
 	emitted := 0
 	for ; b.Points() == 0; emitted++ {
@@ -238,12 +239,12 @@ func BenchmarkRoutedFlush(b *testing.B) {
 			names, tags := benchSeries(1 << 16)
 			suffixes := []string{".min", ".max", ".count", ".50percentile", ".75percentile", ".99percentile"}
 			b.ReportAllocs()
-			f := newRoutedFlush(1, r, newBatches(3))
+			f := newRoutedFlush(1, time.Second, r, newBatches(3))
 			n := 0
 			for i := 0; b.Loop(); i++ {
 				j := i & (1<<16 - 1)
 				if j == 0 && i > 0 {
-					f = newRoutedFlush(1, r, newBatches(3))
+					f = newRoutedFlush(1, time.Second, r, newBatches(3))
 				}
 				if j&1 == 0 {
 					f.Point(names[j], "", tags[j], sdk.PointCounter, 1, "h", "")

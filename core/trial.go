@@ -204,7 +204,7 @@ func (t *Trial) flush(agg *aggregate.Aggregator, res *TrialResult) error {
 	for _, p := range points {
 		tp := TrialPoint{Name: p.name + p.suffix, Type: p.typ, Value: p.value, Tags: splitTrialTags(p.tags),
 			Rules: t.verdicts(rules, p.name+p.suffix, p.tags)}
-		rf := newRoutedFlush(0, t.cfg.Routing.Router, newBatches(len(t.sinks)))
+		rf := newRoutedFlush(0, t.cfg.Daemon.Interval, t.cfg.Routing.Router, newBatches(len(t.sinks)))
 		rf.Point(p.name, p.suffix, p.tags, p.typ, p.value, p.hostname, p.message)
 		var err error
 		tp.Sinks = t.outcomes(rf, func(c *pb.FlushChunk) (string, []string, bool) {
@@ -225,7 +225,7 @@ func (t *Trial) flush(agg *aggregate.Aggregator, res *TrialResult) error {
 	for _, e := range events {
 		tp := TrialPoint{Name: e.Title, Event: true, Tags: e.Tags,
 			Rules: t.verdicts(rules, e.Title, strings.Join(e.Tags, ","))}
-		rf := newRoutedFlush(0, t.cfg.Routing.Router, newBatches(len(t.sinks)))
+		rf := newRoutedFlush(0, t.cfg.Daemon.Interval, t.cfg.Routing.Router, newBatches(len(t.sinks)))
 		rf.Event(e)
 		tp.Sinks = t.outcomes(rf, func(c *pb.FlushChunk) (string, []string, bool) {
 			if len(c.Events) == 0 {

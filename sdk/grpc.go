@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -26,7 +27,7 @@ type SinkPlugin struct {
 
 // GRPCServer registers the sink's services.
 func (p *SinkPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	ps := &pluginServer{impl: p.Impl}
+	ps := &pluginServer{impl: p.Impl, stats: NewStats()}
 	pb.RegisterPluginServer(s, ps)
 	pb.RegisterSinkServer(s, &sinkServer{impl: p.Impl, ps: ps})
 	return nil
@@ -45,7 +46,7 @@ type SourcePlugin struct {
 
 // GRPCServer registers the source's services.
 func (p *SourcePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	ps := &pluginServer{impl: p.Impl}
+	ps := &pluginServer{impl: p.Impl, stats: NewStats()}
 	pb.RegisterPluginServer(s, ps)
 	pb.RegisterSourceServer(s, &sourceServer{impl: p.Impl})
 	return nil
@@ -58,7 +59,8 @@ func (p *SourcePlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *gr
 
 type pluginServer struct {
 	pb.UnimplementedPluginServer
-	impl Plugin
+	impl  Plugin
+	stats *Stats // handed to the plugin in its Env
 }
 
 func (s *pluginServer) Schema(context.Context, *pb.Empty) (*pb.SchemaResponse, error) {
@@ -80,7 +82,7 @@ func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) 
 			Severity: 1, Summary: "Invalid configuration", Detail: err.Error(),
 		}}}, nil
 	}
-	env := Env{Address: req.Address, Hostname: req.Hostname, Logger: hclog.Default()}
+	env := Env{Address: req.Address, Hostname: req.Hostname, Logger: hclog.Default(), Stats: s.stats}
 	return &pb.ConfigureResponse{Diagnostics: DiagnosticsToProto(s.impl.Configure(ctx, env, cfg))}, nil
 }
 
@@ -186,6 +188,9 @@ func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 		if chunk.Timestamp != 0 {
 			f.Timestamp = chunk.Timestamp
 		}
+		if chunk.IntervalMs != 0 {
+			f.Interval = time.Duration(chunk.IntervalMs) * time.Millisecond
+		}
 		if points, err = UnpackPoints(chunk.Points, points[:0]); err != nil {
 			return err
 		}
@@ -202,7 +207,7 @@ func (s *sinkServer) Flush(stream pb.Sink_FlushServer) error {
 		total += uint64(len(f.Points))
 		clear(points) // drop the chunk's strings before the next arrives
 	}
-	return stream.SendAndClose(&pb.FlushResult{Points: total})
+	return stream.SendAndClose(&pb.FlushResult{Points: total, Counts: s.ps.stats.Take()})
 }
 
 // inheritedFile wraps a socket inherited from veneurd in an *os.File that

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -44,6 +45,9 @@ type Env struct {
 	Address  string
 	Hostname string
 	Logger   hclog.Logger
+	// Stats keeps the plugin's counts under veneurd's self-metric names;
+	// veneurd adds a sink's counts to its own after each flush.
+	Stats *Stats
 }
 
 // Sink receives flushed points.
@@ -64,6 +68,9 @@ type Sink interface {
 // Flush is one interval's output, or a part of it (see Sink.Flush).
 type Flush struct {
 	Timestamp int64 // Unix seconds
+	// Interval is the length of the interval the flush ends: what a sink
+	// that sends counters as rates divides by.
+	Interval time.Duration
 	// Points holds metrics and, as points of type PointStatus, the service
 	// checks of the interval (the last status, message and host of each).
 	Points []Point

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
@@ -17,7 +19,8 @@ import (
 // evalContext is what expressions in a pipeline can use.
 func evalContext() *hcl.EvalContext {
 	return &hcl.EvalContext{Functions: map[string]function.Function{
-		"env": envFunc,
+		"env":  envFunc,
+		"file": fileFunc,
 	}}
 }
 
@@ -28,6 +31,27 @@ var envFunc = function.New(&function.Spec{
 	Type:        function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		return cty.StringVal(os.Getenv(args[0].AsString())), nil
+	},
+})
+
+// fileFunc returns a file's contents less one trailing newline, so that a
+// secret kept in a file (a Kubernetes or Docker secret) is read as written.
+// Its error names the file, never its contents.
+var fileFunc = function.New(&function.Spec{
+	Description: "Returns the contents of a file, less one trailing newline.",
+	Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+	Type:        function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		path := args[0].AsString()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cty.NilVal, err // names the path, and says why
+		}
+		if !utf8.Valid(b) {
+			return cty.NilVal, fmt.Errorf("%s is not UTF-8 text", path)
+		}
+		s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		return cty.StringVal(s), nil
 	},
 })
 

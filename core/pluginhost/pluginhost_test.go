@@ -48,7 +48,7 @@ func TestMillionPointFlush(t *testing.T) {
 			Type: sdk.PointCounter, Value: float64(i), Timestamp: 1, Hostname: "host"})
 	}
 	b := NewFlushBatch()
-	c := NewChunker(f.Timestamp, b.Add)
+	c := NewChunker(f.Timestamp, f.Interval, b.Add)
 	for i := range f.Points {
 		c.Append(&f.Points[i])
 	}
@@ -61,7 +61,7 @@ func TestMillionPointFlush(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	if err := s.Flush(ctx, b); err != nil { // the sink acknowledges the number of points it saw
+	if _, err := s.Flush(ctx, b); err != nil { // the sink acknowledges the number of points it saw
 		t.Fatal(err)
 	}
 	t.Logf("1,000,000 points in %d chunks flushed in %s", len(chunks), time.Since(start))

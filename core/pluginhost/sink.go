@@ -124,6 +124,7 @@ const maxChunkBytes = 2 << 20
 // flush. Not safe for concurrent use.
 type Chunker struct {
 	ts     int64
+	ivl    int64 // interval, ms
 	out    func(c *pb.FlushChunk, points int)
 	pw     sdk.PointPacker
 	events []*pb.Event
@@ -133,9 +134,10 @@ type Chunker struct {
 	inCut  int // points in the chunk being packed
 }
 
-// NewChunker starts packing a flush stamped ts, handing each chunk to out.
-func NewChunker(ts int64, out func(c *pb.FlushChunk, points int)) *Chunker {
-	return &Chunker{ts: ts, out: out}
+// NewChunker starts packing a flush stamped ts, ending an interval of
+// length interval, handing each chunk to out.
+func NewChunker(ts int64, interval time.Duration, out func(c *pb.FlushChunk, points int)) *Chunker {
+	return &Chunker{ts: ts, ivl: interval.Milliseconds(), out: out}
 }
 
 func (c *Chunker) cutIfFull() {
@@ -149,7 +151,7 @@ func (c *Chunker) cutIfFull() {
 }
 
 func (c *Chunker) cut() {
-	c.out(&pb.FlushChunk{Timestamp: c.ts, Points: c.pw.Bytes(), Events: c.events}, c.inCut)
+	c.out(&pb.FlushChunk{Timestamp: c.ts, IntervalMs: c.ivl, Points: c.pw.Bytes(), Events: c.events}, c.inCut)
 	c.pw.Reset()
 	c.events, c.size, c.inCut = nil, 0, 0
 	c.cuts++
@@ -194,18 +196,19 @@ func (c *Chunker) Finish() bool {
 // process was down, and was not back within ctx: the sink never saw it.
 var ErrSinkDown = errors.New("sink process down")
 
-// Flush sends one flush. If it fails because the process died, it is retried
-// once on the restarted process, within ctx.
-func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) error {
+// Flush sends one flush, and returns what the sink counted since its last
+// flush. If it fails because the process died, it is retried once on the
+// restarted process, within ctx.
+func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) ([]*pb.Count, error) {
 	proc, _ := s.current()
 	if proc == nil {
 		if proc = s.await(ctx, nil); proc == nil {
-			return fmt.Errorf("%s: plugin is restarting: %w: %w", s.Address(), ErrSinkDown, ctx.Err())
+			return nil, fmt.Errorf("%s: plugin is restarting: %w: %w", s.Address(), ErrSinkDown, ctx.Err())
 		}
 	}
-	err := flushTo(ctx, proc, b)
+	counts, err := flushTo(ctx, proc, b)
 	if err == nil || ctx.Err() != nil {
-		return err
+		return counts, err
 	}
 	// Tell a dead process from a failing sink: give the exit a moment to show.
 	deadline := time.Now().Add(500 * time.Millisecond)
@@ -213,44 +216,44 @@ func (s *SinkProcess) Flush(ctx context.Context, b *FlushBatch) error {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !proc.Exited() {
-		return err
+		return nil, err
 	}
 	s.log.Warn("flush failed because the plugin died; retrying on its restart", "error", err)
 	next := s.await(ctx, proc)
 	if next == nil {
-		return fmt.Errorf("%s: plugin died during flush and did not return in time: %w: %w", s.Address(), ErrSinkDown, err)
+		return nil, fmt.Errorf("%s: plugin died during flush and did not return in time: %w: %w", s.Address(), ErrSinkDown, err)
 	}
 	return flushTo(ctx, next, b)
 }
 
 // flushTo streams b to p, each chunk as soon as it is added, and checks
-// that the sink saw every point.
-func flushTo(ctx context.Context, p *Process, b *FlushBatch) error {
+// that the sink saw every point. It returns the sink's counts.
+func flushTo(ctx context.Context, p *Process, b *FlushBatch) ([]*pb.Count, error) {
 	stream, err := p.Sink.Flush(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := 0; ; i++ {
 		c, ok, err := b.Chunk(ctx, i)
 		if err != nil {
-			return err // ctx has ended, and with it the stream
+			return nil, err // ctx has ended, and with it the stream
 		}
 		if !ok {
 			break
 		}
 		if err := stream.Send(c); err != nil {
 			_, rerr := stream.CloseAndRecv()
-			return errors.Join(err, rerr)
+			return nil, errors.Join(err, rerr)
 		}
 	}
 	res, err := stream.CloseAndRecv()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n := b.Points(); res.Points != uint64(n) {
-		return fmt.Errorf("sink acknowledged %d of %d points", res.Points, n)
+		return res.Counts, fmt.Errorf("sink acknowledged %d of %d points", res.Points, n)
 	}
-	return nil
+	return res.Counts, nil
 }
 
 // Stop stops the sink and ends its process.

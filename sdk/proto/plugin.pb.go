@@ -73,7 +73,7 @@ func (x Matcher_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Matcher_Kind.Descriptor instead.
 func (Matcher_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14, 0}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type Empty struct {
@@ -632,8 +632,11 @@ type FlushChunk struct {
 	// of type status.
 	Points []byte   `protobuf:"bytes,5,opt,name=points,proto3" json:"points,omitempty"`
 	Events []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
-	// Set on the first chunk of a flush.
-	Timestamp     int64 `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// Set on every chunk of a flush.
+	Timestamp int64 `protobuf:"varint,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// The length of the interval the flush ends, in milliseconds: what a
+	// sink that sends counters as rates divides by.
+	IntervalMs    int64 `protobuf:"varint,6,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -689,9 +692,20 @@ func (x *FlushChunk) GetTimestamp() int64 {
 	return 0
 }
 
+func (x *FlushChunk) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
 type FlushResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Points        uint64                 `protobuf:"varint,1,opt,name=points,proto3" json:"points,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Points uint64                 `protobuf:"varint,1,opt,name=points,proto3" json:"points,omitempty"`
+	// What the sink counted since its last result, under veneurd's
+	// self-metric names: veneurd adds each count to its own, tagged with the
+	// sink's address.
+	Counts        []*Count `protobuf:"bytes,2,rep,name=counts,proto3" json:"counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -733,6 +747,75 @@ func (x *FlushResult) GetPoints() uint64 {
 	return 0
 }
 
+func (x *FlushResult) GetCounts() []*Count {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+// Count is a plugin's count of one self-metric since its last report.
+type Count struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// "key:value", sorted.
+	Tags          []string `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	Value         uint64   `protobuf:"varint,3,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Count) Reset() {
+	*x = Count{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Count) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Count) ProtoMessage() {}
+
+func (x *Count) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Count.ProtoReflect.Descriptor instead.
+func (*Count) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Count) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Count) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Count) GetValue() uint64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
 type Listener struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The inherited file descriptor number in the plugin process.
@@ -745,7 +828,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +840,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +853,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{10}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Listener) GetFd() uint32 {
@@ -800,7 +883,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +895,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +908,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{11}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RunRequest) GetListeners() []*Listener {
@@ -861,7 +944,7 @@ type DropRule struct {
 
 func (x *DropRule) Reset() {
 	*x = DropRule{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +956,7 @@ func (x *DropRule) String() string {
 func (*DropRule) ProtoMessage() {}
 
 func (x *DropRule) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +969,7 @@ func (x *DropRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropRule.ProtoReflect.Descriptor instead.
 func (*DropRule) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DropRule) GetName() string {
@@ -914,7 +997,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1009,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1022,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Condition) GetName() *Matcher {
@@ -968,7 +1051,7 @@ type Matcher struct {
 
 func (x *Matcher) Reset() {
 	*x = Matcher{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1063,7 @@ func (x *Matcher) String() string {
 func (*Matcher) ProtoMessage() {}
 
 func (x *Matcher) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1076,7 @@ func (x *Matcher) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Matcher.ProtoReflect.Descriptor instead.
 func (*Matcher) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Matcher) GetKind() Matcher_Kind {
@@ -1028,7 +1111,7 @@ type StateParams struct {
 
 func (x *StateParams) Reset() {
 	*x = StateParams{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1123,7 @@ func (x *StateParams) String() string {
 func (*StateParams) ProtoMessage() {}
 
 func (x *StateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1136,7 @@ func (x *StateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateParams.ProtoReflect.Descriptor instead.
 func (*StateParams) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StateParams) GetCompression() float64 {
@@ -1080,7 +1163,7 @@ type CutRequest struct {
 
 func (x *CutRequest) Reset() {
 	*x = CutRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1175,7 @@ func (x *CutRequest) String() string {
 func (*CutRequest) ProtoMessage() {}
 
 func (x *CutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1188,7 @@ func (x *CutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CutRequest.ProtoReflect.Descriptor instead.
 func (*CutRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CutRequest) GetParams() *StateParams {
@@ -1125,7 +1208,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1220,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1233,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *State) GetRecords() []byte {
@@ -1190,7 +1273,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1285,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1298,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Batch) GetProcessed() uint64 {
@@ -1291,7 +1374,7 @@ type RuleCount struct {
 
 func (x *RuleCount) Reset() {
 	*x = RuleCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1303,7 +1386,7 @@ func (x *RuleCount) String() string {
 func (*RuleCount) ProtoMessage() {}
 
 func (x *RuleCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1316,7 +1399,7 @@ func (x *RuleCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleCount.ProtoReflect.Descriptor instead.
 func (*RuleCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RuleCount) GetRule() string {
@@ -1344,7 +1427,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1439,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1452,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -1443,14 +1526,21 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\ttimestamp\x18\x03 \x01(\x03R\ttimestamp\x12\x1a\n" +
 	"\bhostname\x18\x04 \x01(\tR\bhostname\x12\x18\n" +
 	"\amessage\x18\x05 \x01(\tR\amessage\x12\x12\n" +
-	"\x04tags\x18\x06 \x03(\tR\x04tags\"z\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\"\x9b\x01\n" +
 	"\n" +
 	"FlushChunk\x12\x16\n" +
 	"\x06points\x18\x05 \x01(\fR\x06points\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12\x1c\n" +
-	"\ttimestamp\x18\x04 \x01(\x03R\ttimestampJ\x04\b\x01\x10\x02\"%\n" +
+	"\ttimestamp\x18\x04 \x01(\x03R\ttimestamp\x12\x1f\n" +
+	"\vinterval_ms\x18\x06 \x01(\x03R\n" +
+	"intervalMsJ\x04\b\x01\x10\x02\"W\n" +
 	"\vFlushResult\x12\x16\n" +
-	"\x06points\x18\x01 \x01(\x04R\x06points\"4\n" +
+	"\x06points\x18\x01 \x01(\x04R\x06points\x120\n" +
+	"\x06counts\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.CountR\x06counts\"E\n" +
+	"\x05Count\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04tags\x18\x02 \x03(\tR\x04tags\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\x04R\x05value\"4\n" +
 	"\bListener\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\rR\x02fd\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xbb\x01\n" +
@@ -1530,7 +1620,7 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_sdk_proto_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_sdk_proto_plugin_proto_goTypes = []any{
 	(Matcher_Kind)(0),         // 0: veneurd.plugin.v1.Matcher.Kind
 	(*Empty)(nil),             // 1: veneurd.plugin.v1.Empty
@@ -1543,56 +1633,58 @@ var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*ServiceCheck)(nil),      // 8: veneurd.plugin.v1.ServiceCheck
 	(*FlushChunk)(nil),        // 9: veneurd.plugin.v1.FlushChunk
 	(*FlushResult)(nil),       // 10: veneurd.plugin.v1.FlushResult
-	(*Listener)(nil),          // 11: veneurd.plugin.v1.Listener
-	(*RunRequest)(nil),        // 12: veneurd.plugin.v1.RunRequest
-	(*DropRule)(nil),          // 13: veneurd.plugin.v1.DropRule
-	(*Condition)(nil),         // 14: veneurd.plugin.v1.Condition
-	(*Matcher)(nil),           // 15: veneurd.plugin.v1.Matcher
-	(*StateParams)(nil),       // 16: veneurd.plugin.v1.StateParams
-	(*CutRequest)(nil),        // 17: veneurd.plugin.v1.CutRequest
-	(*State)(nil),             // 18: veneurd.plugin.v1.State
-	(*Batch)(nil),             // 19: veneurd.plugin.v1.Batch
-	(*RuleCount)(nil),         // 20: veneurd.plugin.v1.RuleCount
-	(*ErrorCount)(nil),        // 21: veneurd.plugin.v1.ErrorCount
+	(*Count)(nil),             // 11: veneurd.plugin.v1.Count
+	(*Listener)(nil),          // 12: veneurd.plugin.v1.Listener
+	(*RunRequest)(nil),        // 13: veneurd.plugin.v1.RunRequest
+	(*DropRule)(nil),          // 14: veneurd.plugin.v1.DropRule
+	(*Condition)(nil),         // 15: veneurd.plugin.v1.Condition
+	(*Matcher)(nil),           // 16: veneurd.plugin.v1.Matcher
+	(*StateParams)(nil),       // 17: veneurd.plugin.v1.StateParams
+	(*CutRequest)(nil),        // 18: veneurd.plugin.v1.CutRequest
+	(*State)(nil),             // 19: veneurd.plugin.v1.State
+	(*Batch)(nil),             // 20: veneurd.plugin.v1.Batch
+	(*RuleCount)(nil),         // 21: veneurd.plugin.v1.RuleCount
+	(*ErrorCount)(nil),        // 22: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	2,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
 	2,  // 1: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
 	5,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
 	7,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
-	11, // 4: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	16, // 5: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	13, // 6: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
-	14, // 7: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
-	15, // 8: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
-	15, // 9: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
-	0,  // 10: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
-	16, // 11: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	7,  // 12: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 13: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	21, // 14: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	20, // 15: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
-	1,  // 16: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	4,  // 17: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	1,  // 18: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	9,  // 19: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	1,  // 20: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	12, // 21: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	17, // 22: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
-	1,  // 23: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	3,  // 24: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	6,  // 25: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	1,  // 26: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 27: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	1,  // 28: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	19, // 29: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	18, // 30: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
-	1,  // 31: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	11, // 4: veneurd.plugin.v1.FlushResult.counts:type_name -> veneurd.plugin.v1.Count
+	12, // 5: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
+	17, // 6: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	14, // 7: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
+	15, // 8: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
+	16, // 9: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
+	16, // 10: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
+	0,  // 11: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
+	17, // 12: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	7,  // 13: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	8,  // 14: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	22, // 15: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	21, // 16: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
+	1,  // 17: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	4,  // 18: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	1,  // 19: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	9,  // 20: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	1,  // 21: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	13, // 22: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	18, // 23: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
+	1,  // 24: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	3,  // 25: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	6,  // 26: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	1,  // 27: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	10, // 28: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	1,  // 29: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	20, // 30: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	19, // 31: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
+	1,  // 32: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	25, // [25:33] is the sub-list for method output_type
+	17, // [17:25] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
@@ -1606,7 +1698,7 @@ func file_sdk_proto_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

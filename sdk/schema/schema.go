@@ -12,13 +12,12 @@ package schema
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
-	hcljson "github.com/hashicorp/hcl/v2/json"
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
@@ -38,54 +37,102 @@ type Attribute struct {
 // Schema is an ordered list of attributes.
 type Schema []Attribute
 
-// Of derives the schema of config, a pointer to a struct.
+// Of derives the schema of config, a pointer to a struct. The attributes of
+// an embedded struct (an anonymous field without an `hcl` tag) are the
+// struct's own, so that attributes several plugins share are declared once
+// (as sdk/delivery's are).
 func Of(config any) (Schema, error) {
 	v := reflect.ValueOf(config)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		return nil, fmt.Errorf("config must be a pointer to a struct, not %T", config)
 	}
-	t := v.Elem().Type()
+	fs, err := fieldsOf(v.Elem().Type())
+	if err != nil {
+		return nil, err
+	}
 	var s Schema
+	for _, f := range fs {
+		if f.block {
+			nested, err := Of(reflect.New(f.typ.Elem()).Interface())
+			if err != nil {
+				return nil, fmt.Errorf("block %s: %w", f.name, err)
+			}
+			for _, a := range nested {
+				if a.Block {
+					return nil, fmt.Errorf("block %s: blocks cannot nest further", f.name)
+				}
+			}
+			s = append(s, Attribute{Name: f.name, Type: nested.ObjectType(), Block: true, Nested: nested,
+				Description: f.tag.Get("description")})
+			continue
+		}
+		ty, err := typeOf(f.typ)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", f.goName, err)
+		}
+		s = append(s, Attribute{
+			Name:        f.name,
+			Type:        ty,
+			Required:    f.required,
+			Sensitive:   f.tag.Get("sensitive") == "true",
+			Description: f.tag.Get("description"),
+		})
+	}
+	return s, nil
+}
+
+// field is an attribute or block of a configuration struct.
+type field struct {
+	name     string
+	goName   string
+	index    []int // for reflect.Value.FieldByIndex
+	typ      reflect.Type
+	tag      reflect.StructTag
+	block    bool
+	required bool
+}
+
+// fieldsOf lists the attributes and blocks of struct type t, those of its
+// embedded structs in place.
+func fieldsOf(t reflect.Type) ([]field, error) {
+	var out []field
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("hcl")
 		if tag == "" {
+			if f.Anonymous && f.Type.Kind() == reflect.Struct {
+				inner, err := fieldsOf(f.Type)
+				if err != nil {
+					return nil, err
+				}
+				for _, in := range inner {
+					in.index = append([]int{i}, in.index...)
+					out = append(out, in)
+				}
+			}
 			continue
 		}
 		name, kind, _ := strings.Cut(tag, ",")
-		if kind == "block" {
+		switch kind {
+		case "block":
 			if f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
 				return nil, fmt.Errorf("field %s: a block must be a pointer to a struct", f.Name)
 			}
-			nested, err := Of(reflect.New(f.Type.Elem()).Interface())
-			if err != nil {
-				return nil, fmt.Errorf("block %s: %w", name, err)
-			}
-			for _, a := range nested {
-				if a.Block {
-					return nil, fmt.Errorf("block %s: blocks cannot nest further", name)
-				}
-			}
-			s = append(s, Attribute{Name: name, Type: nested.ObjectType(), Block: true, Nested: nested,
-				Description: f.Tag.Get("description")})
-			continue
-		}
-		if kind != "" && kind != "optional" && kind != "attr" {
+		case "", "optional", "attr":
+		default:
 			return nil, fmt.Errorf("field %s: only attributes and blocks are supported, not %q", f.Name, kind)
 		}
-		ty, err := typeOf(f.Type)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", f.Name, err)
-		}
-		s = append(s, Attribute{
-			Name:        name,
-			Type:        ty,
-			Required:    kind != "optional",
-			Sensitive:   f.Tag.Get("sensitive") == "true",
-			Description: f.Tag.Get("description"),
-		})
+		out = append(out, field{name: name, goName: f.Name, index: []int{i}, typ: f.Type, tag: f.Tag,
+			block: kind == "block", required: kind == "" || kind == "attr"})
 	}
-	return s, nil
+	for i, f := range out {
+		for _, g := range out[:i] {
+			if g.name == f.name {
+				return nil, fmt.Errorf("fields %s and %s: %q is declared twice", g.goName, f.goName, f.name)
+			}
+		}
+	}
+	return out, nil
 }
 
 func typeOf(t reflect.Type) (cty.Type, error) {
@@ -181,16 +228,64 @@ func MarshalValues(values map[string]cty.Value) ([]byte, error) {
 }
 
 // UnmarshalValues decodes a JSON object made by MarshalValues into config, a
-// pointer to a struct holding defaults, through the same `hcl` tags.
+// pointer to a struct holding defaults, through the same `hcl` tags: an
+// attribute that is absent keeps its default.
 func UnmarshalValues(data []byte, config any) error {
-	f, diags := hcljson.Parse(data, "config.json")
-	if diags.HasErrors() {
-		return diags
+	v := reflect.ValueOf(config)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fmt.Errorf("config must be a pointer to a struct, not %T", config)
 	}
-	if diags := gohcl.DecodeBody(f.Body, nil, config); diags.HasErrors() {
-		return diags
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return err
 	}
-	return nil
+	return unmarshalInto(obj, v.Elem())
+}
+
+func unmarshalInto(obj map[string]json.RawMessage, v reflect.Value) error {
+	fs, err := fieldsOf(v.Type())
+	if err != nil {
+		return err
+	}
+	var errs []error
+	known := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		known[f.name] = true
+		raw, ok := obj[f.name]
+		if !ok || string(raw) == "null" {
+			if f.required {
+				errs = append(errs, fmt.Errorf("the argument %q is required", f.name))
+			}
+			continue
+		}
+		fv := v.FieldByIndex(f.index)
+		if f.block {
+			var inner map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &inner); err != nil {
+				errs = append(errs, fmt.Errorf("block %s: %w", f.name, err))
+				continue
+			}
+			if fv.IsNil() {
+				fv.Set(reflect.New(f.typ.Elem()))
+			}
+			if err := unmarshalInto(inner, fv.Elem()); err != nil {
+				errs = append(errs, fmt.Errorf("block %s: %w", f.name, err))
+			}
+			continue
+		}
+		if fv.Kind() == reflect.Map {
+			fv.SetZero() // a given map replaces the default, as a list does
+		}
+		if err := json.Unmarshal(raw, fv.Addr().Interface()); err != nil {
+			errs = append(errs, fmt.Errorf("attribute %q: %w", f.name, err))
+		}
+	}
+	for name := range obj {
+		if !known[name] {
+			errs = append(errs, fmt.Errorf("an argument named %q is not expected here", name))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // TypeJSON and ParseType carry a cty.Type across the wire.

@@ -113,3 +113,58 @@ func TestNestedBlock(t *testing.T) {
 		t.Fatalf("absent block: %+v, %v", c.TLS, err)
 	}
 }
+
+type shared struct {
+	Timeout string `hcl:"timeout,optional"`
+	TLS     *struct {
+		CAFile string `hcl:"ca_file,optional"`
+	} `hcl:"tls,block"`
+}
+
+type embedding struct {
+	Address string `hcl:"address"`
+	shared
+	Headers map[string]string `hcl:"headers,optional"`
+}
+
+// TestEmbeddedAttributes checks that an embedded struct's attributes and
+// blocks are the embedding struct's own, in the schema and in decoding.
+func TestEmbeddedAttributes(t *testing.T) {
+	s, err := Of(&embedding{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range s {
+		names = append(names, a.Name)
+	}
+	if want := []string{"address", "timeout", "tls", "headers"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("attributes %v, want %v", names, want)
+	}
+	c := &embedding{shared: shared{Timeout: "10s"}, Headers: map[string]string{"default": "x"}}
+	data := []byte(`{"address":"a","tls":{"ca_file":"/ca.pem"},"headers":{"X-A":"b"}}`)
+	if err := UnmarshalValues(data, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Address != "a" || c.Timeout != "10s" || c.TLS == nil || c.TLS.CAFile != "/ca.pem" ||
+		!reflect.DeepEqual(c.Headers, map[string]string{"X-A": "b"}) {
+		t.Fatalf("decoded %+v (tls %+v)", c, c.TLS)
+	}
+	if err := UnmarshalValues([]byte(`{"address":"a","timeot":"1s"}`), &embedding{}); err == nil {
+		t.Fatal("an unknown attribute was accepted")
+	}
+	if err := UnmarshalValues([]byte(`{}`), &embedding{}); err == nil {
+		t.Fatal("a missing required attribute was accepted")
+	}
+}
+
+type twice struct {
+	Timeout string `hcl:"timeout,optional"`
+	shared
+}
+
+func TestDuplicateAttributeRefused(t *testing.T) {
+	if _, err := Of(&twice{}); err == nil {
+		t.Fatal("an attribute declared twice was accepted")
+	}
+}
