@@ -3,7 +3,7 @@ BIN     := bin/veneurd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test testdeps gen examples fuzz bench vet clean
+.PHONY: all build run test testdeps gen examples plugins fuzz bench vet clean
 
 all: build
 
@@ -24,6 +24,14 @@ testdeps:
 
 examples:
 	$(GO) build -o bin/sink_example ./examples/plugins/sink_example
+
+# Each vendor sink as its own binary, bin/veneurd-sink-<type>: the same code
+# the veneurd binary serves as a builtin, to ship and pin on its own.
+plugins:
+	@for d in plugins/sinks/*/cmd/veneurd-sink-*; do \
+	  echo "$(GO) build -o bin/$${d##*/} ./$$d"; \
+	  $(GO) build -ldflags "$(LDFLAGS)" -o bin/$${d##*/} ./$$d || exit 1; \
+	done
 
 gen:
 	protoc --go_out=. --go_opt=paths=source_relative \

@@ -1,0 +1,225 @@
+// Package sinkcheck runs a vendor sink end to end for its tests: veneurd on
+// a pipeline with a DogStatsD source, the sink under test, and a localfile
+// sink beside it. The localfile sink is the oracle: it receives exactly the
+// points the sink under test does, so a test can check that every one of
+// them reached the receiver, value, tags and host, as the sink's
+// documented mapping says.
+package sinkcheck
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/plugins/sinks/localfile"
+)
+
+// Prefix starts the name of every metric of the workload.
+const Prefix = "e2e."
+
+// Hostname is the daemon's hostname in the pipeline.
+const Hostname = "e2e-host"
+
+// Workload is the DogStatsD input of every sink's end-to-end test: each
+// kind of metric, with what a mapping must handle: bare tags, a host: tag
+// that overrides the host, a device: tag, sample rates, names with
+// characters some receivers do not allow.
+func Workload() []string {
+	lines := []string{
+		"e2e.requests:3|c|#route:a,env:test",
+		"e2e.requests:1|c|@0.5|#route:a,env:test", // counts 2
+		"e2e.requests:4|c|#route:b,env:test",
+		"e2e.temp:21.5|g|#room:lab",
+		"e2e.temp:-3.25|g|#room:cellar",
+		"e2e.canary:1|c|#canary,env:test", // a bare tag
+		"e2e.remote:5|g|#host:other-host,device:sda",
+		"e2e.name-with.odd_chars:7|g",
+		"_sc|e2e.check|1|#svc:api|m:degraded",
+	}
+	for i := 1; i <= 100; i++ {
+		lines = append(lines, fmt.Sprintf("e2e.latency:%d|ms|#svc:api", i))
+	}
+	for i := range 40 {
+		lines = append(lines, fmt.Sprintf("e2e.users:user%d|s", i))
+	}
+	return lines
+}
+
+// Aggregation is the pipeline's aggregation block: what the histogram's
+// points are.
+const Aggregation = `aggregation {
+  percentiles = [0.5, 0.99]
+  aggregates  = ["min", "max", "count"]
+}`
+
+// Pipeline is a pipeline reading DogStatsD on addr (UDP), flushing every
+// second to a localfile sink at oracle and to sinks, the blocks under test.
+func Pipeline(addr, oracle, sinks string) string {
+	return fmt.Sprintf(`veneurd {
+  hostname = %q
+  interval = "1s"
+  http_address = "127.0.0.1:0"
+}
+%s
+source "dogstatsd" "in" {
+  listen = ["udp://%s"]
+}
+sink "localfile" "oracle" {
+  path = %q
+}
+%s
+`, Hostname, Aggregation, addr, oracle, sinks)
+}
+
+// Run is an end-to-end run: the daemon, its DogStatsD address and the
+// oracle's path.
+type Run struct {
+	*daemontest.Daemon
+	Addr   string
+	Oracle string
+}
+
+// Start starts veneurd on Pipeline with sinks.
+func Start(t *testing.T, sinks string) *Run {
+	t.Helper()
+	addr := daemontest.FreePort(t, "udp")
+	oracle := filepath.Join(t.TempDir(), "oracle.jsonl")
+	d := daemontest.Start(t, Pipeline(addr, oracle, sinks))
+	return &Run{Daemon: d, Addr: addr, Oracle: oracle}
+}
+
+// Send sends lines to the daemon, several to a datagram.
+func (r *Run) Send(t *testing.T, lines []string) {
+	t.Helper()
+	c, err := net.Dial("udp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var b []byte
+	for _, l := range lines {
+		if len(b)+len(l)+1 > 1400 {
+			if _, err := c.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			b = b[:0]
+		}
+		b = append(append(b, l...), '\n')
+	}
+	if len(b) > 0 {
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// SendWorkload sends Workload and returns the oracle's points of it once two
+// flushes have passed (see daemontest.WaitFlushed), checking that the
+// workload arrived whole.
+func (r *Run) SendWorkload(t *testing.T) []localfile.Line {
+	t.Helper()
+	r.Send(t, Workload())
+	got := Points(r.WaitFlushed(r.Oracle, 2, 20*time.Second), Prefix)
+	if n := daemontest.Sum(got, "e2e.latency.count", "svc:api"); n != 100 {
+		t.Fatalf("the oracle counted %g of 100 latencies: the workload was not received whole", n)
+	}
+	return got
+}
+
+// Points returns the lines that are metric points (not events or service
+// checks) named with prefix.
+func Points(lines []localfile.Line, prefix string) []localfile.Line {
+	var out []localfile.Line
+	for _, l := range lines {
+		if l.Kind == "" && strings.HasPrefix(l.Name, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Checks returns the oracle's service checks named with prefix.
+func Checks(lines []localfile.Line, prefix string) []localfile.Line {
+	var out []localfile.Line
+	for _, l := range lines {
+		if l.Kind == localfile.KindServiceCheck && strings.HasPrefix(l.Name, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Key identifies a point as a receiver stores it: its series, as the
+// sink's mapping names it, and its timestamp in seconds.
+type Key struct {
+	Series string
+	TS     int64
+}
+
+// Compare checks that got, what the receiver holds, is exactly want, what
+// the oracle says it should hold after the sink's mapping; it reports every
+// difference. Values must be equal to within a relative 1e-12 (a receiver
+// may store a float64 that went through text).
+func Compare(t *testing.T, got, want map[Key]float64) {
+	t.Helper()
+	if diff := Diff(got, want); diff != "" {
+		t.Error(diff)
+	}
+}
+
+// Diff describes how got differs from want, "" when it does not.
+func Diff(got, want map[Key]float64) string {
+	var b strings.Builder
+	keys := make([]Key, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b Key) int {
+		if c := strings.Compare(a.Series, b.Series); c != 0 {
+			return c
+		}
+		return int(a.TS - b.TS)
+	})
+	for _, k := range keys {
+		g, gok := got[k]
+		w, wok := want[k]
+		switch {
+		case !gok:
+			fmt.Fprintf(&b, "\n  missing  %s @%d = %g", k.Series, k.TS, w)
+		case !wok:
+			fmt.Fprintf(&b, "\n  extra    %s @%d = %g", k.Series, k.TS, g)
+		case !near(g, w):
+			fmt.Fprintf(&b, "\n  value    %s @%d = %g, want %g", k.Series, k.TS, g, w)
+		}
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the receiver holds %d points, the oracle says %d:%s", len(got), len(want), b.String())
+}
+
+// near reports whether a and b are equal to within a relative 1e-12.
+func near(a, b float64) bool {
+	return a == b || math.Abs(a-b) <= 1e-12*max(math.Abs(a), math.Abs(b))
+}
+
+// Tag returns the value of tag key in tags, and whether it is there.
+func Tag(tags []string, key string) (string, bool) {
+	for _, t := range tags {
+		if v, ok := strings.CutPrefix(t, key+":"); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
