@@ -14,11 +14,20 @@ type Encoder interface {
 	Body() []byte // the complete body, valid until the next Reset or append
 }
 
-// Encode appends each point to e with add, which reports false for a point
-// the protocol cannot hold, and sends a body to dest through q whenever it
-// reaches maxBytes, and the last one at the end. It counts the points add
-// refused as dropped (ReasonInvalid) and returns their number.
-func Encode[E Encoder](q *Queue, dest *Dest, e E, points []sdk.Point, maxBytes int, add func(E, *sdk.Point) bool) int {
+// Limits bound a body: it is sent once it holds Items items (0: no
+// bound) or Bytes bytes.
+type Limits struct {
+	Bytes int
+	Items int
+}
+
+// Encode appends each point to e with add and sends a body to dest through
+// q whenever it reaches a limit, and the last one at the end. add reports
+// false for a point the protocol cannot hold; it returns true without
+// appending a point it leaves to another body (a service check among
+// series). Encode counts the points add refused as dropped (ReasonInvalid)
+// and returns their number.
+func Encode[E Encoder](q *Queue, dest *Dest, e E, points []sdk.Point, l Limits, add func(E, *sdk.Point) bool) int {
 	e.Reset()
 	var invalid int
 	for i := range points {
@@ -26,7 +35,7 @@ func Encode[E Encoder](q *Queue, dest *Dest, e E, points []sdk.Point, maxBytes i
 			invalid++
 			continue
 		}
-		if e.Size() >= maxBytes {
+		if e.Size() >= l.Bytes || (l.Items > 0 && e.Len() >= l.Items) {
 			q.Send(dest, e.Body(), e.Len())
 			e.Reset()
 		}
