@@ -34,7 +34,8 @@ func FuzzAppendString(f *testing.F) {
 // them.
 func TestAppendFloat(t *testing.T) {
 	for _, v := range []float64{0, math.Copysign(0, -1), 1, -2.5, 3, 0.125, 1e-7, 1e-6, 9.99e-7, 123456789.125,
-		1e20, 1e21, 1.5e300, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1 + 0.2, 1700000000} {
+		1e20, 1e21, 1.5e300, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1 + 0.2, 1700000000,
+		1<<53 - 1, 1 << 53, -(1<<53 - 1), 1<<52 + 1, 1e15, -25, 2.5, 1e300 / 3} {
 		checkJSON(t, v, appendFloat(nil, v))
 	}
 }
