@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests use besides Go, into a cache outside the
-# repository: the npm StatsD client hot-shots, and a build of Veneur v14.2.0
-# (from its Go module) that TestPipelinesVeneur compares veneurd with. Each
-# is skipped when already there; what cannot be installed is said, and the
-# tests that need it then skip, naming what is missing.
+# repository: the npm StatsD client hot-shots, a build of Veneur v14.2.0
+# (from its Go module) that TestPipelinesVeneur compares veneurd with, and
+# the real receivers that internal/receivers starts for the vendor sinks'
+# tests: a build of VictoriaMetrics v1.151.0 (from its Go module) and
+# Debian's prometheus, influxdb and graphite-carbon. Each is skipped when
+# already there; what cannot be installed is said, and the tests that need it
+# then skip, naming what is missing.
 set -euo pipefail
 cache=${VENEURD_TEST_CACHE:-$HOME/.cache/veneurd-test}
+
+# aptupdate runs apt-get update once per run of this script, before the
+# first apt-get install.
+apt_updated=
+aptupdate() {
+  if [[ -z $apt_updated ]]; then
+    apt-get update -qq && apt_updated=1
+  fi
+}
 
 hotshots() {
   if [[ -f $cache/npm/node_modules/hot-shots/package.json ]]; then
@@ -13,7 +25,7 @@ hotshots() {
   fi
   if ! command -v npm >/dev/null; then
     if command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
-      apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null ||
+      aptupdate && apt-get install -y -qq nodejs npm >/dev/null ||
         echo "test-deps: apt-get could not install npm" >&2
     else
       echo "test-deps: npm not found; the hot-shots test will be skipped" >&2
@@ -56,5 +68,78 @@ veneur() {
   fi
 }
 
+# victoriametrics builds app/victoria-metrics of
+# github.com/VictoriaMetrics/VictoriaMetrics@v1.151.0 into
+# $cache/bin/victoria-metrics: copied out of the read-only module cache and
+# built in place, as its own module (so with its go.mod's versions). Its
+# go.mod asks for Go 1.26.6 and has no replace directives, and the module has
+# no vendor directory, so it builds as it is with GOTOOLCHAIN=local.
+victoriametrics() {
+  if [[ -x $cache/bin/victoria-metrics ]]; then
+    return 0
+  fi
+  local tmp dir
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  dir=$(cd "$tmp" && go mod download -json github.com/VictoriaMetrics/VictoriaMetrics@v1.151.0 |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') || dir=
+  if [[ -z $dir || ! -d $dir ]]; then
+    echo "test-deps: go mod download could not fetch VictoriaMetrics v1.151.0; the tests that need it will be skipped" >&2
+    return 0
+  fi
+  cp -R "$dir" "$tmp/vm"
+  chmod -R u+w "$tmp/vm"
+  mkdir -p "$cache/bin"
+  echo "test-deps: building VictoriaMetrics v1.151.0 (about a minute, once)" >&2
+  if (cd "$tmp/vm" && go build -o "$cache/bin/victoria-metrics.tmp" ./app/victoria-metrics); then
+    mv "$cache/bin/victoria-metrics.tmp" "$cache/bin/victoria-metrics"
+  else
+    rm -f "$cache/bin/victoria-metrics.tmp"
+    echo "test-deps: VictoriaMetrics v1.151.0 did not build; the tests that need it will be skipped" >&2
+  fi
+}
+
+# debian installs Debian's prometheus (2.42), influxdb (1.6) and
+# graphite-carbon for the receivers' tests, when one of their binaries is
+# missing and this is root. apt must not start their services: the tests run
+# their own instances on free ports, and a system instance would hold the
+# default ports and write outside the tests' directories. A policy-rc.d that
+# answers 101 ("action forbidden") keeps invoke-rc.d from starting them; the
+# one there before, if any, is put back after.
+debian() {
+  local -a pkgs=()
+  command -v prometheus >/dev/null || pkgs+=(prometheus)
+  command -v influxd >/dev/null || pkgs+=(influxdb)
+  command -v carbon-cache >/dev/null || pkgs+=(graphite-carbon)
+  if ((${#pkgs[@]} == 0)); then
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null || [[ $(id -u) != 0 ]]; then
+    echo "test-deps: ${pkgs[*]} missing (install them with apt-get as root); the tests that need them will be skipped" >&2
+    return 0
+  fi
+  local policy=/usr/sbin/policy-rc.d saved
+  saved=$(mktemp)
+  if [[ -e $policy ]]; then
+    cp -p "$policy" "$saved"
+  else
+    rm -f "$saved"
+  fi
+  trap 'if [[ -e $saved ]]; then mv "$saved" "$policy"; else rm -f "$policy"; fi' RETURN
+  printf '#!/bin/sh\n# test-deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  echo "test-deps: installing ${pkgs[*]} with apt-get" >&2
+  if ! { aptupdate && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null; }; then
+    echo "test-deps: apt-get could not install ${pkgs[*]}" >&2
+  fi
+  local b
+  for b in prometheus influxd carbon-cache; do
+    command -v "$b" >/dev/null ||
+      echo "test-deps: $b still missing; the tests that need it will be skipped" >&2
+  done
+}
+
 hotshots
 veneur
+victoriametrics
+debian
