@@ -12,6 +12,7 @@ import (
 
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/plugins/sinks/blackhole"
+	"github.com/veneurd/veneurd/plugins/sinks/datadog"
 	"github.com/veneurd/veneurd/plugins/sinks/debug"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 	"github.com/veneurd/veneurd/plugins/sources/dogstatsd"
@@ -33,6 +34,7 @@ var Builtins = []Builtin{
 	{sdk.KindSink, "debug", "prints each flush to standard output", func() sdk.Plugin { return debug.New() }},
 	{sdk.KindSink, "blackhole", "discards everything, counting it", func() sdk.Plugin { return blackhole.New() }},
 	{sdk.KindSink, "localfile", "appends each point to a file as a JSON line", func() sdk.Plugin { return localfile.New() }},
+	{sdk.KindSink, "datadog", "sends series, service checks and events to Datadog's API", func() sdk.Plugin { return datadog.New() }},
 }
 
 // Lookup finds a builtin.

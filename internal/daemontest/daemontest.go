@@ -402,6 +402,26 @@ func (d *Daemon) metric(series string) (float64, bool, error) {
 	return 0, false, nil
 }
 
+// Get returns the body of GET path on the daemon's admin address, failing
+// the test unless it answers 200. The pipeline must set http_address.
+func (d *Daemon) Get(path string) string {
+	d.t.Helper()
+	m := adminAddress.FindAllStringSubmatch(d.Logs(), -1)
+	if m == nil {
+		d.t.Fatal("veneurd logged no admin address: the pipeline needs an http_address")
+	}
+	resp, err := httpClient.Get("http://" + m[len(m)-1][1] + path)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		d.t.Fatalf("GET %s: %s %v\n%s", path, resp.Status, err, b)
+	}
+	return string(b)
+}
+
 // WaitMetric polls series on the admin /metrics until cond holds for its
 // value (0 while absent), and returns the value; it fails the test after
 // timeout.

@@ -152,16 +152,20 @@ func veneurMetric(p sdk.Point, interval time.Duration, asCount bool) (DDMetric, 
 	return m, true
 }
 
-// v2Series is veneurMetric in v2's schema, the device a resource.
+// v2Series is veneurMetric in v2's schema: the host a resource, a device:
+// tag kept among the tags.
 func v2Series(p sdk.Point, interval time.Duration, asCount bool) (metricSeries, bool) {
 	m, ok := veneurMetric(p, interval, asCount)
+	var tags []string
+	for _, t := range p.Tags {
+		if !strings.HasPrefix(t, "host:") {
+			tags = append(tags, t)
+		}
+	}
 	s := metricSeries{Metric: m.Name, Type: map[string]int32{"count": 1, "rate": 2, "gauge": 3}[m.MetricType],
-		Points: []metricPoint{{p.Timestamp, m.Value[0][1]}}, Interval: int64(m.Interval), Tags: m.Tags}
+		Points: []metricPoint{{p.Timestamp, m.Value[0][1]}}, Interval: int64(m.Interval), Tags: tags}
 	if m.Hostname != "" {
 		s.Resources = append(s.Resources, metricResource{m.Hostname, "host"})
-	}
-	if m.DeviceName != "" {
-		s.Resources = append(s.Resources, metricResource{m.DeviceName, "device"})
 	}
 	return s, ok
 }

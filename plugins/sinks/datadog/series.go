@@ -136,13 +136,15 @@ func (s *SeriesV1) Point(p *sdk.Point) bool {
 
 // SeriesV2 builds the body of POST /api/v2/series (Datadog's MetricPayload):
 //
-//	{"series":[{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1.5}],"interval":10,"resources":[{"name":"h1","type":"host"},{"name":"sda","type":"device"}],"tags":["k:v"]}]}
+//	{"series":[{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1.5}],"interval":10,"resources":[{"name":"h1","type":"host"}],"tags":["device:sda","k:v"]}]}
 //
 // with type 1 (count), 2 (rate) or 3 (gauge), chosen as for SeriesV1. The
-// host is a resource of type "host" and the device (of a device: tag) one of
-// type "device", as the Datadog agent sends them to this endpoint;
-// "resources" is left out when there are neither, "tags" when there are no
-// tags, "interval" when Interval is under a second.
+// host is a resource of type "host"; "resources" is left out when there is
+// none. A device: tag stays a tag: the v2 API documents no device field,
+// and a tag is what Datadog makes of a v1 device_name anyway, and what every
+// other receiver of this API (VictoriaMetrics among them) keeps. "tags" is
+// left out when there are no tags, "interval" when Interval is under a
+// second.
 type SeriesV2 struct {
 	// Interval and CountersAsCount are as in SeriesV1.
 	Interval        time.Duration
@@ -185,25 +187,12 @@ func (s *SeriesV2) Point(p *sdk.Point) bool {
 		b = append(b, `,"interval":`...)
 		b = strconv.AppendInt(b, secs, 10)
 	}
-	host := m.hostOr(p.Hostname)
-	if host != "" || m.device != "" {
-		b = append(b, `,"resources":[`...)
-		if host != "" {
-			b = append(b, `{"name":`...)
-			b = appendString(b, host)
-			b = append(b, `,"type":"host"}`...)
-		}
-		if m.device != "" {
-			if host != "" {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendString(b, m.device)
-			b = append(b, `,"type":"device"}`...)
-		}
-		b = append(b, ']')
+	if host := m.hostOr(p.Hostname); host != "" {
+		b = append(b, `,"resources":[{"name":`...)
+		b = appendString(b, host)
+		b = append(b, `,"type":"host"}]`...)
 	}
-	b = appendTags(b, p.Tags, m.hostTags > 0, m.deviceTags > 0, len(p.Tags)-m.hostTags-m.deviceTags, false)
+	b = appendTags(b, p.Tags, m.hostTags > 0, false, len(p.Tags)-m.hostTags, false)
 	s.env.buf = append(b, '}')
 	return true
 }

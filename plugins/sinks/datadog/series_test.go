@@ -162,19 +162,19 @@ func TestSeriesV2(t *testing.T) {
 		`{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"resources":[{"name":"h2","type":"host"}],"tags":["a:b","z:y"]}`)
 	f(gauge("a.b", 1, "host:"), i10, false,
 		`{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"resources":[{"name":"h1","type":"host"}]}`)
-	// The device is a resource of type device, as the Datadog agent sends it.
+	// The device stays a tag: v2 documents no device field.
 	f(gauge("a.b", 1, "device:sda", "k:v"), i10, false,
-		`{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"resources":[{"name":"h1","type":"host"},{"name":"sda","type":"device"}],"tags":["k:v"]}`)
+		`{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"resources":[{"name":"h1","type":"host"}],"tags":["device:sda","k:v"]}`)
 	p := gauge("a.b", 1, "device:sda")
 	p.Hostname = ""
 	f(p, i10, false,
-		`{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"resources":[{"name":"sda","type":"device"}]}`)
+		`{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"tags":["device:sda"]}`)
 	p.Tags = nil
 	f(p, i10, false, `{"metric":"a.b","type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10}`)
 
 	p = gauge(oddName, 1, oddTag, "host:"+oddName, "device:"+oddTag)
 	f(p, i10, false, `{"metric":`+oddJSON+`,"type":3,"points":[{"timestamp":1700000000,"value":1}],"interval":10,"resources":[{"name":`+
-		oddJSON+`,"type":"host"},{"name":`+oddTagJ+`,"type":"device"}],"tags":[`+oddTagJ+`]}`)
+		oddJSON+`,"type":"host"}],"tags":[`+oddTagJ+`,"device:`+oddTagJ[1:]+`]}`)
 
 	f(gauge("a.b", math.NaN()), i10, false, "")
 	f(gauge("a.b", math.Inf(-1)), i10, false, "")
