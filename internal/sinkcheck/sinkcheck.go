@@ -293,3 +293,80 @@ func WaitVM(t *testing.T, vm *receivers.VM, match string, want map[Key]float64, 
 		t.Fatalf("%s after %s: %s", vm.HTTP, timeout, diff)
 	}
 }
+
+// OutageSink describes the sink an outage test runs: Block returns the
+// block of a sink named name, delivering to vm with max_buffered_points
+// maxBuffered, and Want maps the oracle's points to what the receiver
+// should hold; Match selects them in VictoriaMetrics' export.
+type OutageSink struct {
+	Type  string
+	Block func(name string, vm *receivers.VM, maxBuffered int) string
+	Want  func(points []localfile.Line) map[Key]float64
+	Match string // must select the series of metrics named e2e.outage.*
+}
+
+// Outage stops the receivers of two sinks for three intervals, while
+// veneurd flushes 20 counters each interval, and starts them again. The
+// sink whose buffer holds it all must deliver every point of those
+// intervals once; the one whose buffer holds 25 points must deliver what
+// it kept and count exactly the rest as dropped (buffer_full).
+func Outage(t *testing.T, s OutageSink) {
+	t.Helper()
+	big, small := receivers.VictoriaMetrics(t), receivers.VictoriaMetrics(t)
+	const series, intervals, smallBuffer = 20, 3, 25
+	r := Start(t, s.Block("big", big, 10_000)+s.Block("small", small, smallBuffer)+fmt.Sprintf(`
+metric_sink_routing "self" {
+  match {
+    tags = [exact("veneurd:self")]
+  }
+  matched     = [sink.localfile.oracle]
+  not_matched = [sink.localfile.oracle, sink.%[1]s.big, sink.%[1]s.small]
+}
+`, s.Type))
+	r.WaitFlushed(r.Oracle, 1, 20*time.Second)
+	big.Stop()
+	small.Stop()
+	for i := range intervals {
+		lines := make([]string, series)
+		for j := range lines {
+			lines[j] = fmt.Sprintf("e2e.outage.c%d:%d|c|#interval:%d", j, j+1, i)
+		}
+		r.Send(t, lines)
+		r.WaitFlushed(r.Oracle, 1, 20*time.Second)
+	}
+	r.WaitFlushed(r.Oracle, 1, 20*time.Second) // the last interval's state, should it have joined the next
+	points := Points(daemontest.ReadLines(t, r.Oracle), "e2e.outage.")
+	if len(points) != series*intervals {
+		t.Fatalf("the oracle has %d points of the outage, want %d", len(points), series*intervals)
+	}
+	big.Start()
+	small.Start()
+	want := s.Want(points)
+	WaitVM(t, big, s.Match, want, 30*time.Second)
+
+	// The small buffer: what arrived, and what was counted dropped, make
+	// up every point, and what arrived is some of the points, once each.
+	dropped := `veneur_sink_metrics_dropped_total{reason="buffer_full",sink="sink.` + s.Type + `.small"}`
+	var got map[Key]float64
+	var lost float64
+	ok := daemontest.Until(30*time.Second, func() bool {
+		var dups []string
+		got, dups = Received(small.Export(t, s.Match))
+		if len(dups) > 0 {
+			t.Fatalf("arrived twice: %v", dups)
+		}
+		lost, _ = r.Metric(dropped)
+		return len(got)+int(lost) == len(want)
+	})
+	if !ok || len(got) == 0 || len(got) > smallBuffer {
+		t.Fatalf("with a buffer of %d points, %d of %d points arrived and %g were counted dropped (%s)",
+			smallBuffer, len(got), len(want), lost, dropped)
+	}
+	for k, v := range got {
+		if w, ok := want[k]; !ok || !near(v, w) {
+			t.Errorf("%s @%d = %g arrived, but the oracle has %g (%t)", k.Series, k.TS, v, w, ok)
+		}
+	}
+	t.Logf("outage of %d intervals: %d points; buffer of %d: %d arrived, %g counted dropped",
+		intervals, len(want), smallBuffer, len(got), lost)
+}

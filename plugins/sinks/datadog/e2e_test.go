@@ -185,3 +185,27 @@ func body(r *http.Request) ([]byte, error) {
 	}
 	return io.ReadAll(zr)
 }
+
+// TestOutage stops the receiver for three intervals: see sinkcheck.Outage.
+func TestOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	t.Setenv("VENEURD_TEST_DD_KEY", testKey)
+	sinkcheck.Outage(t, sinkcheck.OutageSink{
+		Type: "datadog",
+		Block: func(name string, vm *receivers.VM, maxBuffered int) string {
+			return fmt.Sprintf(`
+sink "datadog" %q {
+  address             = "%s/datadog"
+  api_key             = env("VENEURD_TEST_DD_KEY")
+  max_buffered_points = %d
+  max_retry_backoff   = "250ms"
+  timeout             = "2s"
+}
+`, name, vm.HTTP, maxBuffered)
+		},
+		Want:  func(points []localfile.Line) map[sinkcheck.Key]float64 { return expected(points, true) },
+		Match: `{__name__=~"e2e[.]outage[.].*"}`,
+	})
+}
