@@ -349,3 +349,26 @@ func httpOK(url string) error {
 	_, err := httpGet(url)
 	return err
 }
+
+// RowsInserted returns how many samples VictoriaMetrics has taken in, by
+// every protocol, from its own vm_rows_inserted_total: a cheap count where
+// a query over many series would be slow.
+func (v *VM) RowsInserted(t testing.TB) int {
+	t.Helper()
+	b, err := httpGet(v.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "vm_rows_inserted_total{") {
+			continue
+		}
+		f, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("/metrics: %q: %v", l, err)
+		}
+		n += int(f)
+	}
+	return n
+}
