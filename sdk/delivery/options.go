@@ -24,6 +24,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -169,4 +170,29 @@ func (t *TLS) Config() (*tls.Config, error) {
 		}
 	}
 	return c, errors.Join(errs...)
+}
+
+// CheckURL checks that the value of attribute attr is an http or https URL
+// holding no credentials or query, which would show wherever the URL does:
+// a secret goes in its own attribute and is sent in a header. example is
+// shown in the error.
+func CheckURL(attr, value, example string) error {
+	u, err := url.Parse(value)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return &sdk.AttrError{Attribute: attr, Summary: "Invalid URL",
+			Detail: fmt.Sprintf("%q is not an http or https URL such as %q, without credentials or query (a secret has an attribute of its own, sent in a header).",
+				Scrub(value, userinfo(u)), example)}
+	}
+	return nil
+}
+
+// userinfo returns the password of u, for scrubbing, if it has one.
+func userinfo(u *url.URL) []string {
+	if u == nil || u.User == nil {
+		return nil
+	}
+	if p, ok := u.User.Password(); ok {
+		return []string{p}
+	}
+	return []string{u.User.Username()}
 }

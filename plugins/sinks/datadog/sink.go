@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 
@@ -68,11 +67,7 @@ func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 	c := *cfg.(*Config)
 	settings, err := c.HTTP.Check()
 	errs := []error{err}
-	u, uerr := url.Parse(c.Address)
-	if uerr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-		errs = append(errs, &sdk.AttrError{Attribute: "address", Summary: "Invalid address",
-			Detail: fmt.Sprintf("%q is not an http or https base URL such as %q (an API key goes in api_key, never in the URL).", c.Address, DefaultAddress)})
-	}
+	errs = append(errs, delivery.CheckURL("address", c.Address, DefaultAddress))
 	if strings.TrimSpace(c.APIKey) == "" {
 		errs = append(errs, &sdk.AttrError{Attribute: "api_key", Summary: "Empty API key",
 			Detail: "Datadog refuses requests without an API key; set api_key, for instance to env(\"DD_API_KEY\")."})
