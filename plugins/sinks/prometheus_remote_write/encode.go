@@ -224,25 +224,40 @@ func (e *Encoder) makeLabels(p *sdk.Point) {
 
 	e.arena = e.arena[:0]
 	labels := e.scratch[:0]
-	if p.Hostname != "" {
-		labels = append(labels, label{HostLabel, e.validUTF8(p.Hostname)})
+	if h := p.Hostname; h != "" {
+		if !ascii(h) {
+			h = e.validUTF8(h)
+		}
+		labels = append(labels, label{HostLabel, h})
 	}
 	for _, t := range p.Tags {
-		k, v, colon := strings.Cut(t, ":")
-		if !colon {
-			v = BareValue
+		// One pass over the key finds the colon and tells whether the key
+		// is a label name as it is (the common case).
+		i, valid := 0, true
+		for ; i < len(t) && t[i] != ':'; i++ {
+			valid = valid && labelByte[t[i]]
+		}
+		k, v := t[:i], BareValue
+		if i < len(t) {
+			v = t[i+1:]
 		}
 		if k == "" || v == "" {
 			continue
 		}
-		labels = append(labels, label{e.labelName(k), e.validUTF8(v)})
+		if !valid || '0' <= k[0] && k[0] <= '9' || strings.HasPrefix(k, "__") {
+			k = e.labelName(k)
+		}
+		if !ascii(v) {
+			v = e.validUTF8(v)
+		}
+		labels = append(labels, label{k, v})
 	}
 
 	// Sort by name, stably (insertion sort: tags come sorted, so their
 	// labels nearly are), then keep the last of each name: the host label
 	// comes before the tags, so a tag's host replaces it.
 	for i := 1; i < len(labels); i++ {
-		for j := i; j > 0 && labels[j].name < labels[j-1].name; j-- {
+		for j := i; j > 0 && less(labels[j].name, labels[j-1].name); j-- {
 			labels[j], labels[j-1] = labels[j-1], labels[j]
 		}
 	}
@@ -252,7 +267,7 @@ func (e *Encoder) makeLabels(p *sdk.Point) {
 		if i+1 < len(labels) && labels[i+1].name == l.name {
 			continue
 		}
-		if l.name < NameLabel {
+		if less(l.name, NameLabel) {
 			e.split = len(b) + labelFieldSize(l)
 		}
 		n := 1 + protowire.SizeVarint(uint64(len(l.name))) + len(l.name) +
@@ -270,6 +285,25 @@ func (e *Encoder) makeLabels(p *sdk.Point) {
 	// Keep no reference to the point's strings.
 	clear(labels)
 	e.scratch = labels[:0]
+}
+
+// less reports whether a sorts before b, which must not be empty; most
+// label names differ at their first byte.
+func less(a, b string) bool {
+	if a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
+}
+
+// ascii reports whether s is ASCII, and so valid UTF-8.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // labelFieldSize is the size of l's TimeSeries.labels field.
