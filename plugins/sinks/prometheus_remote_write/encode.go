@@ -111,8 +111,8 @@ func (e *Encoder) Size() int { return len(e.buf) }
 // until the next Reset or Point, and the caller copies it to keep it.
 func (e *Encoder) Body() []byte { return e.buf }
 
-// nameLabelHead is a Label field's start for __name__, up to the value's
-// length: the Label's tag and length follow from the value's length.
+// nameLabelHead is the start of the Label message of __name__: its name
+// field and the tag of its value field.
 const nameLabelHead = "\x0a\x08" + NameLabel + "\x12"
 
 // Point appends p as one TimeSeries holding one Sample:
@@ -195,12 +195,11 @@ func (e *Encoder) same(p *sdk.Point) bool {
 	if !e.valid || len(e.keyLens) != len(p.Tags)+1 {
 		return false
 	}
-	k := e.key
-	if n := e.keyLens[0]; string(k[:n]) != p.Hostname {
+	n := e.keyLens[0]
+	if string(e.key[:n]) != p.Hostname {
 		return false
-	} else {
-		k = k[n:]
 	}
+	k := e.key[n:]
 	for i, t := range p.Tags {
 		n := e.keyLens[i+1]
 		if string(k[:n]) != t {
