@@ -161,9 +161,9 @@ func (e *Encoder) setup() {
 	}
 	e.ready = true
 	version := string(appendValidUTF8(nil, e.version))
-	n := 1 + protowire.SizeVarint(uint64(len(ScopeName))) + len(ScopeName)
+	n := 1 + sizeVarint(uint64(len(ScopeName))) + len(ScopeName)
 	if version != "" {
-		n += 1 + protowire.SizeVarint(uint64(len(version))) + len(version)
+		n += 1 + sizeVarint(uint64(len(version))) + len(version)
 	}
 	b := append(e.scope[:0], tagScope)
 	b = protowire.AppendVarint(b, uint64(n))
@@ -232,14 +232,14 @@ func (e *Encoder) Body() []byte {
 // groupSize is the size of g's resource_metrics field.
 func (e *Encoder) groupSize(g *group) int {
 	sm := len(e.scope) + len(g.buf) - g.head
-	rm := len(g.resource) + 1 + protowire.SizeVarint(uint64(sm)) + sm
-	return 1 + protowire.SizeVarint(uint64(rm)) + rm
+	rm := len(g.resource) + 1 + sizeVarint(uint64(sm)) + sm
+	return 1 + sizeVarint(uint64(rm)) + rm
 }
 
 // envelope appends g's resource_metrics field up to its metrics.
 func (e *Encoder) envelope(b []byte, g *group) []byte {
 	sm := len(e.scope) + len(g.buf) - g.head
-	rm := len(g.resource) + 1 + protowire.SizeVarint(uint64(sm)) + sm
+	rm := len(g.resource) + 1 + sizeVarint(uint64(sm)) + sm
 	b = append(b, tagResourceMetrics)
 	b = protowire.AppendVarint(b, uint64(rm))
 	b = append(b, g.resource...)
@@ -299,15 +299,15 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 	if nanos != 0 {
 		dp += 9
 	}
-	data := 1 + protowire.SizeVarint(uint64(dp)) + dp // the data_points field
+	data := 1 + sizeVarint(uint64(dp)) + dp // the data_points field
 	if counter {
 		data += 2 // temporality
 		if p.Value >= 0 {
 			data += 2 // is_monotonic
 		}
 	}
-	metric := 1 + protowire.SizeVarint(uint64(len(name))) + len(name) +
-		1 + protowire.SizeVarint(uint64(data)) + data
+	metric := 1 + sizeVarint(uint64(len(name))) + len(name) +
+		1 + sizeVarint(uint64(data)) + data
 
 	gi := e.group(host)
 	g := &e.groups[gi]
@@ -382,6 +382,8 @@ func (e *Encoder) makeAttrs(tags []string) {
 		e.keyLens = append(e.keyLens, len(t))
 	}
 	e.valid = true
+	// Tags are nearly always ASCII: then none needs repairing.
+	ascii := asciiBytes(e.key)
 
 	e.hostTag = -1
 	attrs := e.attrs[:0]
@@ -398,7 +400,7 @@ func (e *Encoder) makeAttrs(tags []string) {
 		if k == "" {
 			continue
 		}
-		if !utf8.ValidString(t) {
+		if !ascii && !utf8.ValidString(t) {
 			k, v = e.validUTF8(k), e.validUTF8(v)
 		}
 		attrs = append(attrs, attr{k, v})
@@ -406,7 +408,7 @@ func (e *Encoder) makeAttrs(tags []string) {
 	// Sort by key, stably (insertion sort: tags come sorted), then keep the
 	// last of each key.
 	for i := 1; i < len(attrs); i++ {
-		for j := i; j > 0 && attrs[j].key < attrs[j-1].key; j-- {
+		for j := i; j > 0 && less(attrs[j].key, attrs[j-1].key); j-- {
 			attrs[j], attrs[j-1] = attrs[j-1], attrs[j]
 		}
 	}
@@ -448,7 +450,7 @@ func (e *Encoder) newGroup(host string) int {
 	var res []byte
 	if host != "" {
 		kv := attrSize(attr{HostAttribute, host})
-		a := 1 + protowire.SizeVarint(uint64(kv)) + kv
+		a := 1 + sizeVarint(uint64(kv)) + kv
 		res = append(res, tagResource)
 		res = protowire.AppendVarint(res, uint64(a))
 		res = append(res, tagAttribute)
@@ -478,10 +480,10 @@ func (e *Encoder) newGroup(host string) int {
 func attrSize(a attr) int {
 	n := 0
 	if a.key != "" {
-		n = 1 + protowire.SizeVarint(uint64(len(a.key))) + len(a.key)
+		n = 1 + sizeVarint(uint64(len(a.key))) + len(a.key)
 	}
-	v := 1 + protowire.SizeVarint(uint64(len(a.value))) + len(a.value) // AnyValue
-	return n + 1 + protowire.SizeVarint(uint64(v)) + v
+	v := 1 + sizeVarint(uint64(len(a.value))) + len(a.value) // AnyValue
+	return n + 1 + sizeVarint(uint64(v)) + v
 }
 
 // appendKeyValue appends a's KeyValue message, its length first.
@@ -493,10 +495,42 @@ func appendKeyValue(b []byte, a attr) []byte {
 		b = append(b, a.key...)
 	}
 	b = append(b, tagValue)
-	b = appendVarint(b, uint64(1+protowire.SizeVarint(uint64(len(a.value)))+len(a.value)))
+	b = appendVarint(b, uint64(1+sizeVarint(uint64(len(a.value)))+len(a.value)))
 	b = append(b, tagStringValue)
 	b = appendVarint(b, uint64(len(a.value)))
 	return append(b, a.value...)
+}
+
+// less reports whether a sorts before b, which must not be empty; most keys
+// differ at their first byte.
+func less(a, b string) bool {
+	if a[0] != b[0] {
+		return a[0] < b[0]
+	}
+	return a < b
+}
+
+// sizeVarint is protowire.SizeVarint with the one-byte case inlined.
+func sizeVarint(v uint64) int {
+	if v < 0x80 {
+		return 1
+	}
+	return protowire.SizeVarint(v)
+}
+
+// asciiBytes reports whether b is ASCII, eight bytes at a time.
+func asciiBytes(b []byte) bool {
+	for ; len(b) >= 8; b = b[8:] {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // appendVarint is protowire.AppendVarint with the one-byte case inlined.

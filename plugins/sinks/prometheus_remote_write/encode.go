@@ -17,6 +17,7 @@
 package remotewrite
 
 import (
+	"encoding/binary"
 	"math"
 	"strings"
 	"unicode/utf8"
@@ -151,15 +152,15 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 	if digit {
 		nameLen++
 	}
-	nameLabel := len(nameLabelHead) + protowire.SizeVarint(uint64(nameLen)) + nameLen
+	nameLabel := len(nameLabelHead) + sizeVarint(uint64(nameLen)) + nameLen
 	bits := math.Float64bits(p.Value)
 	if p.Value != p.Value {
 		bits = NormalNaN
 	}
 	ms := uint64(p.Timestamp * 1000)
-	sampleSize := 1 + 8 + 1 + protowire.SizeVarint(ms)
-	size := len(e.labels) + 1 + protowire.SizeVarint(uint64(nameLabel)) + nameLabel +
-		1 + protowire.SizeVarint(uint64(sampleSize)) + sampleSize
+	sampleSize := 1 + 8 + 1 + sizeVarint(ms)
+	size := len(e.labels) + 1 + sizeVarint(uint64(nameLabel)) + nameLabel +
+		1 + sizeVarint(uint64(sampleSize)) + sampleSize
 
 	b := append(e.buf, tagTimeSeries)
 	b = appendVarint(b, uint64(size))
@@ -220,11 +221,13 @@ func (e *Encoder) makeLabels(p *sdk.Point) {
 		e.keyLens = append(e.keyLens, len(t))
 	}
 	e.valid = true
+	// Hostnames and tags are nearly always ASCII: then none needs repairing.
+	ascii := asciiBytes(e.key)
 
 	e.arena = e.arena[:0]
 	labels := e.scratch[:0]
 	if h := p.Hostname; h != "" {
-		if !ascii(h) {
+		if !ascii {
 			h = e.validUTF8(h)
 		}
 		labels = append(labels, label{HostLabel, h})
@@ -246,7 +249,7 @@ func (e *Encoder) makeLabels(p *sdk.Point) {
 		if !valid || '0' <= k[0] && k[0] <= '9' || strings.HasPrefix(k, "__") {
 			k = e.labelName(k)
 		}
-		if !ascii(v) {
+		if !ascii {
 			v = e.validUTF8(v)
 		}
 		labels = append(labels, label{k, v})
@@ -269,8 +272,8 @@ func (e *Encoder) makeLabels(p *sdk.Point) {
 		if less(l.name, NameLabel) {
 			e.split = len(b) + labelFieldSize(l)
 		}
-		n := 1 + protowire.SizeVarint(uint64(len(l.name))) + len(l.name) +
-			1 + protowire.SizeVarint(uint64(len(l.value))) + len(l.value)
+		n := 1 + sizeVarint(uint64(len(l.name))) + len(l.name) +
+			1 + sizeVarint(uint64(len(l.value))) + len(l.value)
 		b = append(b, tagLabel)
 		b = appendVarint(b, uint64(n))
 		b = append(b, tagLabelName)
@@ -295,10 +298,23 @@ func less(a, b string) bool {
 	return a < b
 }
 
-// ascii reports whether s is ASCII, and so valid UTF-8.
-func ascii(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+// sizeVarint is protowire.SizeVarint with the one-byte case inlined.
+func sizeVarint(v uint64) int {
+	if v < 0x80 {
+		return 1
+	}
+	return protowire.SizeVarint(v)
+}
+
+// asciiBytes reports whether b is ASCII, eight bytes at a time.
+func asciiBytes(b []byte) bool {
+	for ; len(b) >= 8; b = b[8:] {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
 			return false
 		}
 	}
@@ -307,9 +323,9 @@ func ascii(s string) bool {
 
 // labelFieldSize is the size of l's TimeSeries.labels field.
 func labelFieldSize(l label) int {
-	n := 1 + protowire.SizeVarint(uint64(len(l.name))) + len(l.name) +
-		1 + protowire.SizeVarint(uint64(len(l.value))) + len(l.value)
-	return 1 + protowire.SizeVarint(uint64(n)) + n
+	n := 1 + sizeVarint(uint64(len(l.name))) + len(l.name) +
+		1 + sizeVarint(uint64(len(l.value))) + len(l.value)
+	return 1 + sizeVarint(uint64(n)) + n
 }
 
 // appendVarint is protowire.AppendVarint with the one-byte case inlined.
