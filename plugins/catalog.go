@@ -15,6 +15,7 @@ import (
 	"github.com/veneurd/veneurd/plugins/sinks/datadog"
 	"github.com/veneurd/veneurd/plugins/sinks/debug"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
+	"github.com/veneurd/veneurd/plugins/sinks/otlp"
 	remotewrite "github.com/veneurd/veneurd/plugins/sinks/prometheus_remote_write"
 	"github.com/veneurd/veneurd/plugins/sources/dogstatsd"
 	"github.com/veneurd/veneurd/sdk"
@@ -36,6 +37,7 @@ var Builtins = []Builtin{
 	{sdk.KindSink, "blackhole", "discards everything, counting it", func() sdk.Plugin { return blackhole.New() }},
 	{sdk.KindSink, "localfile", "appends each point to a file as a JSON line", func() sdk.Plugin { return localfile.New() }},
 	{sdk.KindSink, "datadog", "sends series, service checks and events to Datadog's API", func() sdk.Plugin { return datadog.New() }},
+	{sdk.KindSink, "otlp", "sends points as OpenTelemetry metrics over OTLP/HTTP or OTLP/gRPC", func() sdk.Plugin { return otlp.New() }},
 	{sdk.KindSink, "prometheus_remote_write", "sends points with Prometheus remote write 1.0", func() sdk.Plugin { return remotewrite.New() }},
 }
 
