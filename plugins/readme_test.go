@@ -17,7 +17,7 @@ var hclBlock = regexp.MustCompile("(?s)```hcl\n(.*?)```")
 // docs cannot rot, and checks that each README has the standard sections.
 func TestReadmeExamples(t *testing.T) {
 	// The secrets the examples read, as a deployment would set them.
-	for _, name := range []string{"DD_API_KEY", "INFLUX_TOKEN"} {
+	for _, name := range []string{"DD_API_KEY", "INFLUX_TOKEN", "MIMIR_PASSWORD", "OTLP_API_KEY"} {
 		t.Setenv(name, "example-secret")
 	}
 	for _, b := range plugins.Builtins {
