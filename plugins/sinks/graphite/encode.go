@@ -3,6 +3,7 @@ package graphite
 import (
 	"bytes"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ type Encoder struct {
 
 	buf     []byte
 	n       int
+	ts      timestamp
 	tags    []tag
 	scratch []byte // the current point's tag keys and values that needed cleaning
 }
@@ -70,15 +72,10 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 	start := len(e.buf)
 	b := appendClean(e.buf, e.Prefix, nameChars, true)
 	b = appendClean(b, p.Name, nameChars, e.Prefix == "")
-	e.collectTags(p)
-	var prev string
-	for i, t := range e.tags {
-		if i > 0 && t.k == prev {
-			// Graphite keeps one value per tag name.
-			continue
-		}
-		prev = t.k
-		b = append(append(append(append(b, ';'), t.k...), '='), t.v...)
+	if tags, ok := appendTagsInOrder(b, p, e.NoHostTag); ok {
+		b = tags
+	} else {
+		b = e.appendTags(b, p)
 	}
 	if n := len(b); n-start >= 2 && b[n-1] == '}' && b[n-2] == '"' && bytes.IndexByte(b[start:], '{') >= 0 {
 		// Carbon reads a path ending in "} with a { as an OpenMetrics name,
@@ -88,7 +85,7 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 	b = append(b, ' ')
 	b = appendFloat(b, p.Value)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, p.Timestamp, 10)
+	b = e.appendTimestamp(b, p.Timestamp)
 	if len(b)-start > MaxLineLength {
 		e.buf = b[:start]
 		return false
@@ -96,6 +93,66 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 	e.buf = append(b, '\n')
 	e.n++
 	return true
+}
+
+// appendTagsInOrder appends p's tags as appendTags does, in one pass, when
+// that is simple: p's tags need no sanitising (nor do their values hold a
+// character that only tag names forbid), none is left out, and their names
+// are in order (as they are when the tags, sorted as strings, have no name
+// that is a prefix of another). Otherwise it returns false, having appended
+// part of the tags, and appendTags is the way.
+func appendTagsInOrder(b []byte, p *sdk.Point, noHost bool) ([]byte, bool) {
+	host := noHost || p.Hostname == "" // whether the host is written, or not to be
+	if !host && valueChars.dirty(p.Hostname, true) {
+		return b, false
+	}
+	var prev string
+	for _, s := range p.Tags {
+		i, dirty := scanTag(s)
+		k := s
+		if i >= 0 {
+			k = s[:i]
+		}
+		if dirty || !after(k, prev) || i == len(s)-1 || (i >= 0 && s[i+1] == '~') {
+			// To sanitise, out of order, a duplicate, an empty name or an
+			// empty value.
+			return b, false
+		}
+		if !host && !after("host", k) {
+			if k != "host" {
+				b = append(append(b, ";host="...), p.Hostname...)
+			}
+			host = true
+		}
+		if i < 0 {
+			b = append(append(append(b, ';'), s...), "=true"...)
+		} else {
+			eq := len(b) + 1 + i
+			b = append(append(b, ';'), s...)
+			b[eq] = '='
+		}
+		prev = k
+	}
+	if !host {
+		b = append(append(b, ";host="...), p.Hostname...)
+	}
+	return b, true
+}
+
+// appendTags appends ;name=value for each of p's tags, collected by
+// collectTags, and the host tag, skipping a tag whose name is the previous
+// one's: Graphite keeps one value per tag name.
+func (e *Encoder) appendTags(b []byte, p *sdk.Point) []byte {
+	e.collectTags(p)
+	var prev string
+	for i, t := range e.tags {
+		if i > 0 && t.k == prev {
+			continue
+		}
+		prev = t.k
+		b = append(append(append(append(b, ';'), t.k...), '='), t.v...)
+	}
+	return b
 }
 
 // collectTags fills e.tags with p's tags as they are written: split at the
@@ -223,8 +280,53 @@ func load64(s string, i int) uint64 {
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-// zero8 is not zero when one of the bytes of w is zero.
+// zero8 is not zero when one of the bytes of w is zero; its lowest bit set
+// is exact, in the highest bit of the first zero byte.
 func zero8(w uint64) uint64 { return (w - ones) &^ w & highs }
+
+// scanTag reports where the first colon of s is (-1 when there is none), and
+// whether s holds a byte keyChars marks (whether the tag, name or value,
+// may need sanitising), eight bytes at a time.
+func scanTag(s string) (colon int, dirty bool) {
+	colon = -1
+	var a uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := load64(s, i)
+		a |= keyChars.attention8(w)
+		if c := zero8(w ^ (ones * ':')); c != 0 && colon < 0 {
+			colon = i + bits.TrailingZeros64(c)/8
+		}
+	}
+	if i < len(s) {
+		if len(s) < 8 {
+			for ; i < len(s); i++ {
+				c := s[i]
+				if keyChars.table[c] {
+					a = 1
+				}
+				if c == ':' && colon < 0 {
+					colon = i
+				}
+			}
+			return colon, a != 0
+		}
+		// The last eight bytes, of which the first 8-(len(s)-i) were
+		// scanned already.
+		j := len(s) - 8
+		w := load64(s, j)
+		a |= keyChars.attention8(w)
+		if colon < 0 {
+			// Set the bytes already scanned to 0xff, which is not a colon,
+			// to look at the rest only.
+			w |= 1<<(8*uint(i-j)) - 1
+			if c := zero8(w ^ (ones * ':')); c != 0 {
+				colon = j + bits.TrailingZeros64(c)/8
+			}
+		}
+	}
+	return colon, a != 0
+}
 
 var (
 	// Names end at the first semicolon, where the tags begin.
@@ -296,6 +398,10 @@ func isSpace(r rune) bool {
 // with an exponent only for very small and very large magnitudes (as
 // encoding/json writes numbers): 3, -0.25, 1e-7, 1e+21.
 func appendFloat(b []byte, f float64) []byte {
+	if i := int64(f); float64(i) == f && i != 0 && i > -1e15 && i < 1e15 {
+		// Whole numbers, as counts often are: the same digits, faster.
+		return strconv.AppendInt(b, i, 10)
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -309,4 +415,30 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// after reports whether k sorts after prev, deciding on the first bytes
+// without a call when they differ, as they mostly do.
+func after(k, prev string) bool {
+	if len(k) > 0 && len(prev) > 0 && k[0] != prev[0] {
+		return k[0] > prev[0]
+	}
+	return k > prev
+}
+
+// timestamp is the last timestamp written, formatted: the points of a flush
+// share theirs.
+type timestamp struct {
+	t   int64
+	n   int
+	buf [20]byte
+}
+
+// appendTimestamp appends t in decimal.
+func (e *Encoder) appendTimestamp(b []byte, t int64) []byte {
+	if e.ts.n == 0 || e.ts.t != t {
+		e.ts.t = t
+		e.ts.n = len(strconv.AppendInt(e.ts.buf[:0], t, 10))
+	}
+	return append(b, e.ts.buf[:e.ts.n]...)
 }

@@ -261,7 +261,8 @@ func TestPointAllocs(t *testing.T) {
 	for i := range tags {
 		tags[i] = fmt.Sprintf("t%02d:v", 29-i)
 	}
-	ps = append(ps, sdk.Point{Name: "many.tags", Tags: tags, Value: 1, Hostname: "h"})
+	ps = append(ps, sdk.Point{Name: "many.tags", Tags: tags, Value: 1, Hostname: "h"},
+		sdk.Point{Name: "~dirty name\n", Tags: []string{"a.b:1", "a:~2\xff", "k=:v"}, Value: 1, Hostname: "h;"})
 	e := Encoder{Prefix: "veneur."}
 	encode := func() {
 		e.Reset()

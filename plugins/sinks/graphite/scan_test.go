@@ -40,3 +40,29 @@ func TestDirty(t *testing.T) {
 		}
 	}
 }
+
+// TestScanTag checks scanTag against strings.IndexByte and keyChars.dirty,
+// on strings with colons here and there.
+func TestScanTag(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := range 40 {
+		for range 2000 {
+			b := make([]byte, n)
+			for i := range b {
+				switch r.IntN(6) {
+				case 0:
+					b[i] = ':'
+				case 1:
+					b[i] = byte(r.IntN(256))
+				default:
+					b[i] = 'a' + byte(r.IntN(26))
+				}
+			}
+			s := string(b)
+			colon, dirty := scanTag(s)
+			if colon != strings.IndexByte(s, ':') || dirty != keyChars.dirty(s, false) {
+				t.Fatalf("scanTag(%q) = %d, %t", s, colon, dirty)
+			}
+		}
+	}
+}

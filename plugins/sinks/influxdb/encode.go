@@ -41,7 +41,8 @@ type Encoder struct {
 
 	buf     []byte
 	n       int
-	tags    []tag
+	ts      timestamp
+	tags    []tag  // the current point's tags, when appendTags sorts them
 	scratch []byte // the current point's strings that needed cleaning
 }
 
@@ -88,16 +89,10 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 		name = name[1:]
 	}
 	b = appendEscaped(b, name, esc, false)
-	e.collectTags(p)
-	var prev string
-	for i, t := range e.tags {
-		if i > 0 && t.k == prev {
-			// InfluxDB refuses a point with duplicate tag keys.
-			continue
-		}
-		prev = t.k
-		b = appendEscaped(append(b, ','), t.k, t.esc, true)
-		b = appendEscaped(append(b, '='), t.v, t.esc, true)
+	if tags, ok := e.appendTagsInOrder(b, p); ok {
+		b = tags
+	} else {
+		b = e.appendTags(b, p)
 	}
 	if len(b)-start > MaxKeyLength {
 		e.buf = b[:start]
@@ -111,10 +106,82 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 		b = append(b, '"')
 	}
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, p.Timestamp, 10)
+	b = e.appendTimestamp(b, p.Timestamp)
 	e.buf = append(b, '\n')
 	e.n++
 	return true
+}
+
+// appendTagsInOrder appends p's tags as appendTags does, in one pass, when
+// that is simple: p's tags are clean, none is renamed or left out, and
+// their keys are in order (as they are when the tags, sorted as strings,
+// have no key that is a prefix of another). Otherwise it returns false,
+// having appended part of the tags, and appendTags is the way.
+func (e *Encoder) appendTagsInOrder(b []byte, p *sdk.Point) ([]byte, bool) {
+	host := e.NoHostTag || p.Hostname == "" // whether the host is written, or not to be
+	var hostEsc bool
+	if !host {
+		var dirty bool
+		if dirty, hostEsc = scan(p.Hostname); dirty {
+			return b, false
+		}
+	}
+	var prev string
+	for _, s := range p.Tags {
+		i, dirty, esc := scanTag(s)
+		k := s
+		if i >= 0 {
+			k = s[:i]
+		}
+		if dirty || !after(k, prev) || i == len(s)-1 {
+			// To clean, out of order, a duplicate, an empty key or an
+			// empty value.
+			return b, false
+		}
+		switch k {
+		case "time", "_field", "_measurement":
+			return b, false
+		}
+		if !host && !after("host", k) {
+			if k != "host" {
+				b = appendEscaped(append(b, ",host="...), p.Hostname, hostEsc, true)
+			}
+			host = true
+		}
+		switch {
+		case i < 0:
+			b = append(appendEscaped(append(b, ','), s, esc, true), "=true"...)
+		case !esc:
+			eq := len(b) + 1 + i
+			b = append(append(b, ','), s...)
+			b[eq] = '='
+		default:
+			b = appendEscaped(append(b, ','), k, esc, true)
+			b = appendEscaped(append(b, '='), s[i+1:], esc, true)
+		}
+		prev = k
+	}
+	if !host {
+		b = appendEscaped(append(b, ",host="...), p.Hostname, hostEsc, true)
+	}
+	return b, true
+}
+
+// appendTags appends ,key=value for each of p's tags, collected by
+// collectTags, and the host tag, skipping a tag whose key is the previous
+// one's: InfluxDB refuses a point with duplicate tag keys.
+func (e *Encoder) appendTags(b []byte, p *sdk.Point) []byte {
+	e.collectTags(p)
+	var prev string
+	for i, t := range e.tags {
+		if i > 0 && t.k == prev {
+			continue
+		}
+		prev = t.k
+		b = appendEscaped(append(b, ','), t.k, t.esc, true)
+		b = appendEscaped(append(b, '='), t.v, t.esc, true)
+	}
+	return b
 }
 
 // collectTags fills e.tags with p's tags as they are stored: split at the
@@ -125,27 +192,34 @@ func (e *Encoder) collectTags(p *sdk.Point) {
 	e.tags = e.tags[:0]
 	hasHost := false
 	for _, s := range p.Tags {
-		k, v := s, "true"
+		// One scan of the whole tag says whether its key and value need
+		// cleaning or escaping.
+		dirty, esc := scan(s)
+		t := tag{k: s, v: "true", esc: esc}
 		if i := strings.IndexByte(s, ':'); i >= 0 {
-			k, v = s[:i], s[i+1:]
-			if v == "" {
+			t.k, t.v = s[:i], s[i+1:]
+			if t.v == "" {
 				// InfluxDB has no empty tag values: an empty value is an
 				// absent tag.
 				continue
 			}
 		}
-		if k == "" {
+		if t.k == "" {
 			continue
 		}
-		var t tag
-		var kesc, vesc bool
-		t.k, kesc = e.clean(k)
-		t.v, vesc = e.clean(v)
-		t.esc = kesc || vesc
+		if dirty {
+			t.k, t.v = e.cleanDirty(t.k), e.cleanDirty(t.v)
+			t.esc = true
+		}
+		// InfluxDB refuses points with the tag keys time, _field and
+		// _measurement.
 		switch t.k {
-		case "time", "_field", "_measurement":
-			// InfluxDB refuses points with these tag keys.
-			t.k += "_"
+		case "time":
+			t.k = "time_"
+		case "_field":
+			t.k = "_field_"
+		case "_measurement":
+			t.k = "_measurement_"
 		case "host":
 			hasHost = true
 		}
@@ -180,12 +254,21 @@ func (e *Encoder) clean(s string) (clean string, esc bool) {
 	if !dirty {
 		return s, esc
 	}
+	return e.cleanDirty(s), true
+}
+
+// cleanDirty returns a cleaned copy of s in e.scratch, valid until the next
+// Point.
+func (e *Encoder) cleanDirty(s string) string {
+	if s == "" {
+		return ""
+	}
 	i := len(e.scratch)
 	e.scratch = appendClean(e.scratch, s)
 	// Cleaning never shortens s, which is not empty. The bytes are not
 	// written again before the next Point resets e.scratch, and a copy left
 	// behind when e.scratch grows stays as it is.
-	return unsafe.String(&e.scratch[i], len(e.scratch)-i), true
+	return unsafe.String(&e.scratch[i], len(e.scratch)-i)
 }
 
 // appendClean appends s as InfluxDB is to store it in a measurement, tag key
@@ -307,6 +390,10 @@ func appendStringField(b []byte, s string) []byte {
 // encoding/json writes numbers): 3, -0.25, 1e-7, 1e+21. Line protocol reads
 // a number without a suffix as a float.
 func appendFloat(b []byte, f float64) []byte {
+	if i := int64(f); float64(i) == f && i != 0 && i > -1e15 && i < 1e15 {
+		// Whole numbers, as counts often are: the same digits, faster.
+		return strconv.AppendInt(b, i, 10)
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -320,4 +407,30 @@ func appendFloat(b []byte, f float64) []byte {
 		}
 	}
 	return b
+}
+
+// after reports whether k sorts after prev, deciding on the first bytes
+// without a call when they differ, as they mostly do.
+func after(k, prev string) bool {
+	if len(k) > 0 && len(prev) > 0 && k[0] != prev[0] {
+		return k[0] > prev[0]
+	}
+	return k > prev
+}
+
+// timestamp is the last timestamp written, formatted: the points of a flush
+// share theirs.
+type timestamp struct {
+	t   int64
+	n   int
+	buf [20]byte
+}
+
+// appendTimestamp appends t in decimal.
+func (e *Encoder) appendTimestamp(b []byte, t int64) []byte {
+	if e.ts.n == 0 || e.ts.t != t {
+		e.ts.t = t
+		e.ts.n = len(strconv.AppendInt(e.ts.buf[:0], t, 10))
+	}
+	return append(b, e.ts.buf[:e.ts.n]...)
 }

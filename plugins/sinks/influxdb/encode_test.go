@@ -317,7 +317,14 @@ func points(n int) []sdk.Point {
 // TestPointAllocs checks that a warmed-up Encoder allocates nothing.
 func TestPointAllocs(t *testing.T) {
 	ps := points(1000)
-	ps = append(ps, sdk.Point{Name: "status.check", Tags: []string{"a:b"}, Type: sdk.PointStatus, Value: 1, Message: "bad \"x\"\n", Hostname: "h"})
+	tags := make([]string, 30)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("t%02d:v", 29-i)
+	}
+	ps = append(ps,
+		sdk.Point{Name: "status.check", Tags: []string{"a:b"}, Type: sdk.PointStatus, Value: 1, Message: "bad \"x\"\n", Hostname: "h"},
+		sdk.Point{Name: "many.tags", Tags: tags, Value: 1, Hostname: "h"},
+		sdk.Point{Name: "dirty\n", Tags: []string{"a.b:1", "a:2\xff", "time:x"}, Value: 1, Hostname: "h\\"})
 	var e Encoder
 	encode := func() {
 		e.Reset()

@@ -40,3 +40,30 @@ func TestScan(t *testing.T) {
 		}
 	}
 }
+
+// TestScanTag checks scanTag's colon against strings.IndexByte, on strings
+// with colons here and there.
+func TestScanTag(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := range 40 {
+		for range 2000 {
+			b := make([]byte, n)
+			for i := range b {
+				switch r.IntN(6) {
+				case 0:
+					b[i] = ':'
+				case 1:
+					b[i] = byte(r.IntN(256))
+				default:
+					b[i] = 'a' + byte(r.IntN(26))
+				}
+			}
+			s := string(b)
+			colon, dirty, esc := scanTag(s)
+			wd, we := scan(s)
+			if colon != strings.IndexByte(s, ':') || dirty != wd || esc != we {
+				t.Fatalf("scanTag(%q) = %d, %t, %t", s, colon, dirty, esc)
+			}
+		}
+	}
+}
