@@ -14,6 +14,7 @@ import (
 	"github.com/veneurd/veneurd/plugins/sinks/blackhole"
 	"github.com/veneurd/veneurd/plugins/sinks/datadog"
 	"github.com/veneurd/veneurd/plugins/sinks/debug"
+	"github.com/veneurd/veneurd/plugins/sinks/graphite"
 	"github.com/veneurd/veneurd/plugins/sinks/influxdb"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 	"github.com/veneurd/veneurd/plugins/sinks/otlp"
@@ -38,6 +39,7 @@ var Builtins = []Builtin{
 	{sdk.KindSink, "blackhole", "discards everything, counting it", func() sdk.Plugin { return blackhole.New() }},
 	{sdk.KindSink, "localfile", "appends each point to a file as a JSON line", func() sdk.Plugin { return localfile.New() }},
 	{sdk.KindSink, "datadog", "sends series, service checks and events to Datadog's API", func() sdk.Plugin { return datadog.New() }},
+	{sdk.KindSink, "graphite", "writes points to Carbon in its plaintext protocol, with tags", func() sdk.Plugin { return graphite.New() }},
 	{sdk.KindSink, "influxdb", "writes points to InfluxDB 1.x (/write) or 2 and 3 (/api/v2/write) in line protocol", func() sdk.Plugin { return influxdb.New() }},
 	{sdk.KindSink, "otlp", "sends points as OpenTelemetry metrics over OTLP/HTTP or OTLP/gRPC", func() sdk.Plugin { return otlp.New() }},
 	{sdk.KindSink, "prometheus_remote_write", "sends points with Prometheus remote write 1.0", func() sdk.Plugin { return remotewrite.New() }},
