@@ -16,6 +16,7 @@ import (
 	"github.com/veneurd/veneurd/plugins/sinks/debug"
 	"github.com/veneurd/veneurd/plugins/sinks/graphite"
 	"github.com/veneurd/veneurd/plugins/sinks/influxdb"
+	"github.com/veneurd/veneurd/plugins/sinks/kafka"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 	"github.com/veneurd/veneurd/plugins/sinks/otlp"
 	remotewrite "github.com/veneurd/veneurd/plugins/sinks/prometheus_remote_write"
@@ -41,6 +42,7 @@ var Builtins = []Builtin{
 	{sdk.KindSink, "datadog", "sends series, service checks and events to Datadog's API", func() sdk.Plugin { return datadog.New() }},
 	{sdk.KindSink, "graphite", "writes points to Carbon in its plaintext protocol, with tags", func() sdk.Plugin { return graphite.New() }},
 	{sdk.KindSink, "influxdb", "writes points to InfluxDB 1.x (/write) or 2 and 3 (/api/v2/write) in line protocol", func() sdk.Plugin { return influxdb.New() }},
+	{sdk.KindSink, "kafka", "produces points to a Kafka topic as JSON or protobuf, keyed by series", func() sdk.Plugin { return kafka.New() }},
 	{sdk.KindSink, "otlp", "sends points as OpenTelemetry metrics over OTLP/HTTP or OTLP/gRPC", func() sdk.Plugin { return otlp.New() }},
 	{sdk.KindSink, "prometheus_remote_write", "sends points with Prometheus remote write 1.0", func() sdk.Plugin { return remotewrite.New() }},
 }

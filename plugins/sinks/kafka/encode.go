@@ -59,10 +59,35 @@ func (e *Encoder) Reset() {
 // Len is the number of records appended since Reset.
 func (e *Encoder) Len() int { return len(e.recs) }
 
-// Size is the number of bytes of the keys and values appended since Reset.
-// Kafka adds a few bytes per record (lengths, offset and timestamp deltas,
-// attributes) and per batch.
+// Size is the number of bytes of the batch: the keys and values appended
+// since Reset, and a 4-byte length each. Kafka adds a few bytes per record
+// (lengths, offset and timestamp deltas, attributes) and per batch.
 func (e *Encoder) Size() int { return len(e.buf) }
+
+// Body returns the batch as one buffer, each record a 4-byte big-endian
+// length of its value, its key (KeySize bytes) and its value: what the sink
+// queues for delivery, and Split reads. Valid until the next Reset, Append
+// or AppendEvent.
+func (e *Encoder) Body() []byte { return e.buf }
+
+// Split calls yield with the key and value of each record of body, a Body,
+// until yield returns false. It reports whether body was whole.
+func Split(body []byte, yield func(key, value []byte) bool) bool {
+	for len(body) > 0 {
+		if len(body) < 4+KeySize {
+			return false
+		}
+		n := int(binary.BigEndian.Uint32(body))
+		if len(body) < 4+KeySize+n {
+			return false
+		}
+		if !yield(body[4:4+KeySize:4+KeySize], body[4+KeySize:4+KeySize+n:4+KeySize+n]) {
+			return true
+		}
+		body = body[4+KeySize+n:]
+	}
+	return true
+}
 
 // At returns the key and value of the i-th record appended since Reset,
 // valid until the next Reset, Append or AppendEvent: the caller copies them
@@ -92,11 +117,13 @@ func (e *Encoder) Append(p *sdk.Point) bool {
 	if e.Format == JSON && (math.IsNaN(p.Value) || math.IsInf(p.Value, 0)) {
 		return false
 	}
+	h := len(e.buf)
+	e.buf = append(e.buf, 0, 0, 0, 0)
 	k0 := len(e.buf)
 	e.buf = e.appendPointKey(e.buf, p)
 	v0 := len(e.buf)
 	e.buf = e.appendPoint(e.buf, p)
-	e.recs = append(e.recs, span{k0, v0, len(e.buf)})
+	e.add(h, k0, v0)
 	return true
 }
 
@@ -104,12 +131,21 @@ func (e *Encoder) Append(p *sdk.Point) bool {
 // event without a timestamp takes the flush's. It always succeeds. ev is
 // not retained.
 func (e *Encoder) AppendEvent(ev *sdk.Event, ts int64) bool {
+	h := len(e.buf)
+	e.buf = append(e.buf, 0, 0, 0, 0)
 	k0 := len(e.buf)
 	e.buf = e.appendEventKey(e.buf, ev)
 	v0 := len(e.buf)
 	e.buf = e.appendEvent(e.buf, ev, ts)
-	e.recs = append(e.recs, span{k0, v0, len(e.buf)})
+	e.add(h, k0, v0)
 	return true
+}
+
+// add records the record whose length is at h, key at k0 and value from v0
+// to the end of the batch.
+func (e *Encoder) add(h, k0, v0 int) {
+	binary.BigEndian.PutUint32(e.buf[h:], uint32(len(e.buf)-v0))
+	e.recs = append(e.recs, span{k0, v0, len(e.buf)})
 }
 
 // Record returns p's record, as Append would append it, in a buffer of its

@@ -247,7 +247,12 @@ func TestBatch(t *testing.T) {
 		size := 0
 		for k, v := range e.Records {
 			got = append(got, [2]string{string(k), string(v)})
-			size += len(k) + len(v)
+			size += 4 + len(k) + len(v)
+		}
+		var split [][2]string
+		if !Split(e.Body(), func(k, v []byte) bool { split = append(split, [2]string{string(k), string(v)}); return true }) ||
+			!slices.Equal(split, want) {
+			t.Fatalf("format %d: Split read %d records of the body, unlike those appended", f, len(split))
 		}
 		if !slices.Equal(got, want) || e.Len() != len(want) || e.Size() != size {
 			t.Fatalf("format %d: %d records of %d bytes, want %d of %d", f, e.Len(), e.Size(), len(want), size)
@@ -300,7 +305,7 @@ func FuzzEncode(f *testing.F) {
 			t.Fatal("the first record changed")
 		}
 		if !ok {
-			if e.Len() != 1 || e.Size() != len(k1)+len(v1) {
+			if e.Len() != 1 || e.Size() != 4+len(k1)+len(v1) {
 				t.Fatal("a refused point was appended")
 			}
 			return
