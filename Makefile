@@ -36,6 +36,7 @@ plugins:
 gen:
 	protoc --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/proto/plugin.proto
+	protoc --go_out=. --go_opt=paths=source_relative plugins/sinks/kafka/point.proto
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMetric -fuzztime=20s ./plugins/sources/dogstatsd/
