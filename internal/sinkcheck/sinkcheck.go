@@ -7,9 +7,12 @@
 package sinkcheck
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -369,4 +372,18 @@ metric_sink_routing "self" {
 	}
 	t.Logf("outage of %d intervals: %d points; buffer of %d: %d arrived, %g counted dropped",
 		intervals, len(want), smallBuffer, len(got), lost)
+}
+
+// Standalone builds the sink typ's own binary, veneurd-sink-TYP, and
+// returns the plugin block that pins it by its sha256, as the type
+// TYP_standalone: the same code as the builtin, loaded as a third party's.
+func Standalone(t *testing.T, typ string) string {
+	t.Helper()
+	bin := daemontest.BuildPlugin(t, "./plugins/sinks/"+typ+"/cmd/veneurd-sink-"+typ, t.TempDir())
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("plugin \"sink\" \"%s_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", typ, bin, hex.EncodeToString(sum[:]))
 }

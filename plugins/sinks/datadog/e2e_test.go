@@ -2,18 +2,14 @@ package datadog_test
 
 import (
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/veneurd/veneurd/internal/daemontest"
 	"github.com/veneurd/veneurd/internal/receivers"
 	"github.com/veneurd/veneurd/internal/sinkcheck"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
@@ -22,19 +18,6 @@ import (
 // testKey is the API key the tests configure, through env(): it must appear
 // nowhere veneurd shows anything.
 const testKey = "dd-test-key-0f1e2d3c4b5a69788796a5b4"
-
-// standalone builds veneurd-sink-datadog and returns the plugin block that
-// pins it, as type datadog_standalone.
-func standalone(t *testing.T) string {
-	t.Helper()
-	bin := daemontest.BuildPlugin(t, "./plugins/sinks/datadog/cmd/veneurd-sink-datadog", t.TempDir())
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("plugin \"sink\" \"datadog_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", bin, hex.EncodeToString(sum[:]))
-}
 
 // vmName is the name VictoriaMetrics stores a Datadog series under: it
 // sanitizes names as Datadog does (internal/receivers).
@@ -83,7 +66,7 @@ func TestDeliversToVictoriaMetrics(t *testing.T) {
 	}
 	v1, v2 := receivers.VictoriaMetrics(t), receivers.VictoriaMetrics(t)
 	t.Setenv("VENEURD_TEST_DD_KEY", testKey)
-	r := sinkcheck.Start(t, standalone(t)+fmt.Sprintf(`
+	r := sinkcheck.Start(t, sinkcheck.Standalone(t, "datadog")+fmt.Sprintf(`
 sink "datadog" "v1" {
   address = "%s/datadog"
   api_key = env("VENEURD_TEST_DD_KEY")

@@ -1,10 +1,7 @@
 package graphite_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -15,19 +12,6 @@ import (
 	"github.com/veneurd/veneurd/internal/sinkcheck"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 )
-
-// standalone builds veneurd-sink-graphite and returns the plugin block that
-// pins it, as type graphite_standalone.
-func standalone(t *testing.T) string {
-	t.Helper()
-	bin := daemontest.BuildPlugin(t, "./plugins/sinks/graphite/cmd/veneurd-sink-graphite", t.TempDir())
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("plugin \"sink\" \"graphite_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", bin, hex.EncodeToString(sum[:]))
-}
 
 // tags are the tags a point should be written with: its own, a bare tag
 // with the value "true", and host, a host: tag's or else the point's.
@@ -77,7 +61,7 @@ func TestDelivers(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	carbon, vm := receivers.Carbon(t), receivers.VictoriaMetrics(t)
-	r := sinkcheck.Start(t, standalone(t)+fmt.Sprintf(`
+	r := sinkcheck.Start(t, sinkcheck.Standalone(t, "graphite")+fmt.Sprintf(`
 sink "graphite" "carbon" {
   address = %q
 }

@@ -1,10 +1,7 @@
 package influxdb_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,19 +11,6 @@ import (
 	"github.com/veneurd/veneurd/internal/sinkcheck"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 )
-
-// standalone builds veneurd-sink-influxdb and returns the plugin block that
-// pins it, as type influxdb_standalone.
-func standalone(t *testing.T) string {
-	t.Helper()
-	bin := daemontest.BuildPlugin(t, "./plugins/sinks/influxdb/cmd/veneurd-sink-influxdb", t.TempDir())
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("plugin \"sink\" \"influxdb_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", bin, hex.EncodeToString(sum[:]))
-}
 
 // tags are the tags a point should be written with: its own, a bare tag
 // with the value "true", and host, a host: tag's or else the point's.
@@ -67,7 +51,7 @@ func TestDelivers(t *testing.T) {
 	influx, vm := receivers.InfluxDB(t), receivers.VictoriaMetrics(t)
 	const token = "influx-token-8a7b6c5d4e3f"
 	t.Setenv("VENEURD_TEST_INFLUX_TOKEN", token)
-	r := sinkcheck.Start(t, standalone(t)+fmt.Sprintf(`
+	r := sinkcheck.Start(t, sinkcheck.Standalone(t, "influxdb")+fmt.Sprintf(`
 sink "influxdb" "v1" {
   address  = %q
   database = %q

@@ -2,12 +2,9 @@ package kafka_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,19 +18,6 @@ import (
 	"github.com/veneurd/veneurd/plugins/sinks/kafka"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 )
-
-// standalone builds veneurd-sink-kafka and returns the plugin block that
-// pins it, as type kafka_standalone.
-func standalone(t *testing.T) string {
-	t.Helper()
-	bin := daemontest.BuildPlugin(t, "./plugins/sinks/kafka/cmd/veneurd-sink-kafka", t.TempDir())
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("plugin \"sink\" \"kafka_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", bin, hex.EncodeToString(sum[:]))
-}
 
 // cluster starts kfake, franz-go's in-process implementation of the Kafka
 // protocol (no Kafka broker can be installed where the tests run), on port
@@ -128,7 +112,7 @@ func TestDelivers(t *testing.T) {
 	c := cluster(t, 0, t.TempDir(), "points", "points-pb", "events")
 	defer c.Close()
 	brokers, _ := json.Marshal(c.ListenAddrs())
-	r := sinkcheck.Start(t, standalone(t)+fmt.Sprintf(`
+	r := sinkcheck.Start(t, sinkcheck.Standalone(t, "kafka")+fmt.Sprintf(`
 sink "kafka" "json" {
   brokers     = %s
   topic       = "points"

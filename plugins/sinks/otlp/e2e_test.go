@@ -2,11 +2,8 @@ package otlp_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -22,19 +19,6 @@ import (
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 	"github.com/veneurd/veneurd/plugins/sinks/otlp"
 )
-
-// standalone builds veneurd-sink-otlp and returns the plugin block that
-// pins it, as type otlp_standalone.
-func standalone(t *testing.T) string {
-	t.Helper()
-	bin := daemontest.BuildPlugin(t, "./plugins/sinks/otlp/cmd/veneurd-sink-otlp", t.TempDir())
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("plugin \"sink\" \"otlp_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", bin, hex.EncodeToString(sum[:]))
-}
 
 // labels are the attributes a point should arrive with: its tags, a bare
 // tag with the value "true", and the host (a host: tag's, else the
@@ -153,7 +137,7 @@ func TestDelivers(t *testing.T) {
 	go srv.Serve(l)
 	defer srv.Stop()
 
-	r := sinkcheck.Start(t, standalone(t)+fmt.Sprintf(`
+	r := sinkcheck.Start(t, sinkcheck.Standalone(t, "otlp")+fmt.Sprintf(`
 sink "otlp" "http" {
   endpoint = "%s/opentelemetry/v1/metrics"
 }

@@ -1,10 +1,7 @@
 package remotewrite_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,19 +12,6 @@ import (
 	"github.com/veneurd/veneurd/internal/sinkcheck"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 )
-
-// standalone builds the sink's own binary and returns the plugin block that
-// pins it, as type prometheus_remote_write_standalone.
-func standalone(t *testing.T) string {
-	t.Helper()
-	bin := daemontest.BuildPlugin(t, "./plugins/sinks/prometheus_remote_write/cmd/veneurd-sink-prometheus_remote_write", t.TempDir())
-	b, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("plugin \"sink\" \"prometheus_remote_write_standalone\" {\n  path   = %q\n  sha256 = %q\n}\n", bin, hex.EncodeToString(sum[:]))
-}
 
 var notName = regexp.MustCompile(`[^a-zA-Z0-9_:]`)
 
@@ -91,7 +75,7 @@ func TestDeliversToPrometheus(t *testing.T) {
 	prom, vm := receivers.Prometheus(t), receivers.VictoriaMetrics(t)
 	const token = "rw-token-5f4e3d2c1b0a"
 	t.Setenv("VENEURD_TEST_RW_TOKEN", token)
-	r := sinkcheck.Start(t, standalone(t)+fmt.Sprintf(`
+	r := sinkcheck.Start(t, sinkcheck.Standalone(t, "prometheus_remote_write")+fmt.Sprintf(`
 sink "prometheus_remote_write" "prom" {
   endpoint     = %q
   bearer_token = env("VENEURD_TEST_RW_TOKEN")
