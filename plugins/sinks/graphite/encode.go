@@ -217,8 +217,11 @@ func (e *Encoder) clean(s string, set *charSet, first bool) string {
 // an underscore, and the bytes it must look at: all those of multi-byte
 // characters.
 type charSet struct {
-	table  [256]bool
-	forbid []uint64 // each forbidden printable byte, in all 8 bytes
+	table [256]bool
+	// forbid holds each forbidden printable byte in all 8 bytes; unused
+	// entries hold DEL, which attention8 looks for anyway, so that it
+	// checks all four without a loop.
+	forbid [4]uint64
 }
 
 func newCharSet(forbidden string) *charSet {
@@ -228,9 +231,15 @@ func newCharSet(forbidden string) *charSet {
 		// line.
 		t.table[c] = c <= ' ' || c == 0x7f || c >= utf8.RuneSelf
 	}
+	if len(forbidden) > len(t.forbid) {
+		panic("graphite: more forbidden bytes than a charSet holds")
+	}
+	for i := range t.forbid {
+		t.forbid[i] = ones * 0x7f
+	}
 	for i := range len(forbidden) {
 		t.table[forbidden[i]] = true
-		t.forbid = append(t.forbid, ones*uint64(forbidden[i]))
+		t.forbid[i] = ones * uint64(forbidden[i])
 	}
 	return t
 }
@@ -261,11 +270,8 @@ func (set *charSet) dirty(s string, first bool) bool {
 
 // attention8 is not zero when one of the bytes of w is one set marks.
 func (set *charSet) attention8(w uint64) uint64 {
-	a := (w-ones*0x21)&^w&highs | w&highs | zero8(w^(ones*0x7f))
-	for _, f := range set.forbid {
-		a |= zero8(w ^ f)
-	}
-	return a
+	return (w-ones*0x21)&^w&highs | w&highs | zero8(w^(ones*0x7f)) |
+		zero8(w^set.forbid[0]) | zero8(w^set.forbid[1]) | zero8(w^set.forbid[2]) | zero8(w^set.forbid[3])
 }
 
 const (
