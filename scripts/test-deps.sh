@@ -139,7 +139,39 @@ debian() {
   done
 }
 
+# consulagent builds the Consul agent v1.20.6 from its Go module into
+# $cache/bin/consul, unless a consul is on PATH: Consul is not in Debian. Its
+# go.mod points its nested modules at folders the module zip does not hold;
+# without its replace block they resolve to the versions it requires. About
+# ten minutes on two cores, once.
+consulagent() {
+  if [[ -x $cache/bin/consul ]] || type -P consul >/dev/null; then
+    return 0
+  fi
+  local tmp dir
+  tmp=$(mktemp -d)
+  trap 'chmod -R u+w "$tmp"; rm -rf "$tmp"' RETURN
+  dir=$(cd "$tmp" && go mod download -json github.com/hashicorp/consul@v1.20.6 |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') || dir=
+  if [[ -z $dir || ! -d $dir ]]; then
+    echo "test-deps: go mod download could not fetch Consul v1.20.6; the Consul tests will be skipped" >&2
+    return 0
+  fi
+  cp -R "$dir" "$tmp/consul"
+  chmod -R u+w "$tmp/consul"
+  sed -i '/^replace (/,/^)/d' "$tmp/consul/go.mod"
+  mkdir -p "$cache/bin"
+  echo "test-deps: building Consul v1.20.6 (about ten minutes, once)" >&2
+  if (cd "$tmp/consul" && GOFLAGS=-mod=mod go build -o "$cache/bin/consul.tmp" .); then
+    mv "$cache/bin/consul.tmp" "$cache/bin/consul"
+  else
+    rm -f "$cache/bin/consul.tmp"
+    echo "test-deps: Consul v1.20.6 did not build; the Consul tests will be skipped" >&2
+  fi
+}
+
 hotshots
 veneur
 victoriametrics
 debian
+consulagent
