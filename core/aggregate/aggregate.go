@@ -76,6 +76,12 @@ type Config struct {
 type Aggregator struct {
 	cfg   atomic.Pointer[Config]
 	table *state.Table
+	// imports holds the state other instances forwarded for the interval
+	// in progress, apart from table's own until the flush (see Import).
+	imports *state.Table
+	// forward, when set, makes this instance a local: it takes the records
+	// of the outputs only the fleet's merged state can give (see shares).
+	forward func(frame []byte)
 
 	mu      sync.Mutex
 	events  []*pb.Event // as the source sent them: a sink gets them as they are
@@ -136,6 +142,7 @@ func (a *Aggregator) TakeDropped() map[string]uint64 {
 func New(cfg Config) *Aggregator {
 	a := &Aggregator{checks: map[string]*sdk.ServiceCheck{}}
 	a.table = state.New(cfg.params(), max(runtime.GOMAXPROCS(0)*4, 8))
+	a.imports = state.New(cfg.params(), max(runtime.GOMAXPROCS(0)*4, 8))
 	a.SetConfig(cfg)
 	return a
 }
@@ -149,6 +156,7 @@ func (c Config) params() state.Params {
 // percentiles and aggregates.
 func (a *Aggregator) SetConfig(cfg Config) {
 	a.table.SetParams(cfg.params())
+	a.imports.SetParams(cfg.params())
 	p := a.table.Params()
 	cfg.Compression, cfg.HLLPrecision = p.Compression, p.HLLPrecision
 	cfg.percentileSuffixes = make([]string, len(cfg.Percentiles))
@@ -156,6 +164,28 @@ func (a *Aggregator) SetConfig(cfg Config) {
 		cfg.percentileSuffixes[i] = PercentileSuffix(q)
 	}
 	a.cfg.Store(&cfg)
+}
+
+// SetForward makes the aggregator a local's: at each flush it emits only
+// the outputs of its own host's samples, and hands fn, as frames of state
+// records, the series whose other outputs only the fleet's merged state can
+// give (percentiles, set cardinalities, veneurglobalonly counters; see
+// shares). fn owns each frame; it is called from the flush's goroutines,
+// concurrently. nil makes it a global's, or a standalone's, again.
+func (a *Aggregator) SetForward(fn func(frame []byte)) {
+	a.mu.Lock()
+	a.forward = fn
+	a.mu.Unlock()
+}
+
+// Import merges a frame of state records that another instance forwarded.
+// They are kept apart from the series of this instance's own sources until
+// the flush, which merges the two: the outputs of a host's own samples
+// (counters, a histogram's min or count) are this instance's alone, the
+// fleet's outputs (percentiles, set cardinalities, global counters) those
+// of the union, each series emitted once.
+func (a *Aggregator) Import(b []byte) (int, error) {
+	return a.imports.MergeRecords(b)
 }
 
 // MergeState merges a frame of state records (see package state), as a
@@ -182,8 +212,10 @@ func (a *Aggregator) AddServiceCheck(c sdk.ServiceCheck) {
 	a.mu.Unlock()
 }
 
-// Emitter receives the points of a flush. All points of one series come in
-// a row and share one tags string (sorted, comma-joined); a point's name is
+// Emitter receives the points of a flush. The points of one series share one
+// tags string (sorted, comma-joined) and come in a row, but on a global:
+// there the outputs of its own host's samples come with its own series, and
+// the fleet's with the imported ones, later (see shares). A point's name is
 // name+suffix (suffix is "" but for histogram and timer outputs), so that no
 // name is built just to be copied.
 type Emitter interface {
@@ -204,11 +236,34 @@ func (a *Aggregator) FlushTo(e Emitter) []*pb.Event { return a.FlushToEach([]Emi
 // of different shards, everything goes to the first.
 func (a *Aggregator) FlushToEach(emitters []Emitter) []*pb.Event {
 	cfg := a.cfg.Load()
+	a.mu.Lock()
+	forward := a.forward
+	a.mu.Unlock()
+	// Imports are merged only when some arrived: a standalone instance
+	// emits its own series directly.
+	imports := a.imports
+	if imports.Size() == 0 {
+		imports = nil
+	}
 	ems := make([]*emission, len(emitters))
 	for i, e := range emitters {
-		ems[i] = &emission{e: e, cfg: cfg}
+		ems[i] = &emission{e: e, cfg: cfg, imports: imports, forward: forward}
 	}
 	if len(cfg.ExtendTags) > 0 {
+		// Extended tags may make one series of several: the imported ones
+		// are extended first, so that own series merge into them by
+		// their extended identity.
+		var extendedImports map[string]*state.Series
+		if imports != nil {
+			extendedImports = map[string]*state.Series{}
+			for i := range imports.Shards() {
+				taken := imports.Take(i)
+				for j := range taken {
+					extendInto(extendedImports, &taken[j], cfg.ExtendTags)
+				}
+			}
+			ems[0].imports, ems[0].extendedImports = nil, extendedImports
+		}
 		extended := map[string]*state.Series{}
 		for i := range a.table.Shards() {
 			taken := a.table.Take(i)
@@ -217,22 +272,21 @@ func (a *Aggregator) FlushToEach(emitters []Emitter) []*pb.Event {
 			}
 		}
 		for _, se := range extended {
-			ems[0].series(se)
+			ems[0].own(se)
+		}
+		for _, se := range extendedImports {
+			ems[0].imported(se)
 		}
 	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for _, em := range ems {
-			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < a.table.Shards(); i = int(next.Add(1) - 1) {
-					taken := a.table.Take(i)
-					for j := range taken {
-						em.series(&taken[j])
-					}
-				}
-			})
+		eachSeries(ems, a.table, (*emission).own)
+		if imports != nil {
+			// After every own series: those that merged into imported ones
+			// are emitted with them.
+			eachSeries(ems, imports, (*emission).imported)
 		}
-		wg.Wait()
+	}
+	for _, em := range ems {
+		em.sendForward()
 	}
 	a.mu.Lock()
 	for _, em := range ems {
@@ -297,6 +351,130 @@ type emission struct {
 	e       Emitter
 	cfg     *Config
 	dropped [drops]uint64
+	imports *state.Table       // the interval's imported series, nil if none
+	// extendedImports replaces imports when extend_tags applies: the
+	// imported series by their extended identity.
+	extendedImports map[string]*state.Series
+	forward func(frame []byte) // set on a local
+	frame   []byte             // records to forward, not yet handed over
+}
+
+// eachSeries has ems, one goroutine each, take t's shards in turn and pass
+// each series to fn.
+func eachSeries(ems []*emission, t *state.Table, fn func(*emission, *state.Series)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, em := range ems {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < t.Shards(); i = int(next.Add(1) - 1) {
+				taken := t.Take(i)
+				for j := range taken {
+					fn(em, &taken[j])
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// outputs are parts of what a series emits.
+type outputs uint8
+
+const (
+	outValue      outputs = 1 << iota // a counter's, gauge's or set's one point
+	outAggregates                     // a histogram's or timer's min, max, sum, avg, count, hmean
+	outQuantiles                      // a histogram's or timer's median and percentiles
+)
+
+// shares splits the outputs of a series of type typ and scope into those
+// of its host's own samples, which every instance emits for the samples its
+// sources read, and those only the fleet's merged state gives, which a local
+// forwards and a global emits once for the union of what it read and
+// received (docs/global-tier.md has the table). A standalone instance emits
+// both.
+func shares(typ, scope uint8) (host, fleet outputs) {
+	switch sdk.MetricType(typ) {
+	case sdk.Counter, sdk.Gauge:
+		if scope == state.ScopeGlobal {
+			return 0, outValue
+		}
+		return outValue, 0
+	case sdk.Set:
+		if scope == state.ScopeLocal {
+			return outValue, 0
+		}
+		return 0, outValue
+	case sdk.Histogram, sdk.Timer:
+		switch scope {
+		case state.ScopeLocal:
+			return outAggregates | outQuantiles, 0
+		case state.ScopeGlobal:
+			return 0, outAggregates | outQuantiles
+		}
+		return outAggregates, outQuantiles
+	}
+	return 0, 0
+}
+
+// maxForwardFrame is the size from which a frame of records to forward is
+// handed over.
+const maxForwardFrame = 1 << 20
+
+// own emits a series of this instance's sources: its host's outputs, and
+// its fleet's unless a local forwards them or they merge into the same
+// series received from other instances.
+func (em *emission) own(se *state.Series) {
+	host, fleet := shares(se.Type(), se.Scope())
+	switch {
+	case fleet == 0:
+	case em.forward != nil:
+		em.frame = state.AppendRecord(em.frame, se)
+		if len(em.frame) >= maxForwardFrame {
+			em.sendForward()
+		}
+		fleet = 0
+	case em.imports != nil:
+		merged, err := em.imports.MergeIfHeld(se)
+		if err != nil {
+			em.dropped[dropInvalid]++
+		}
+		if merged || err != nil {
+			fleet = 0
+		}
+	case em.extendedImports != nil:
+		if im, ok := em.extendedImports[se.ID()]; ok {
+			if err := im.Merge(se); err != nil {
+				em.dropped[dropInvalid]++
+			}
+			fleet = 0
+		}
+	}
+	em.emit(se, host|fleet)
+}
+
+// imported emits a series other instances forwarded, merged with this
+// instance's own: its fleet's outputs; a local forwards it onward.
+func (em *emission) imported(se *state.Series) {
+	if em.forward != nil {
+		em.frame = state.AppendRecord(em.frame, se)
+		if len(em.frame) >= maxForwardFrame {
+			em.sendForward()
+		}
+		return
+	}
+	host, fleet := shares(se.Type(), se.Scope())
+	if fleet == 0 { // a local never forwards such a series; emit what it holds
+		fleet = host
+	}
+	em.emit(se, fleet)
+}
+
+// sendForward hands over the records waiting to be forwarded.
+func (em *emission) sendForward() {
+	if len(em.frame) > 0 {
+		em.forward(em.frame)
+		em.frame = nil
+	}
 }
 
 // point emits a point of value v, or counts it dropped under why if v is
@@ -309,7 +487,11 @@ func (em *emission) point(name, suffix, tags string, typ sdk.PointType, v float6
 	em.e.Point(name, suffix, tags, typ, v, em.cfg.Hostname, "")
 }
 
-func (em *emission) series(se *state.Series) {
+// emit emits the outputs out of a series.
+func (em *emission) emit(se *state.Series, out outputs) {
+	if out == 0 {
+		return
+	}
 	switch sdk.MetricType(se.Type()) {
 	case sdk.Counter:
 		em.point(se.Name(), "", se.Tags(), sdk.PointCounter, se.Value, dropOverflow)
@@ -318,7 +500,7 @@ func (em *emission) series(se *state.Series) {
 	case sdk.Set:
 		em.point(se.Name(), "", se.Tags(), sdk.PointGauge, float64(se.Set.Estimate()), dropInvalid)
 	case sdk.Histogram, sdk.Timer:
-		em.histogram(se)
+		em.histogram(se, out)
 	}
 }
 
@@ -326,10 +508,16 @@ func (em *emission) series(se *state.Series) {
 // harmonic mean is Count/ReciprocalSum, as in Veneur: a zero value makes it
 // 0 (its reciprocal is infinite), whatever the zero's sign; values whose
 // reciprocals cancel out (-1 and 1) leave it undefined, and it is dropped.
-func (em *emission) histogram(se *state.Series) {
+func (em *emission) histogram(se *state.Series, out outputs) {
 	d := se.Digest
 	name, tags := se.Name(), se.Tags()
 	agg := em.cfg.Aggregates
+	if out&outAggregates == 0 {
+		agg &= Median // the median is a quantile: the fleet's
+	}
+	if out&outQuantiles == 0 {
+		agg &^= Median
+	}
 	if agg&Max != 0 {
 		em.point(name, ".max", tags, sdk.PointGauge, d.Max(), dropInvalid)
 	}
@@ -354,6 +542,9 @@ func (em *emission) histogram(se *state.Series) {
 			hm = 0
 		}
 		em.point(name, ".hmean", tags, sdk.PointGauge, hm, dropUndefined)
+	}
+	if out&outQuantiles == 0 {
+		return
 	}
 	for i, q := range em.cfg.Percentiles {
 		em.point(name, em.cfg.percentileSuffixes[i], tags, sdk.PointGauge, d.Quantile(q), dropOverflow)

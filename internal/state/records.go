@@ -143,6 +143,23 @@ func (t *Table) merge(scope uint8, key, payload []byte) error {
 	return nil
 }
 
+// MergeIfHeld merges se into the series of the same identity, if t holds
+// one, widening its scope, and reports whether it did; se is left as it was,
+// and t holds nothing new otherwise. A flush uses it to merge a series of
+// its own into the same series received from other instances.
+func (t *Table) MergeIfHeld(se *Series) (bool, error) {
+	id := se.ID()
+	h := hashString(id)
+	sh := &t.shards[h%uint64(len(t.shards))]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i, found := find(sh, h, id)
+	if !found {
+		return false, nil
+	}
+	return true, sh.series[i].Merge(se)
+}
+
 // decode reads a record's payload as a series of type typ, without its
 // key. A digest decodes into d, or a new one if d is nil.
 func decode(typ uint8, payload []byte, d *tdigest.Merging) (Series, error) {

@@ -377,7 +377,11 @@ func (t *Table) newSeries(typ, scope uint8, id []byte) Series {
 }
 
 // find returns the position of the series keyed key, hashed h.
-func (sh *shard) find(h uint64, key []byte) (int32, bool) {
+func (sh *shard) find(h uint64, key []byte) (int32, bool) { return find(sh, h, key) }
+
+// find returns the position in sh of the series whose identity is id,
+// hashed h, as bytes or as a string.
+func find[K string | []byte](sh *shard, h uint64, key K) (int32, bool) {
 	if len(sh.slots) == 0 {
 		return 0, false
 	}

@@ -396,3 +396,39 @@ func BenchmarkShipMerge(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10_000), "ns/series")
 }
+
+// TestMergeIfHeld checks that a series merges into a table's series of the
+// same identity, widening its scope, and that a table without one is left
+// alone.
+func TestMergeIfHeld(t *testing.T) {
+	tab := New(Params{}, 2)
+	other := New(Params{}, 2)
+	add := func(tb *Table, scope uint8, v float64) {
+		var s Samples
+		if err := s.Append(Counter, scope, []byte("c"), []byte("a:b"), v, 1); err != nil {
+			t.Fatal(err)
+		}
+		tb.AddSamples(&s)
+	}
+	add(tab, ScopeDefault, 2)
+	add(other, ScopeGlobal, 3)
+	var se Series
+	for i := range other.Shards() {
+		if taken := other.Take(i); len(taken) > 0 {
+			se = taken[0]
+		}
+	}
+	if ok, err := tab.MergeIfHeld(&se); !ok || err != nil {
+		t.Fatalf("MergeIfHeld: %t %v", ok, err)
+	}
+	var got []Series
+	for i := range tab.Shards() {
+		got = append(got, tab.Take(i)...)
+	}
+	if len(got) != 1 || got[0].Value != 5 || got[0].Scope() != ScopeGlobal {
+		t.Fatalf("%+v", got)
+	}
+	if ok, _ := tab.MergeIfHeld(&se); ok {
+		t.Fatal("merged into an empty table")
+	}
+}
