@@ -351,12 +351,12 @@ type emission struct {
 	e       Emitter
 	cfg     *Config
 	dropped [drops]uint64
-	imports *state.Table       // the interval's imported series, nil if none
+	imports *state.Table // the interval's imported series, nil if none
 	// extendedImports replaces imports when extend_tags applies: the
 	// imported series by their extended identity.
 	extendedImports map[string]*state.Series
-	forward func(frame []byte) // set on a local
-	frame   []byte             // records to forward, not yet handed over
+	forward         func(frame []byte) // set on a local
+	frame           []byte             // records to forward, not yet handed over
 }
 
 // eachSeries has ems, one goroutine each, take t's shards in turn and pass
