@@ -37,6 +37,8 @@ gen:
 	protoc --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/proto/plugin.proto
 	protoc --go_out=. --go_opt=paths=source_relative plugins/sinks/kafka/point.proto
+	protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative core/forward/forwardpb/forward.proto
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMetric -fuzztime=20s ./plugins/sources/dogstatsd/
