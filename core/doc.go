@@ -8,7 +8,10 @@
 //	pluginhost/  plugin processes: launch, configure, supervise, gRPC adapters,
 //	             the registry of builtin and external plugin types, flush encoding
 //	aggregate/   the interval's state (an internal/state.Table), events,
-//	             service checks, and the points a flush emits
+//	             service checks, and the points a flush emits; on a local, the
+//	             fleet's share of it to forward, on a global what it imports
+//	forward/     the forwarding protocol between tiers: Forwarder and Receiver
+//	discovery/   a tier's members: a static list, or Consul's passing instances
 //	telemetry/   veneurd's own metrics under Veneur's names
 //	admin/       the admin HTTP interface
 //
