@@ -62,6 +62,7 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	}
 	rf := rfs[0] // events and veneurd's own metrics
 	events := s.agg.FlushToEach(emitters)
+	s.endInterval(t.Unix())
 	for reason, n := range s.agg.TakeDropped() {
 		s.tel.Counter(telemetry.PointsDropped, "reason:"+reason).Add(n)
 	}

@@ -68,11 +68,20 @@ func (s *Server) Apply(next *config.Config) error {
 		sources = append(sources, src)
 	}
 
+	s.mu.Lock()
+	oldTier := s.tier
+	s.mu.Unlock()
+	newTier, staleTier, err := s.startTier(next, oldTier)
+	if err != nil {
+		return rollback(err)
+	}
+
 	agg := aggregationConfig(next)
 	s.mu.Lock()
 	prev := s.cfg
-	s.cfg, s.sinks, s.sources, s.pendingAgg = next, sinks, sources, &agg
+	s.cfg, s.sinks, s.sources, s.pendingAgg, s.tier = next, sinks, sources, &agg, newTier
 	s.mu.Unlock()
+	go staleTier.stop(next.Daemon.ShutdownTimeout) // a replaced forwarder sends what it holds
 
 	timeout := next.Daemon.ShutdownTimeout
 	for _, src := range oldSources {

@@ -45,6 +45,7 @@ type Server struct {
 	sinks      []*liveSink
 	pendingAgg *aggregate.Config // applied after the next flush
 	started    bool              // Start has launched every plugin
+	tier       tier              // forwarding and receiving
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
 	reloadMu sync.Mutex // one Apply at a time
@@ -195,6 +196,13 @@ func (s *Server) Start() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	cfg := s.Config()
+	t, _, err := s.startTier(cfg, tier{})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.tier = t
+	s.mu.Unlock()
 	for _, b := range cfg.Sinks {
 		k, err := s.startSink(b)
 		if err != nil {
@@ -380,7 +388,23 @@ func (s *Server) shutdown() {
 		wg.Go(func() { s.stopSource(src, time.Until(deadline)) })
 	}
 	wg.Wait()
+	s.mu.Lock()
+	t := s.tier
+	s.tier = tier{}
+	s.mu.Unlock()
+	// What was received joins the final flush; what that flush forwards
+	// is sent within the deadline.
+	if t.recv != nil {
+		t.recv.Stop(context.Background())
+	}
+	fwd := t.fwd // the aggregator still hands it the final flush's records
 	<-s.flush(time.Now())
+	if fwd != nil {
+		fwd.EndInterval(time.Now().Unix())
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		fwd.Stop(ctx)
+		cancel()
+	}
 	s.flushes.Wait()
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -398,9 +422,10 @@ func (s *Server) shutdown() {
 // stopAll stops whatever Start managed to launch.
 func (s *Server) stopAll(timeout time.Duration) {
 	s.mu.Lock()
-	sources, sinks := s.sources, s.sinks
-	s.sources, s.sinks = nil, nil
+	sources, sinks, t := s.sources, s.sinks, s.tier
+	s.sources, s.sinks, s.tier = nil, nil, tier{}
 	s.mu.Unlock()
+	t.stop(timeout)
 	for _, src := range sources {
 		s.stopSource(src, timeout)
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	Sinks       []*PluginBlock
 	Externals   []External
 	Routing     Routing
+	// Forward and Receive place the instance in a tier: nil when absent.
+	Forward *Forward
+	Receive *Receive
 	// Files holds the parsed sources, for rendering diagnostics.
 	Files map[string]*hcl.File
 	// Secrets are the values of attributes a plugin marks sensitive, and
@@ -245,6 +248,8 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "plugin", LabelNames: []string{"kind", "type"}},
 	{Type: "metric_sink_routing", LabelNames: []string{"name"}},
 	{Type: "drop", LabelNames: []string{"name"}},
+	{Type: "forward"},
+	{Type: "receive"},
 }}
 
 // Load parses and decodes files (name -> content) as one pipeline.
@@ -297,6 +302,22 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 			}
 			aggSeen = block
 			diags = append(diags, l.aggregation(block, &cfg.Aggregation)...)
+		case "forward":
+			if cfg.Forward != nil {
+				diags = append(diags, duplicate(block, &hcl.Block{DefRange: cfg.Forward.DeclRange}, "forward block", "Only one forward block is allowed"))
+				continue
+			}
+			f, d := l.forward(block)
+			diags = append(diags, d...)
+			cfg.Forward = f
+		case "receive":
+			if cfg.Receive != nil {
+				diags = append(diags, duplicate(block, &hcl.Block{DefRange: cfg.Receive.DeclRange}, "receive block", "Only one receive block is allowed"))
+				continue
+			}
+			r, d := l.receive(block)
+			diags = append(diags, d...)
+			cfg.Receive = r
 		case "plugin":
 			addr := "plugin." + block.Labels[0] + "." + block.Labels[1]
 			if first, ok := seen[addr]; ok {

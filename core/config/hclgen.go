@@ -43,6 +43,7 @@ func (c *Config) HCL() []byte {
 	}
 	a.SetAttributeValue("tdigest_compression", cty.NumberFloatVal(c.Aggregation.TDigestCompression))
 	a.SetAttributeValue("hll_precision", cty.NumberIntVal(int64(c.Aggregation.HLLPrecision)))
+	c.writeTier(root)
 
 	for _, e := range c.Externals {
 		root.AppendNewline()

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/veneurd/veneurd/internal/daemontest"
+)
+
+// tierNode is one veneurd of a forwarding test: its DogStatsD address, its
+// localfile sink and, for a global, its receive address.
+type tierNode struct {
+	*daemontest.Daemon
+	addr, out, grpc string
+}
+
+func startNode(t *testing.T, name, extra string) *tierNode {
+	t.Helper()
+	n := &tierNode{addr: daemontest.FreePort(t, "udp"), out: filepath.Join(t.TempDir(), name+".jsonl")}
+	n.Daemon = daemontest.Start(t, fmt.Sprintf(`
+veneurd {
+  hostname = %q
+  interval = "1s"
+}
+aggregation {
+  percentiles = [0.5, 0.99]
+  aggregates  = ["min", "max", "count"]
+}
+source "dogstatsd" "in" {
+  listen = ["udp://%s"]
+}
+sink "localfile" "out" {
+  path = %q
+}
+%s
+`, name, n.addr, n.out, extra))
+	return n
+}
+
+func (n *tierNode) send(t *testing.T, lines ...string) {
+	t.Helper()
+	c, err := net.Dial("udp", n.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, l := range lines {
+		if _, err := c.Write([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestForwardToGlobal runs two locals forwarding to a global, the three on
+// 127.0.0.1, and checks the split of docs/global-tier.md end to end: each
+// local flushes its own counter and its histogram's min, max and count;
+// the global flushes the global counter's total, the union's percentiles
+// and the set's union cardinality, once each.
+func TestForwardToGlobal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	grpcAddr := daemontest.FreePort(t, "tcp")
+	g := startNode(t, "global", fmt.Sprintf("receive {\n  grpc_address = %q\n}\n", grpcAddr))
+	fwd := fmt.Sprintf("forward {\n  address = %q\n}\n", grpcAddr)
+	locals := []*tierNode{startNode(t, "local-a", fwd), startNode(t, "local-b", fwd)}
+	for i, l := range locals {
+		var lines []string
+		for v := 1 + 100*i; v <= 100+100*i; v++ {
+			lines = append(lines, fmt.Sprintf("fw.latency:%d|ms", v))
+			lines = append(lines, fmt.Sprintf("fw.users:u%d|s", v%150)) // 0..99 and 100..149, 0..49: 150 members
+		}
+		lines = append(lines, "fw.requests:3|c|#veneurglobalonly", "fw.local:1|c")
+		l.send(t, lines...)
+	}
+	// Each local's own outputs.
+	for _, l := range locals {
+		lines := l.WaitLines(l.out, 20*time.Second, func(ls []daemontest.Line) bool {
+			return daemontest.Sum(ls, "fw.latency.count") == 100 && daemontest.Sum(ls, "fw.local") == 1
+		})
+		for _, name := range []string{"fw.latency.50percentile", "fw.latency.99percentile", "fw.users", "fw.requests"} {
+			if countName(lines, name) != 0 {
+				t.Errorf("a local flushed %s, the global's", name)
+			}
+		}
+	}
+	// The global's, of the union.
+	lines := g.WaitLines(g.out, 30*time.Second, func(ls []daemontest.Line) bool {
+		return daemontest.Sum(ls, "fw.requests") == 6 && countName(ls, "fw.latency.50percentile") > 0 && countName(ls, "fw.users") > 0
+	})
+	if p50 := lastValue(lines, "fw.latency.50percentile"); math.Abs(p50-100.5) > 2 {
+		t.Errorf("global p50 of 1..200 = %g, want 100.5±2", p50)
+	}
+	if p99 := lastValue(lines, "fw.latency.99percentile"); math.Abs(p99-198.5) > 2 {
+		t.Errorf("global p99 of 1..200 = %g, want 198.5±2", p99)
+	}
+	if u := lastValue(lines, "fw.users"); math.Abs(u-150) > 3 {
+		t.Errorf("global set cardinality %g, want 150 within 2%%", u)
+	}
+	for _, name := range []string{"fw.latency.50percentile", "fw.users"} {
+		if n := countName(lines, name); n != 1 {
+			t.Errorf("the global flushed %s %d times, want once", name, n)
+		}
+	}
+	for _, name := range []string{"fw.latency.count", "fw.latency.max", "fw.local"} {
+		if countName(lines, name) != 0 {
+			t.Errorf("the global flushed %s, a local's", name)
+		}
+	}
+}
+
+func countName(lines []daemontest.Line, name string) int {
+	n := 0
+	for _, l := range lines {
+		if l.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+func lastValue(lines []daemontest.Line, name string) float64 {
+	v := math.NaN()
+	for _, l := range lines {
+		if l.Name == name {
+			v = l.Value
+		}
+	}
+	return v
+}
