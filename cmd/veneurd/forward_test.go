@@ -24,7 +24,7 @@ func startNode(t *testing.T, name, extra string) *tierNode {
 	n.Daemon = daemontest.Start(t, fmt.Sprintf(`
 veneurd {
   hostname = %q
-  interval = "1s"
+  interval = "2s"
 }
 aggregation {
   percentiles = [0.5, 0.99]
@@ -68,6 +68,11 @@ func TestForwardToGlobal(t *testing.T) {
 	g := startNode(t, "global", fmt.Sprintf("receive {\n  grpc_address = %q\n}\n", grpcAddr))
 	fwd := fmt.Sprintf("forward {\n  address = %q\n}\n", grpcAddr)
 	locals := []*tierNode{startNode(t, "local-a", fwd), startNode(t, "local-b", fwd)}
+	// The fleet's outputs are right for the samples of one interval: the
+	// samples are sent just after the instances' common flush, so that
+	// both locals flush them at the next one and their state reaches the
+	// global in the same interval of its own.
+	time.Sleep(time.Until(time.Now().Truncate(2 * time.Second).Add(2*time.Second + 100*time.Millisecond)))
 	for i, l := range locals {
 		var lines []string
 		for v := 1 + 100*i; v <= 100+100*i; v++ {
@@ -89,7 +94,7 @@ func TestForwardToGlobal(t *testing.T) {
 		}
 	}
 	// The global's, of the union.
-	lines := g.WaitLines(g.out, 30*time.Second, func(ls []daemontest.Line) bool {
+	lines := g.WaitLines(g.out, 40*time.Second, func(ls []daemontest.Line) bool {
 		return daemontest.Sum(ls, "fw.requests") == 6 && countName(ls, "fw.latency.50percentile") > 0 && countName(ls, "fw.users") > 0
 	})
 	if p50 := lastValue(lines, "fw.latency.50percentile"); math.Abs(p50-100.5) > 2 {
