@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/core/forward"
@@ -33,11 +37,19 @@ func (s *Server) startTier(cfg *config.Config, old tier) (next, stale tier, err 
 			stale.recv = nil
 		}
 		if cfg.Receive != nil {
+			var opts []grpc.ServerOption
+			if t := cfg.Receive.TLS; t != nil {
+				tc, err := forward.ServerTLS(t.CertFile, t.KeyFile, t.ClientCAFile)
+				if err != nil {
+					return old, tier{}, fmt.Errorf("receive: %w", err)
+				}
+				opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+			}
 			l, err := net.Listen("tcp", cfg.Receive.GRPCAddress)
 			if err != nil {
 				return old, tier{}, fmt.Errorf("receive: %w", err)
 			}
-			next.recv = forward.NewReceiver(s.agg.Import, s.tel).Serve(l)
+			next.recv = forward.NewReceiver(s.agg.Import, s.tel).Serve(l, opts...)
 			s.log.Info("receiving forwarded state", "address", l.Addr().String())
 		}
 	}
@@ -45,8 +57,16 @@ func (s *Server) startTier(cfg *config.Config, old tier) (next, stale tier, err 
 		stale.fwd, stale.fwdCfg = old.fwd, old.fwdCfg
 		next.fwd, next.fwdCfg = nil, cfg.Forward
 		if cfg.Forward != nil {
-			f, err := forward.New(forward.Config{Address: cfg.Forward.Address, Hostname: cfg.Daemon.Hostname,
-				MaxBufferedIntervals: cfg.Forward.MaxBufferedIntervals}, s.tel, s.log.Named("forward"))
+			fc := forward.Config{Address: cfg.Forward.Address, Hostname: cfg.Daemon.Hostname,
+				MaxBufferedIntervals: cfg.Forward.MaxBufferedIntervals}
+			if cfg.Forward.TLS != nil {
+				tc, err := cfg.Forward.TLS.Config()
+				if err != nil {
+					return old, tier{}, fmt.Errorf("forward: %w", err)
+				}
+				fc.DialOptions = append(fc.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+			}
+			f, err := forward.New(fc, s.tel, s.log.Named("forward"))
 			if err != nil {
 				if next.recv != old.recv && next.recv != nil {
 					next.recv.Stop(context.Background())
@@ -66,11 +86,12 @@ func (s *Server) startTier(cfg *config.Config, old tier) (next, stale tier, err 
 }
 
 func sameReceive(a, b *config.Receive) bool {
-	return (a == nil) == (b == nil) && (a == nil || a.GRPCAddress == b.GRPCAddress)
+	return (a == nil) == (b == nil) && (a == nil || (a.GRPCAddress == b.GRPCAddress && reflect.DeepEqual(a.TLS, b.TLS)))
 }
 
 func sameForward(a, b *config.Forward) bool {
-	return (a == nil) == (b == nil) && (a == nil || (a.Address == b.Address && a.MaxBufferedIntervals == b.MaxBufferedIntervals))
+	return (a == nil) == (b == nil) && (a == nil || (a.Address == b.Address &&
+		a.MaxBufferedIntervals == b.MaxBufferedIntervals && reflect.DeepEqual(a.TLS, b.TLS)))
 }
 
 // stop stops what t holds: the receiver at once, the forwarder once it has

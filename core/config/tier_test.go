@@ -52,4 +52,19 @@ receive {
 }`, `Buffer out of range`)
 	f("forward { address = \"g:1\" }\nforward { address = \"g:2\" }", `Duplicate forward block`)
 	f(`forward { members = ["a:1"] }`, `The argument "address" is required`)
+	f(`forward {
+  address = "g:1"
+  tls { ca_file = "/nonexistent/ca.pem" }
+}`, `a.hcl:3,3-6: Invalid TLS settings`)
+	f(`receive {
+  grpc_address = ":8128"
+  tls { client_ca_file = "/x" }
+}`, `The argument "cert_file" is required`)
+	f(`receive {
+  grpc_address = ":8128"
+  tls {
+    cert_file = "/nonexistent/cert.pem"
+    key_file  = "/nonexistent/key.pem"
+  }
+}`, `Invalid TLS settings`)
 }

@@ -14,7 +14,11 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net"
+	"os"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -101,4 +105,27 @@ func (s *Server) Stop(ctx context.Context) {
 		s.grpc.Stop()
 	}
 	<-s.done // Serve's error after a stop says nothing more
+}
+
+// ServerTLS is the TLS of a receiver serving certFile and keyFile (PEM);
+// with clientCAFile, every client must present a certificate that one of
+// its CAs signed, and is refused otherwise (mutual TLS).
+func ServerTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if clientCAFile != "" {
+		pem, err := os.ReadFile(clientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", clientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
