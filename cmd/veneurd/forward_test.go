@@ -23,8 +23,9 @@ func startNode(t *testing.T, name, extra string) *tierNode {
 	n := &tierNode{addr: daemontest.FreePort(t, "udp"), out: filepath.Join(t.TempDir(), name+".jsonl")}
 	n.Daemon = daemontest.Start(t, fmt.Sprintf(`
 veneurd {
-  hostname = %q
-  interval = "2s"
+  hostname     = %q
+  interval     = "2s"
+  http_address = %q
 }
 aggregation {
   percentiles = [0.5, 0.99]
@@ -37,7 +38,7 @@ sink "localfile" "out" {
   path = %q
 }
 %s
-`, name, n.addr, n.out, extra))
+`, name, daemontest.FreePort(t, "tcp"), n.addr, n.out, extra))
 	return n
 }
 
@@ -136,4 +137,37 @@ func lastValue(lines []daemontest.Line, name string) float64 {
 		}
 	}
 	return v
+}
+
+// TestForwardOutage stops the global for three of the local's intervals
+// and starts another on the same address: every veneurglobalonly count the
+// local took meanwhile reaches it, once.
+func TestForwardOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	grpcAddr := daemontest.FreePort(t, "tcp")
+	receive := fmt.Sprintf("receive {\n  grpc_address = %q\n}\n", grpcAddr)
+	g := startNode(t, "global", receive)
+	l := startNode(t, "local", fmt.Sprintf("forward {\n  address = %q\n}\n", grpcAddr))
+	l.send(t, "fw.outage:1|c|#veneurglobalonly")
+	g.WaitLines(g.out, 30*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "fw.outage") == 1 })
+	g.Stop()
+
+	var sent float64 = 1
+	for i := 2; i <= 4; i++ { // three of the local's intervals while the global is down
+		l.send(t, fmt.Sprintf("fw.outage:%d|c|#veneurglobalonly", i))
+		sent += float64(i)
+		l.WaitFlushed(l.out, 1, 20*time.Second)
+	}
+	if v, _ := l.Metric(`veneur_forward_error_total{cause="unavailable"}`); v == 0 {
+		t.Error("no failed forward counted while the global was down")
+	}
+	g2 := startNode(t, "global-again", receive)
+	lines := g2.WaitLines(g2.out, 30*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "fw.outage") >= sent-1 })
+	// A few more flushes: nothing arrives twice.
+	lines = g2.WaitFlushed(g2.out, 2, 20*time.Second)
+	if got := daemontest.Sum(lines, "fw.outage"); got != sent-1 {
+		t.Errorf("the new global got %g of the outage's %g", got, sent-1)
+	}
 }
