@@ -1,6 +1,10 @@
 package datadog
 
-import "github.com/veneurd/veneurd/sdk"
+import (
+	"github.com/veneurd/veneurd/sdk"
+
+	"github.com/veneurd/veneurd/internal/textenc"
+)
 
 const (
 	checksHead = `[`
@@ -51,7 +55,7 @@ func (c *CheckRuns) Point(p *sdk.Point) bool {
 	m := scanMagic(p.Tags)
 	b := c.env.item(checksHead)
 	b = append(b, `{"check":`...)
-	b = appendString(b, p.Name)
+	b = textenc.AppendJSONString(b, p.Name)
 	b = append(b, `,"status":`...)
 	b = append(b, '0'+byte(v))
 	b = appendField(b, "host_name", m.hostOr(p.Hostname))

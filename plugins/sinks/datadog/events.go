@@ -3,6 +3,7 @@ package datadog
 import (
 	"strconv"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -62,7 +63,7 @@ func (e *Events) Event(ev *sdk.Event, flushTS int64) []byte {
 		return nil
 	}
 	b := append(e.buf, `{"title":`...)
-	b = appendString(b, ev.Title)
+	b = textenc.AppendJSONString(b, ev.Title)
 	b = appendField(b, "text", truncate(ev.Text, maxEventText))
 	ts := ev.Timestamp
 	if ts == 0 {

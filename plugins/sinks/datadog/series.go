@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -115,11 +116,11 @@ func (s *SeriesV1) Point(p *sdk.Point) bool {
 	m := scanMagic(p.Tags)
 	b := s.env.item(seriesHead)
 	b = append(b, `{"metric":`...)
-	b = appendString(b, p.Name)
+	b = textenc.AppendJSONString(b, p.Name)
 	b = append(b, `,"points":[[`...)
 	b = s.env.appendTimestamp(b, p.Timestamp)
 	b = append(b, ',')
-	b = appendFloat(b, v)
+	b = textenc.AppendFloat(b, v)
 	b = append(b, ']', ']')
 	b = appendTags(b, p.Tags, m.hostTags > 0, m.deviceTags > 0, len(p.Tags)-m.hostTags-m.deviceTags, false)
 	b = append(b, `,"type":`...)
@@ -175,13 +176,13 @@ func (s *SeriesV2) Point(p *sdk.Point) bool {
 	m := scanMagic(p.Tags)
 	b := s.env.item(seriesHead)
 	b = append(b, `{"metric":`...)
-	b = appendString(b, p.Name)
+	b = textenc.AppendJSONString(b, p.Name)
 	b = append(b, `,"type":`...)
 	b = append(b, '0'+byte(k))
 	b = append(b, `,"points":[{"timestamp":`...)
 	b = s.env.appendTimestamp(b, p.Timestamp)
 	b = append(b, `,"value":`...)
-	b = appendFloat(b, v)
+	b = textenc.AppendFloat(b, v)
 	b = append(b, '}', ']')
 	if secs := intervalSeconds(s.Interval); secs > 0 {
 		b = append(b, `,"interval":`...)
@@ -189,7 +190,7 @@ func (s *SeriesV2) Point(p *sdk.Point) bool {
 	}
 	if host := m.hostOr(p.Hostname); host != "" {
 		b = append(b, `,"resources":[{"name":`...)
-		b = appendString(b, host)
+		b = textenc.AppendJSONString(b, host)
 		b = append(b, `,"type":"host"}]`...)
 	}
 	b = appendTags(b, p.Tags, m.hostTags > 0, false, len(p.Tags)-m.hostTags, false)

@@ -1,6 +1,10 @@
 package datadog
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/veneurd/veneurd/internal/textenc"
+)
 
 // Veneur's and the Datadog agent's magic tags.
 const (
@@ -55,7 +59,7 @@ func appendTags(b []byte, tags []string, skipHost, skipDevice bool, kept int, al
 			b = append(b, ',')
 		}
 		first = false
-		b = appendString(b, t)
+		b = textenc.AppendJSONString(b, t)
 	}
 	return append(b, ']')
 }

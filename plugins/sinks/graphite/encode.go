@@ -5,11 +5,11 @@ import (
 	"math"
 	"math/bits"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -35,7 +35,7 @@ type Encoder struct {
 
 	buf     []byte
 	n       int
-	ts      timestamp
+	ts      textenc.Timestamp
 	tags    []tag
 	scratch []byte // the current point's tag keys and values that needed cleaning
 }
@@ -83,9 +83,9 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 		b[n-1] = '_'
 	}
 	b = append(b, ' ')
-	b = appendFloat(b, p.Value)
+	b = textenc.AppendFloat(b, p.Value)
 	b = append(b, ' ')
-	b = e.appendTimestamp(b, p.Timestamp)
+	b = e.ts.Append(b, p.Timestamp)
 	if len(b)-start > MaxLineLength {
 		e.buf = b[:start]
 		return false
@@ -235,11 +235,11 @@ func newCharSet(forbidden string) *charSet {
 		panic("graphite: more forbidden bytes than a charSet holds")
 	}
 	for i := range t.forbid {
-		t.forbid[i] = ones * 0x7f
+		t.forbid[i] = textenc.Ones * 0x7f
 	}
 	for i := range len(forbidden) {
 		t.table[forbidden[i]] = true
-		t.forbid[i] = ones * uint64(forbidden[i])
+		t.forbid[i] = textenc.Ones * uint64(forbidden[i])
 	}
 	return t
 }
@@ -252,7 +252,7 @@ func (set *charSet) dirty(s string, first bool) bool {
 	var a uint64
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		a |= set.attention8(load64(s, i))
+		a |= set.attention8(textenc.Load64(s, i))
 	}
 	if i < len(s) {
 		if len(s) < 8 {
@@ -263,32 +263,16 @@ func (set *charSet) dirty(s string, first bool) bool {
 			}
 			return false
 		}
-		a |= set.attention8(load64(s, len(s)-8))
+		a |= set.attention8(textenc.Load64(s, len(s)-8))
 	}
 	return a != 0
 }
 
 // attention8 is not zero when one of the bytes of w is one set marks.
 func (set *charSet) attention8(w uint64) uint64 {
-	return (w-ones*0x21)&^w&highs | w&highs | zero8(w^(ones*0x7f)) |
-		zero8(w^set.forbid[0]) | zero8(w^set.forbid[1]) | zero8(w^set.forbid[2]) | zero8(w^set.forbid[3])
+	return (w-textenc.Ones*0x21)&^w&textenc.Highs | w&textenc.Highs | textenc.Zero8(w^(textenc.Ones*0x7f)) |
+		textenc.Zero8(w^set.forbid[0]) | textenc.Zero8(w^set.forbid[1]) | textenc.Zero8(w^set.forbid[2]) | textenc.Zero8(w^set.forbid[3])
 }
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// load64 is the eight bytes of s from i, little-endian: one load.
-func load64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// zero8 is not zero when one of the bytes of w is zero; its lowest bit set
-// is exact, in the highest bit of the first zero byte.
-func zero8(w uint64) uint64 { return (w - ones) &^ w & highs }
 
 // scanTag reports where the first colon of s is (-1 when there is none), and
 // whether s holds a byte keyChars marks (whether the tag, name or value,
@@ -298,9 +282,9 @@ func scanTag(s string) (colon int, dirty bool) {
 	var a uint64
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := load64(s, i)
+		w := textenc.Load64(s, i)
 		a |= keyChars.attention8(w)
-		if c := zero8(w ^ (ones * ':')); c != 0 && colon < 0 {
+		if c := textenc.Zero8(w ^ (textenc.Ones * ':')); c != 0 && colon < 0 {
 			colon = i + bits.TrailingZeros64(c)/8
 		}
 	}
@@ -320,13 +304,13 @@ func scanTag(s string) (colon int, dirty bool) {
 		// The last eight bytes, of which the first 8-(len(s)-i) were
 		// scanned already.
 		j := len(s) - 8
-		w := load64(s, j)
+		w := textenc.Load64(s, j)
 		a |= keyChars.attention8(w)
 		if colon < 0 {
 			// Set the bytes already scanned to 0xff, which is not a colon,
 			// to look at the rest only.
 			w |= 1<<(8*uint(i-j)) - 1
-			if c := zero8(w ^ (ones * ':')); c != 0 {
+			if c := textenc.Zero8(w ^ (textenc.Ones * ':')); c != 0 {
 				colon = j + bits.TrailingZeros64(c)/8
 			}
 		}
@@ -400,29 +384,6 @@ func isSpace(r rune) bool {
 	return false
 }
 
-// appendFloat appends f, finite, in the shortest form that reads back as f,
-// with an exponent only for very small and very large magnitudes (as
-// encoding/json writes numbers): 3, -0.25, 1e-7, 1e+21.
-func appendFloat(b []byte, f float64) []byte {
-	if i := int64(f); float64(i) == f && i != 0 && i > -1e15 && i < 1e15 {
-		// Whole numbers, as counts often are: the same digits, faster.
-		return strconv.AppendInt(b, i, 10)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// 1e-07 becomes 1e-7.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
 // after reports whether k sorts after prev, deciding on the first bytes
 // without a call when they differ, as they mostly do.
 func after(k, prev string) bool {
@@ -430,21 +391,4 @@ func after(k, prev string) bool {
 		return k[0] > prev[0]
 	}
 	return k > prev
-}
-
-// timestamp is the last timestamp written, formatted: the points of a flush
-// share theirs.
-type timestamp struct {
-	t   int64
-	n   int
-	buf [20]byte
-}
-
-// appendTimestamp appends t in decimal.
-func (e *Encoder) appendTimestamp(b []byte, t int64) []byte {
-	if e.ts.n == 0 || e.ts.t != t {
-		e.ts.t = t
-		e.ts.n = len(strconv.AppendInt(e.ts.buf[:0], t, 10))
-	}
-	return append(b, e.ts.buf[:e.ts.n]...)
 }

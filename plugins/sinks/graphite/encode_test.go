@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -182,7 +183,7 @@ func expect(p *sdk.Point, prefix string, noHost bool) (l line, ok bool) {
 			t.Value = strings.TrimSuffix(t.Value, "}") + "_"
 		}
 	}
-	if len(fmt.Sprintf("%s %s %d", path, strings.TrimSpace(string(appendFloat(nil, p.Value))), p.Timestamp)) > MaxLineLength {
+	if len(fmt.Sprintf("%s %s %d", path, strings.TrimSpace(string(textenc.AppendFloat(nil, p.Value))), p.Timestamp)) > MaxLineLength {
 		return l, false
 	}
 	l.Value = p.Value

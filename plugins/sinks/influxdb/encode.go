@@ -3,11 +3,11 @@ package influxdb
 import (
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -41,7 +41,7 @@ type Encoder struct {
 
 	buf     []byte
 	n       int
-	ts      timestamp
+	ts      textenc.Timestamp
 	tags    []tag  // the current point's tags, when appendTags sorts them
 	scratch []byte // the current point's strings that needed cleaning
 }
@@ -99,14 +99,14 @@ func (e *Encoder) Point(p *sdk.Point) bool {
 		return false
 	}
 	b = append(b, " value="...)
-	b = appendFloat(b, p.Value)
+	b = textenc.AppendFloat(b, p.Value)
 	if p.Message != "" && !e.NoMessage {
 		b = append(b, `,message="`...)
 		b = appendStringField(b, p.Message)
 		b = append(b, '"')
 	}
 	b = append(b, ' ')
-	b = e.appendTimestamp(b, p.Timestamp)
+	b = e.ts.Append(b, p.Timestamp)
 	e.buf = append(b, '\n')
 	e.n++
 	return true
@@ -385,30 +385,6 @@ func appendStringField(b []byte, s string) []byte {
 	return b
 }
 
-// appendFloat appends f, finite, in the shortest form that reads back as f,
-// with an exponent only for very small and very large magnitudes (as
-// encoding/json writes numbers): 3, -0.25, 1e-7, 1e+21. Line protocol reads
-// a number without a suffix as a float.
-func appendFloat(b []byte, f float64) []byte {
-	if i := int64(f); float64(i) == f && i != 0 && i > -1e15 && i < 1e15 {
-		// Whole numbers, as counts often are: the same digits, faster.
-		return strconv.AppendInt(b, i, 10)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// 1e-07 becomes 1e-7.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
 // after reports whether k sorts after prev, deciding on the first bytes
 // without a call when they differ, as they mostly do.
 func after(k, prev string) bool {
@@ -416,21 +392,4 @@ func after(k, prev string) bool {
 		return k[0] > prev[0]
 	}
 	return k > prev
-}
-
-// timestamp is the last timestamp written, formatted: the points of a flush
-// share theirs.
-type timestamp struct {
-	t   int64
-	n   int
-	buf [20]byte
-}
-
-// appendTimestamp appends t in decimal.
-func (e *Encoder) appendTimestamp(b []byte, t int64) []byte {
-	if e.ts.n == 0 || e.ts.t != t {
-		e.ts.t = t
-		e.ts.n = len(strconv.AppendInt(e.ts.buf[:0], t, 10))
-	}
-	return append(b, e.ts.buf[:e.ts.n]...)
 }

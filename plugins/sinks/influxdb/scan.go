@@ -3,6 +3,8 @@ package influxdb
 import (
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/veneurd/veneurd/internal/textenc"
 )
 
 // attention marks the bytes appendClean must look at: ASCII control
@@ -21,13 +23,13 @@ func scan(s string) (dirty, esc bool) {
 	var a, x uint64
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := load64(s, i)
+		w := textenc.Load64(s, i)
 		a |= attention8(w)
 		x |= escape8(w)
 	}
 	if i < len(s) {
 		if len(s) >= 8 {
-			w := load64(s, len(s)-8)
+			w := textenc.Load64(s, len(s)-8)
 			a |= attention8(w)
 			x |= escape8(w)
 		} else {
@@ -52,10 +54,10 @@ func scanTag(s string) (colon int, dirty, esc bool) {
 	var a, x uint64
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := load64(s, i)
+		w := textenc.Load64(s, i)
 		a |= attention8(w)
 		x |= escape8(w)
-		if c := zero8(w ^ (ones * ':')); c != 0 && colon < 0 {
+		if c := textenc.Zero8(w ^ (textenc.Ones * ':')); c != 0 && colon < 0 {
 			// The lowest byte flagged is exact.
 			colon = i + bits.TrailingZeros64(c)/8
 		}
@@ -65,14 +67,14 @@ func scanTag(s string) (colon int, dirty, esc bool) {
 			// The last eight bytes, of which the first 8-(len(s)-i) were
 			// scanned already.
 			j := len(s) - 8
-			w := load64(s, j)
+			w := textenc.Load64(s, j)
 			a |= attention8(w)
 			x |= escape8(w)
 			if colon < 0 {
 				// Set every byte already scanned to 0xff, which is not a
 				// colon (nor zero once xored), to look at the rest only.
 				w |= 1<<(8*uint(i-j)) - 1
-				if c := zero8(w ^ (ones * ':')); c != 0 {
+				if c := textenc.Zero8(w ^ (textenc.Ones * ':')); c != 0 {
 					colon = j + bits.TrailingZeros64(c)/8
 				}
 			}
@@ -94,30 +96,15 @@ func scanTag(s string) (colon int, dirty, esc bool) {
 	return colon, a != 0, x != 0
 }
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// load64 is the eight bytes of s from i, little-endian: one load.
-func load64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// zero8 is not zero when one of the bytes of w is zero.
-func zero8(w uint64) uint64 { return (w - ones) &^ w & highs }
-
 // attention8 is not zero when one of the bytes of w is one attention marks.
 func attention8(w uint64) uint64 {
 	// Below 0x20, 0x7f and above (adding one carries into the next byte
 	// only from 0xff, which is caught already), or a backslash.
-	return (w-ones*0x20)&^w&highs | ((w+ones)|w)&highs | zero8(w^(ones*'\\'))
+	return (w-textenc.Ones*0x20)&^w&textenc.Highs | ((w+textenc.Ones)|w)&textenc.Highs | textenc.Zero8(w^(textenc.Ones*'\\'))
 }
 
 // escape8 is not zero when one of the bytes of w is a comma, space or
 // equals sign.
 func escape8(w uint64) uint64 {
-	return zero8(w^(ones*',')) | zero8(w^(ones*' ')) | zero8(w^(ones*'='))
+	return textenc.Zero8(w^(textenc.Ones*',')) | textenc.Zero8(w^(textenc.Ones*' ')) | textenc.Zero8(w^(textenc.Ones*'='))
 }

@@ -3,12 +3,12 @@ package kafka
 import (
 	"encoding/binary"
 	"math"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/dgryski/go-metro"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/plugins/sinks/localfile"
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -44,7 +44,7 @@ type Encoder struct {
 	recs []span
 	one  []byte // Record's and EventRecord's record
 	id   []byte // what a key hashes
-	ts   timestamp
+	ts   textenc.Timestamp
 }
 
 // span locates a record's key, buf[k0:v0], and value, buf[v0:v1].
@@ -225,7 +225,7 @@ func ascii(s string) bool {
 	var a uint64
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		a |= load64(s, i)
+		a |= textenc.Load64(s, i)
 	}
 	if i < len(s) {
 		if len(s) < 8 {
@@ -236,9 +236,9 @@ func ascii(s string) bool {
 			}
 			return true
 		}
-		a |= load64(s, len(s)-8)
+		a |= textenc.Load64(s, len(s)-8)
 	}
-	return a&highs == 0
+	return a&textenc.Highs == 0
 }
 
 // appendPoint appends p's value in e.Format; in JSON, p.Value is finite.
@@ -352,8 +352,8 @@ func (e *Encoder) appendPointJSON(b []byte, p *sdk.Point) []byte {
 		b = append(append(append(b, '"'), t...), '"')
 	}
 	b = append(append(append(b, `],"type":"`...), p.Type.String()...), `","value":`...)
-	b = appendFloat(b, p.Value)
-	b = e.appendTimestamp(append(b, `,"timestamp":`...), p.Timestamp)
+	b = textenc.AppendFloat(b, p.Value)
+	b = e.ts.Append(append(b, `,"timestamp":`...), p.Timestamp)
 	if !plainJSON(p.Hostname) || !plainJSON(p.Message) {
 		return fallbackJSON(b[:start], p)
 	}
@@ -377,7 +377,7 @@ func plainJSON(s string) bool {
 	var a uint64
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		a |= notPlain8(load64(s, i))
+		a |= notPlain8(textenc.Load64(s, i))
 	}
 	if i < len(s) {
 		if len(s) < 8 {
@@ -388,69 +388,14 @@ func plainJSON(s string) bool {
 			}
 			return true
 		}
-		a |= notPlain8(load64(s, len(s)-8))
+		a |= notPlain8(textenc.Load64(s, len(s)-8))
 	}
 	return a == 0
 }
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
 // notPlain8 is not zero when one of the bytes of w is one plainJSON refuses.
 func notPlain8(w uint64) uint64 {
 	// " (0x22) and & (0x26) differ in one bit, as do < (0x3c) and > (0x3e).
-	return (w-ones*0x20)&^w&highs | w&highs | zero8((w^(ones*'"'))&^(ones*0x04)) |
-		zero8((w^(ones*'<'))&^(ones*0x02)) | zero8(w^(ones*'\\'))
-}
-
-// load64 is the eight bytes of s from i, little-endian: one load.
-func load64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// zero8 is not zero when one of the bytes of w is zero.
-func zero8(w uint64) uint64 { return (w - ones) &^ w & highs }
-
-// appendFloat appends f, finite, as encoding/json (and so localfile) writes
-// it: the shortest representation, with an exponent only for very small and
-// very large magnitudes.
-func appendFloat(b []byte, f float64) []byte {
-	if i := int64(f); float64(i) == f && i != 0 && i > -1e15 && i < 1e15 {
-		// Whole numbers, as counts often are: the same digits, faster.
-		return strconv.AppendInt(b, i, 10)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// 1e-07 becomes 1e-7.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-// timestamp is the last timestamp written in JSON, formatted: the points of
-// a flush share theirs.
-type timestamp struct {
-	t   int64
-	n   int
-	buf [20]byte
-}
-
-// appendTimestamp appends t in decimal.
-func (e *Encoder) appendTimestamp(b []byte, t int64) []byte {
-	if e.ts.n == 0 || e.ts.t != t {
-		e.ts.t = t
-		e.ts.n = len(strconv.AppendInt(e.ts.buf[:0], t, 10))
-	}
-	return append(b, e.ts.buf[:e.ts.n]...)
+	return (w-textenc.Ones*0x20)&^w&textenc.Highs | w&textenc.Highs | textenc.Zero8((w^(textenc.Ones*'"'))&^(textenc.Ones*0x04)) |
+		textenc.Zero8((w^(textenc.Ones*'<'))&^(textenc.Ones*0x02)) | textenc.Zero8(w^(textenc.Ones*'\\'))
 }

@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/veneurd/veneurd/internal/textenc"
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -80,7 +79,7 @@ func (l *Line) AppendJSON(b []byte) []byte {
 		b = append(appendField(b, "name", l.Name), ',')
 		b = append(appendTags(b, l.Tags), ',')
 		b = append(appendField(b, "type", l.Type), `,"value":`...)
-		b = appendFloat(b, l.Value)
+		b = textenc.AppendFloat(b, l.Value)
 	}
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, l.Timestamp, 10)
@@ -103,7 +102,7 @@ func appendTags(b []byte, tags []string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, t)
+		b = textenc.AppendJSONString(b, t)
 	}
 	return append(b, ']')
 }
@@ -113,7 +112,7 @@ func appendField(b []byte, key, value string) []byte {
 	b = append(b, '"')
 	b = append(b, key...)
 	b = append(b, `":`...)
-	return appendString(b, value)
+	return textenc.AppendJSONString(b, value)
 }
 
 // appendOptional appends ,"key":value when value is not empty.
@@ -122,79 +121,6 @@ func appendOptional(b []byte, key, value string) []byte {
 		return b
 	}
 	return appendField(append(b, ','), key, value)
-}
-
-// appendFloat formats f as encoding/json does: the shortest representation,
-// with an exponent only for very small and very large magnitudes.
-func appendFloat(b []byte, f float64) []byte {
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// 1e-07 becomes 1e-7.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b
-}
-
-const hex = "0123456789abcdef"
-
-// appendString appends s as a JSON string exactly as encoding/json writes
-// it: quotes, backslashes, control characters, <, >, &, U+2028 and U+2029
-// escaped, and each byte that is not part of valid UTF-8 replaced with
-// U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // Decoder reads the lines of a file the sink wrote.

@@ -2,6 +2,7 @@ package localfile
 
 import (
 	"encoding/json"
+	"github.com/veneurd/veneurd/internal/textenc"
 	"io"
 	"math"
 	"reflect"
@@ -17,7 +18,7 @@ func FuzzAppendString(f *testing.F) {
 		"<html> & ünïcödé", "line\u2028para\u2029", "invalid \xff\xfe", "cut \xe2\x82", "\xed\xa0\x80 surrogate", "\U0001F600"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) { checkJSON(t, s, appendString(nil, s)) })
+	f.Fuzz(func(t *testing.T, s string) { checkJSON(t, s, textenc.AppendJSONString(nil, s)) })
 }
 
 // checkJSON fails the test unless got is what encoding/json writes for v.
@@ -37,7 +38,7 @@ func checkJSON(t *testing.T, v any, got []byte) {
 func TestAppendFloat(t *testing.T) {
 	for _, v := range []float64{0, math.Copysign(0, -1), 1, -2.5, 3, 0.125, 1e-7, 1e-6, 9.99e-7, 123456789.125,
 		1e20, 1e21, 1.5e300, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, 0.1 + 0.2} {
-		checkJSON(t, v, appendFloat(nil, v))
+		checkJSON(t, v, textenc.AppendFloat(nil, v))
 	}
 }
 
