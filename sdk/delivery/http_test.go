@@ -122,6 +122,7 @@ func TestQueueHonoursRetryAfter(t *testing.T) {
 	var mu sync.Mutex
 	var attempts []time.Time
 	answer := []int{503, 200}
+	delivered := make(chan struct{}) // closed when the receiver answers 200
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -129,6 +130,9 @@ func TestQueueHonoursRetryAfter(t *testing.T) {
 		code := 400
 		if len(answer) > 0 {
 			code, answer = answer[0], answer[1:]
+		}
+		if code == 200 {
+			defer close(delivered)
 		}
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(code)
@@ -144,9 +148,10 @@ func TestQueueHonoursRetryAfter(t *testing.T) {
 		Stats: stats, Log: log, Secrets: []string{apiKey}})
 	dest := &Dest{URL: srv.URL, ContentType: "text/plain", Header: http.Header{"Dd-Api-Key": {apiKey}}}
 	q.Send(dest, []byte("a 1"), 5)
-	deadline := time.Now().Add(10 * time.Second)
-	for q.Buffered() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-delivered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the retried request was not delivered within 10s")
 	}
 	mu.Lock()
 	if len(attempts) != 2 || attempts[1].Sub(attempts[0]) < time.Second {
