@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -48,28 +50,61 @@ func Encode[E Encoder](q *Queue, dest *Dest, e E, points []sdk.Point, l Limits, 
 	return invalid
 }
 
-// HTTPSender is what an HTTP sink's Start builds: a Client and the Queue
-// that sends through it.
-type HTTPSender struct {
-	*Queue
-	client *Client
+// Running is a network sink's delivery between Start and Stop, for a sink
+// to embed: Begin in Start, Do in each Flush, End in Stop.
+type Running struct {
+	mu     sync.Mutex // one flush at a time: its encoders are the sink's
+	queue  *Queue
+	closer func()
 }
 
-// StartHTTP starts delivering over HTTP with h, as checked into s, for the
-// plugin env describes. secrets are scrubbed from every error and log line
-// (the configured headers' values always are).
-func StartHTTP(h HTTP, s Settings, env sdk.Env, agent string, secrets ...string) (*HTTPSender, error) {
+// Begin starts delivering through t; End calls closer (nil: nothing) after
+// the queue stopped.
+func (r *Running) Begin(t Transport, cfg QueueConfig, closer func()) {
+	q := NewQueue(t, cfg)
+	r.mu.Lock()
+	r.queue, r.closer = q, closer
+	r.mu.Unlock()
+}
+
+// BeginHTTP begins delivering over HTTP with h, as checked into s, for the
+// plugin env describes, with agent as the User-Agent. secrets are scrubbed
+// from every error and log line (the configured headers' values always
+// are).
+func (r *Running) BeginHTTP(h HTTP, s Settings, env sdk.Env, agent string, secrets ...string) error {
 	c, err := NewClient(h, s, agent, secrets...)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	q := NewQueue(c, QueueConfig{Settings: s, Stats: env.Stats, Log: env.Logger, Secrets: c.secrets})
-	return &HTTPSender{Queue: q, client: c}, nil
+	r.Begin(c, QueueConfig{Settings: s, Stats: env.Stats, Log: env.Logger, Secrets: c.secrets}, c.Close)
+	return nil
 }
 
-// Stop delivers what is buffered until ctx ends (see Queue.Stop), and
-// closes the connections.
-func (s *HTTPSender) Stop(ctx context.Context) {
-	s.Queue.Stop(ctx)
-	s.client.Close()
+// Do runs fn with the queue, one flush at a time, each a new period of the
+// queue's logs (Queue.Tick); it fails when the sink is not started.
+func (r *Running) Do(fn func(q *Queue)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.queue == nil {
+		return errors.New("the sink is not started")
+	}
+	r.queue.Tick()
+	fn(r.queue)
+	return nil
+}
+
+// End delivers what is buffered until ctx ends (see Queue.Stop), then
+// closes the transport.
+func (r *Running) End(ctx context.Context) {
+	r.mu.Lock()
+	q, closer := r.queue, r.closer
+	r.queue, r.closer = nil, nil
+	r.mu.Unlock()
+	if q == nil {
+		return
+	}
+	q.Stop(ctx)
+	if closer != nil {
+		closer()
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/delivery"
@@ -43,12 +42,11 @@ type Sink struct {
 	checks   *delivery.Dest
 	events   *delivery.Dest
 
-	mu     sync.Mutex // encoders are used by one flush at a time
-	v1     SeriesV1
-	v2     SeriesV2
-	cr     CheckRuns
-	ev     Events
-	sender *delivery.HTTPSender
+	delivery.Running // guards the encoders: one flush at a time
+	v1               SeriesV1
+	v2               SeriesV2
+	cr               CheckRuns
+	ev               Events
 }
 
 // New returns a datadog sink.
@@ -104,26 +102,16 @@ func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 
 // Start starts delivering.
 func (s *Sink) Start(context.Context) error {
-	sender, err := delivery.StartHTTP(s.cfg.HTTP, s.settings, s.env, "veneurd-sink-datadog/"+Version, s.cfg.APIKey)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.sender = sender
-	s.mu.Unlock()
-	return nil
+	return s.BeginHTTP(s.cfg.HTTP, s.settings, s.env, "veneurd-sink-datadog/"+Version, s.cfg.APIKey)
 }
 
 // Flush encodes f and queues its requests: series, then service checks,
 // then each event. It returns once they are queued, not sent.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sender == nil {
-		return errors.New("datadog sink is not started")
-	}
-	q := s.sender.Queue
-	q.Tick()
+	return s.Do(func(q *delivery.Queue) { s.flush(q, f) })
+}
+
+func (s *Sink) flush(q *delivery.Queue, f *sdk.Flush) {
 	notStatus := func(p *sdk.Point) bool { return p.Type != sdk.PointStatus }
 	if s.cfg.APIVersion == 2 {
 		s.v2.Interval = f.Interval
@@ -144,7 +132,6 @@ func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
 	if refused > 0 {
 		s.env.Logger.Warn("dropped events without a title, which Datadog requires", "events", refused)
 	}
-	return nil
 }
 
 // encode sends the points that take, through e, in bodies of at most max
@@ -157,12 +144,6 @@ func encode[E delivery.Encoder](q *delivery.Queue, dest *delivery.Dest, e E, poi
 
 // Stop delivers what is buffered, within ctx.
 func (s *Sink) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	sender := s.sender
-	s.sender = nil
-	s.mu.Unlock()
-	if sender != nil {
-		sender.Stop(ctx)
-	}
+	s.End(ctx)
 	return nil
 }

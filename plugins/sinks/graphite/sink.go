@@ -30,10 +30,8 @@ type Sink struct {
 	cfg      Config
 	settings delivery.Settings
 
-	mu    sync.Mutex // the encoder is used by one flush at a time
-	enc   Encoder
-	queue *delivery.Queue
-	conn  *conn
+	delivery.Running // guards the encoder: one flush at a time
+	enc              Encoder
 }
 
 // New returns a graphite sink.
@@ -71,25 +69,17 @@ func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 // Start starts delivering. The connection is made by the first write.
 func (s *Sink) Start(context.Context) error {
 	c := &conn{addr: s.cfg.Address, timeout: s.settings.Timeout}
-	q := delivery.NewQueue(c, delivery.QueueConfig{Settings: s.settings, Stats: s.env.Stats, Log: s.env.Logger})
-	s.mu.Lock()
-	s.queue, s.conn = q, c
-	s.mu.Unlock()
+	s.Begin(c, delivery.QueueConfig{Settings: s.settings, Stats: s.env.Stats, Log: s.env.Logger}, c.close)
 	return nil
 }
 
 // Flush encodes f's points and queues their writes; it returns once they are
 // queued, not written. Plaintext has no events: they are left out.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.queue == nil {
-		return errors.New("graphite sink is not started")
-	}
-	s.queue.Tick()
-	delivery.Encode(s.queue, nil, &s.enc, f.Points, delivery.Limits{Bytes: maxWriteBytes, Items: s.cfg.MaxPerBody},
-		(*Encoder).Point)
-	return nil
+	return s.Do(func(q *delivery.Queue) {
+		delivery.Encode(q, nil, &s.enc, f.Points, delivery.Limits{Bytes: maxWriteBytes, Items: s.cfg.MaxPerBody},
+			(*Encoder).Point)
+	})
 }
 
 // maxWriteBytes bounds one write.
@@ -97,14 +87,7 @@ const maxWriteBytes = 1 << 20
 
 // Stop delivers what is buffered, within ctx, and closes the connection.
 func (s *Sink) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	q, c := s.queue, s.conn
-	s.queue, s.conn = nil, nil
-	s.mu.Unlock()
-	if q != nil {
-		q.Stop(ctx)
-		c.close()
-	}
+	s.End(ctx)
 	return nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/delivery"
@@ -46,9 +45,8 @@ type Sink struct {
 	dest     *delivery.Dest
 	secrets  []string
 
-	mu     sync.Mutex // the encoder is used by one flush at a time
-	enc    Encoder
-	sender *delivery.HTTPSender
+	delivery.Running // guards the encoder: one flush at a time
+	enc              Encoder
 }
 
 // New returns an influxdb sink.
@@ -150,28 +148,16 @@ func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 
 // Start starts delivering.
 func (s *Sink) Start(context.Context) error {
-	sender, err := delivery.StartHTTP(s.cfg.HTTP, s.settings, s.env, "veneurd-sink-influxdb/"+Version, s.secrets...)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.sender = sender
-	s.mu.Unlock()
-	return nil
+	return s.BeginHTTP(s.cfg.HTTP, s.settings, s.env, "veneurd-sink-influxdb/"+Version, s.secrets...)
 }
 
 // Flush encodes f's points and queues their requests; it returns once they
 // are queued, not sent. Line protocol has no events: they are left out.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sender == nil {
-		return errors.New("influxdb sink is not started")
-	}
-	s.sender.Tick()
-	delivery.Encode(s.sender.Queue, s.dest, &s.enc, f.Points, delivery.Limits{Bytes: maxBodyBytes, Items: s.cfg.MaxPerBody},
-		(*Encoder).Point)
-	return nil
+	return s.Do(func(q *delivery.Queue) {
+		delivery.Encode(q, s.dest, &s.enc, f.Points, delivery.Limits{Bytes: maxBodyBytes, Items: s.cfg.MaxPerBody},
+			(*Encoder).Point)
+	})
 }
 
 // maxBodyBytes bounds a request before compression, under InfluxDB 1.x's
@@ -180,12 +166,6 @@ const maxBodyBytes = 4 << 20
 
 // Stop delivers what is buffered, within ctx.
 func (s *Sink) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	sender := s.sender
-	s.sender = nil
-	s.mu.Unlock()
-	if sender != nil {
-		sender.Stop(ctx)
-	}
+	s.End(ctx)
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,12 +38,10 @@ type Sink struct {
 	format   Format
 	codec    kgo.CompressionCodec
 
-	mu     sync.Mutex // the encoder is used by one flush at a time
-	enc    Encoder
-	points *delivery.Dest
-	events *delivery.Dest
-	queue  *delivery.Queue
-	client *kgo.Client
+	delivery.Running // guards the encoder: one flush at a time
+	enc              Encoder
+	points           *delivery.Dest
+	events           *delivery.Dest
 }
 
 // New returns a kafka sink.
@@ -139,33 +136,25 @@ func (s *Sink) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
-	q := delivery.NewQueue(producer{client}, delivery.QueueConfig{Settings: s.settings, Stats: s.env.Stats, Log: s.env.Logger})
-	s.mu.Lock()
-	s.client, s.queue = client, q
-	s.mu.Unlock()
+	s.Begin(producer{client}, delivery.QueueConfig{Settings: s.settings, Stats: s.env.Stats, Log: s.env.Logger}, client.Close)
 	return nil
 }
 
 // Flush encodes f into records and queues them; it returns once they are
 // queued, not produced.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.queue == nil {
-		return errors.New("kafka sink is not started")
-	}
-	s.queue.Tick()
-	delivery.Encode(s.queue, s.points, &s.enc, f.Points, delivery.Limits{Bytes: maxBodyBytes, Items: s.cfg.MaxPerBody},
-		(*Encoder).Append)
-	if s.events != nil && len(f.Events) > 0 {
-		s.enc.Reset()
-		for i := range f.Events {
-			s.enc.AppendEvent(&f.Events[i], f.Timestamp)
+	return s.Do(func(q *delivery.Queue) {
+		delivery.Encode(q, s.points, &s.enc, f.Points, delivery.Limits{Bytes: maxBodyBytes, Items: s.cfg.MaxPerBody},
+			(*Encoder).Append)
+		if s.events != nil && len(f.Events) > 0 {
+			s.enc.Reset()
+			for i := range f.Events {
+				s.enc.AppendEvent(&f.Events[i], f.Timestamp)
+			}
+			q.Send(s.events, s.enc.Body(), 0)
+			s.enc.Reset()
 		}
-		s.queue.Send(s.events, s.enc.Body(), 0)
-		s.enc.Reset()
-	}
-	return nil
+	})
 }
 
 // maxBodyBytes bounds the records of one produce call.
@@ -173,14 +162,7 @@ const maxBodyBytes = 4 << 20
 
 // Stop produces what is buffered, within ctx, and closes the client.
 func (s *Sink) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	q, client := s.queue, s.client
-	s.queue, s.client = nil, nil
-	s.mu.Unlock()
-	if q != nil {
-		q.Stop(ctx)
-		client.Close()
-	}
+	s.End(ctx)
 	return nil
 }
 

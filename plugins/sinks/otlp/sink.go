@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/delivery"
@@ -33,10 +32,8 @@ type Sink struct {
 	settings delivery.Settings
 	dest     *delivery.Dest
 
-	mu     sync.Mutex // the encoder is used by one flush at a time
-	enc    *Encoder
-	queue  *delivery.Queue
-	closer func()
+	delivery.Running // guards the encoder: one flush at a time
+	enc              *Encoder
 }
 
 // New returns an otlp sink.
@@ -92,6 +89,7 @@ func (s *Sink) Configure(_ context.Context, env sdk.Env, cfg any) error {
 		s.dest.Compression = delivery.None // gRPC compresses its messages itself
 	}
 	s.env, s.cfg, s.settings = env, c, settings
+	s.enc = NewEncoder(Version)
 	return nil
 }
 
@@ -118,26 +116,18 @@ func (s *Sink) Start(context.Context) error {
 		}
 		t, closer = c, c.Close
 	}
-	q := delivery.NewQueue(t, delivery.QueueConfig{Settings: s.settings, Stats: s.env.Stats, Log: s.env.Logger, Secrets: secrets})
-	s.mu.Lock()
-	s.enc, s.queue, s.closer = NewEncoder(Version), q, closer
-	s.mu.Unlock()
+	s.Begin(t, delivery.QueueConfig{Settings: s.settings, Stats: s.env.Stats, Log: s.env.Logger, Secrets: secrets}, closer)
 	return nil
 }
 
 // Flush encodes f's points and queues their requests; it returns once they
 // are queued, not sent. OTLP metrics have no events: they are left out.
 func (s *Sink) Flush(_ context.Context, f *sdk.Flush) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.queue == nil {
-		return errors.New("otlp sink is not started")
-	}
-	s.queue.Tick()
-	s.enc.Interval = f.Interval
-	delivery.Encode(s.queue, s.dest, s.enc, f.Points, delivery.Limits{Bytes: maxBodyBytes, Items: s.cfg.MaxPerBody},
-		(*Encoder).Point)
-	return nil
+	return s.Do(func(q *delivery.Queue) {
+		s.enc.Interval = f.Interval
+		delivery.Encode(q, s.dest, s.enc, f.Points, delivery.Limits{Bytes: maxBodyBytes, Items: s.cfg.MaxPerBody},
+			(*Encoder).Point)
+	})
 }
 
 // maxBodyBytes keeps a request under gRPC's default 4 MiB message limit,
@@ -146,13 +136,6 @@ const maxBodyBytes = 3 << 20
 
 // Stop delivers what is buffered, within ctx.
 func (s *Sink) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	q, closer := s.queue, s.closer
-	s.queue, s.closer = nil, nil
-	s.mu.Unlock()
-	if q != nil {
-		q.Stop(ctx)
-		closer()
-	}
+	s.End(ctx)
 	return nil
 }
