@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/core/aggregate"
+	"github.com/veneurd/veneurd/core/discovery"
 	"github.com/veneurd/veneurd/core/forward/forwardpb"
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/internal/daemontest"
@@ -84,7 +85,7 @@ func (g *global) stop() {
 func newLocal(t *testing.T, addr string, maxIntervals int) (*aggregate.Aggregator, *Forwarder, *telemetry.Registry) {
 	t.Helper()
 	tel := telemetry.New()
-	f, err := New(Config{Address: addr, Hostname: "local", MaxBufferedIntervals: maxIntervals, Timeout: time.Second}, tel, nil)
+	f, err := New(Config{Members: discovery.NewStatic([]string{addr}), Hostname: "local", MaxBufferedIntervals: maxIntervals, Timeout: time.Second}, tel, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,77 +2,95 @@ package forward
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
+	"github.com/veneurd/veneurd/core/discovery"
 	"github.com/veneurd/veneurd/core/forward/forwardpb"
 	"github.com/veneurd/veneurd/core/telemetry"
+	"github.com/veneurd/veneurd/internal/state"
+	consistenthash "github.com/veneurd/veneurd/plugins/routers/consistent_hash"
 )
 
 // Config is what a Forwarder needs.
 type Config struct {
-	// Address is the upstream's gRPC address, host:port.
-	Address string
+	// Members are the tier forwarded to: one address, a static list, or
+	// a Consul service's passing instances.
+	Members discovery.Members
 	// Hostname goes into the sender's identity.
 	Hostname string
-	// MaxBufferedIntervals is how many intervals' batches are held while
-	// the upstream is down; past it the oldest interval's are dropped.
+	// MaxBufferedIntervals is how many intervals' batches each member
+	// holds while it is down; past it the oldest interval's are dropped.
 	MaxBufferedIntervals int
 	// Timeout bounds one Send.
 	Timeout time.Duration
-	// DialOptions are added to the connection's (TLS credentials).
+	// FailoverAfter is how many attempts in a row must find a member
+	// unreachable before its batches go to each series' next choice.
+	FailoverAfter int
+	// Protocol is ProtocolVeneurd (the default) or ProtocolVeneur.
+	Protocol string
+	// DialOptions are added to each connection's (TLS credentials).
 	DialOptions []grpc.DialOption
 }
+
+// The protocols a Forwarder speaks.
+const (
+	ProtocolVeneurd = "veneurd" // forwardpb: acknowledged, sequenced batches
+	ProtocolVeneur  = "veneur"  // Veneur's forwardrpc, to a Veneur global
+)
 
 // Defaults of Config.
 const (
 	DefaultMaxBufferedIntervals = 10
 	DefaultTimeout              = 10 * time.Second
+	DefaultFailoverAfter        = 3
 )
 
-// Backoff between attempts at a batch: doubling from firstBackoff to
-// maxBackoff.
-const (
-	firstBackoff = 100 * time.Millisecond
-	maxBackoff   = 5 * time.Second
-)
+// downFor is how long a member that failed over gets no new batches: its
+// series go to their next choice meanwhile, then it is tried again.
+const downFor = 30 * time.Second
 
-// Forwarder sends each interval's records upstream, in order, one batch at
-// a time, until each is acknowledged. Safe for concurrent use.
+// maxFrame is the size past which a member's part of an interval is cut
+// into another batch.
+const maxFrame = 1 << 20
+
+// MembersGauge is the number of members forwarded to.
+const MembersGauge = "veneur.proxy.members"
+
+// Forwarder sends each interval's records to the tier above: each series
+// to the member that rendezvous hashing of its key chooses (every sender
+// chooses the same), each member's batches in order, one at a time, until
+// acknowledged. A member that leaves the membership, or stays unreachable,
+// hands its batches back, and each of their series goes to its next
+// choice. Safe for concurrent use.
 type Forwarder struct {
-	cfg    Config
-	sender string
-	conn   *grpc.ClientConn
-	client forwardpb.ForwardClient
-	log    hclog.Logger
+	cfg Config
+	log hclog.Logger
 
 	errors   func(cause string) telemetry.Counter
 	duration telemetry.Gauge
 	buffered telemetry.Gauge
+	size     telemetry.Gauge
 
-	mu      sync.Mutex
-	frames  [][]byte           // of the interval being flushed
-	pending []*forwardpb.Batch // made, not yet acknowledged, oldest first
-	sending *forwardpb.Batch   // pending[0] while a Send of it is under way
-	seq     uint64
-	wake    chan struct{}
-	stop    bool
+	mu       sync.Mutex
+	ring     *consistenthash.Ring
+	members  map[string]*member // of ring, by address
+	down     map[string]time.Time
+	frames   [][]byte        // of the interval being flushed
+	unplaced []*outgoing     // while the ring is empty
+	held     map[*member]int // each member's buffered intervals
+	stopping bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-// New returns a Forwarder sending to cfg.Address and starts its sender.
+// New returns a Forwarder to cfg.Members and starts following them.
 func New(cfg Config, tel *telemetry.Registry, log hclog.Logger) (*Forwarder, error) {
 	if cfg.MaxBufferedIntervals <= 0 {
 		cfg.MaxBufferedIntervals = DefaultMaxBufferedIntervals
@@ -80,26 +98,77 @@ func New(cfg Config, tel *telemetry.Registry, log hclog.Logger) (*Forwarder, err
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.FailoverAfter <= 0 {
+		cfg.FailoverAfter = DefaultFailoverAfter
+	}
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, cfg.DialOptions...)
-	conn, err := grpc.NewClient(cfg.Address, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("forward to %s: %w", cfg.Address, err)
-	}
-	var id [8]byte
-	rand.Read(id[:])
-	f := &Forwarder{
-		cfg: cfg, sender: cfg.Hostname + "/" + hex.EncodeToString(id[:]), conn: conn,
-		client: forwardpb.NewForwardClient(conn), log: log,
+	f := &Forwarder{cfg: cfg, log: log,
 		errors:   func(cause string) telemetry.Counter { return tel.Counter(ForwardErrors, "cause:"+cause) },
-		duration: tel.Gauge(ForwardDuration), buffered: tel.Gauge(BufferedIntervals),
-		wake: make(chan struct{}, 1), done: make(chan struct{}),
-	}
+		duration: tel.Gauge(ForwardDuration), buffered: tel.Gauge(BufferedIntervals), size: tel.Gauge(MembersGauge),
+		members: map[string]*member{}, down: map[string]time.Time{}, held: map[*member]int{},
+		ring: consistenthash.New(nil), done: make(chan struct{})}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
-	go f.run()
+	ring, changed := cfg.Members.Ring()
+	if err := f.setRing(ring); err != nil {
+		return nil, err
+	}
+	go f.watch(changed)
 	return f, nil
+}
+
+// watch follows the membership until Stop.
+func (f *Forwarder) watch(changed <-chan struct{}) {
+	defer close(f.done)
+	for changed != nil {
+		select {
+		case <-changed:
+		case <-f.ctx.Done():
+			return
+		}
+		var ring *consistenthash.Ring
+		ring, changed = f.cfg.Members.Ring()
+		if err := f.setRing(ring); err != nil {
+			f.log.Error("cannot forward to a new member", "error", err)
+		}
+	}
+}
+
+// setRing makes ring the members: a member that joins gets a sender, one
+// that leaves hands its batches to the others once its send under way is
+// done, and what waited for any member is placed.
+func (f *Forwarder) setRing(ring *consistenthash.Ring) error {
+	f.mu.Lock()
+	var err error
+	next := make(map[string]*member, ring.Len())
+	for _, addr := range ring.Members() {
+		if m := f.members[addr]; m != nil {
+			next[addr] = m
+			continue
+		}
+		m, merr := f.newMember(addr)
+		if merr != nil {
+			err = merr
+			continue
+		}
+		next[addr] = m
+		delete(f.down, addr)
+	}
+	for addr, m := range f.members {
+		if next[addr] == nil {
+			m.retire()
+		}
+	}
+	f.ring, f.members = ring, next
+	unplaced := f.unplaced
+	f.unplaced = nil
+	f.mu.Unlock()
+	f.size.Set(float64(ring.Len()))
+	for _, b := range unplaced {
+		f.place(b.Interval, [][]byte{b.Records}, b.tried)
+	}
+	return err
 }
 
 // Add takes a frame of records of the interval being flushed (the
@@ -110,159 +179,202 @@ func (f *Forwarder) Add(frame []byte) {
 	f.mu.Unlock()
 }
 
-// EndInterval makes the frames added since the last call the batches of
-// the interval that ended at ts, and queues them. When more than
-// MaxBufferedIntervals intervals would then wait, the oldest interval's
-// batches are dropped and counted (cause:buffer_full).
+// EndInterval sends the frames added since the last call as the state of
+// the interval that ended at ts.
 func (f *Forwarder) EndInterval(ts int64) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, fr := range f.frames {
-		f.seq++
-		f.pending = append(f.pending, &forwardpb.Batch{Sender: f.sender, Seq: f.seq, Interval: ts, Records: fr})
-	}
+	frames := f.frames
 	f.frames = nil
-	for intervals(f.pending) > f.cfg.MaxBufferedIntervals {
-		// The oldest interval goes, but for a batch being sent, which
-		// may be delivered yet: it stays, and the drop counts exactly
-		// what was not.
-		first := 0
-		if f.sending != nil {
-			first = 1
+	f.mu.Unlock()
+	f.place(ts, frames, nil)
+}
+
+// Route sends a frame of records received from another instance at once,
+// as the state of the interval that ended at ts: a proxy's forwarding. A
+// frame whose framing is broken is refused after the records before the
+// fault were placed.
+func (f *Forwarder) Route(ts int64, records []byte) (int, error) {
+	return f.place(ts, [][]byte{records}, nil)
+}
+
+// place splits frames by member and queues each member's part: each record
+// goes to the member of highest weight for its series among those neither
+// down nor in tried; when there is none, to the first choice of those not
+// in tried (which then holds it), and when every member has tried, to its
+// first choice. With no members, the records wait for some.
+func (f *Forwarder) place(ts int64, frames [][]byte, tried []string) (int, error) {
+	f.mu.Lock()
+	ring, members := f.ring, f.members
+	if ring.Len() == 0 || f.stopping {
+		for _, fr := range frames {
+			if f.stopping {
+				f.errors("shutdown").Inc()
+				continue
+			}
+			f.unplaced = append(f.unplaced, &outgoing{&forwardpb.Batch{Interval: ts, Records: fr}, tried})
 		}
-		if first >= len(f.pending) {
+		f.trimUnplaced()
+		f.mu.Unlock()
+		return 0, nil
+	}
+	names := ring.Members()
+	fresh, untried := make([]bool, len(names)), make([]bool, len(names))
+	now := time.Now()
+	for i, n := range names {
+		untried[i] = !slices.Contains(tried, n) && members[n] != nil
+		fresh[i] = untried[i] && !now.Before(f.down[n])
+	}
+	f.mu.Unlock()
+
+	parts := make([][]byte, len(names))
+	send := func(i int) {
+		if m := members[names[i]]; m != nil {
+			m.enqueue(ts, parts[i], tried)
+		} else {
+			f.errors("no_member").Inc()
+		}
+		parts[i] = nil
+	}
+	n := 0
+	var err error
+	for _, fr := range frames {
+		err = state.EachRecord(fr, func(record, id []byte) bool {
+			h := consistenthash.Hash(id)
+			i := ring.ChooseAmong(h, func(i int) bool { return fresh[i] })
+			if i < 0 {
+				if i = ring.ChooseAmong(h, func(i int) bool { return untried[i] }); i < 0 {
+					i = ring.Choose(h)
+				}
+			}
+			parts[i] = state.AppendRaw(parts[i], record)
+			if len(parts[i]) >= maxFrame {
+				send(i)
+			}
+			n++
+			return true
+		})
+		if err != nil {
 			break
 		}
-		oldest := f.pending[first].Interval
-		n := first
-		for n < len(f.pending) && f.pending[n].Interval == oldest {
+	}
+	for i := range parts {
+		if len(parts[i]) > 0 {
+			send(i)
+		}
+	}
+	return n, err
+}
+
+// trimUnplaced drops the oldest intervals that wait for a member past the
+// buffer. f.mu is held.
+func (f *Forwarder) trimUnplaced() {
+	for intervals(f.unplaced) > f.cfg.MaxBufferedIntervals {
+		oldest := f.unplaced[0].Interval
+		n := 0
+		for n < len(f.unplaced) && f.unplaced[n].Interval == oldest {
 			n++
 		}
-		f.errors("buffer_full").Add(uint64(n - first))
-		f.log.Error("upstream down for longer than the buffer holds: dropped an interval", "interval", oldest,
-			"batches", n-first, "max_buffered_intervals", f.cfg.MaxBufferedIntervals)
-		f.pending = append(f.pending[:first], f.pending[n:]...)
-	}
-	f.buffered.Set(float64(intervals(f.pending)))
-	select {
-	case f.wake <- struct{}{}:
-	default:
+		f.errors("buffer_full").Add(uint64(n))
+		f.log.Error("no member to forward to for longer than the buffer holds: dropped an interval", "interval", oldest)
+		f.unplaced = f.unplaced[n:]
 	}
 }
 
-// intervals counts the distinct intervals of batches, which are in order.
-func intervals(batches []*forwardpb.Batch) int {
-	n := 0
-	for i, b := range batches {
-		if i == 0 || b.Interval != batches[i-1].Interval {
-			n++
-		}
+// failoverOne hands b, m's oldest batch, which m could not deliver, to
+// its series' next choices and marks m down for a while; it reports false,
+// leaving b with m, when every other member has failed b already.
+func (f *Forwarder) failoverOne(m *member, b *outgoing) bool {
+	tried := append(slices.Clone(b.tried), m.addr)
+	f.mu.Lock()
+	other := false
+	for addr := range f.members {
+		other = other || !slices.Contains(tried, addr)
 	}
-	return n
+	if other {
+		f.down[m.addr] = time.Now().Add(downFor)
+	}
+	f.mu.Unlock()
+	if !other {
+		return false
+	}
+	m.take(b)
+	f.errors("failover").Inc()
+	f.log.Warn("member unreachable: its series go to their next choice", "address", m.addr, "interval", b.Interval,
+		"down_for", downFor)
+	f.place(b.Interval, [][]byte{b.Records}, tried)
+	return true
+}
+
+// failover places the batches of m, which left the membership.
+func (f *Forwarder) failover(m *member, batches []*outgoing) {
+	f.mu.Lock()
+	delete(f.held, m)
+	f.mu.Unlock()
+	for _, b := range batches {
+		f.place(b.Interval, [][]byte{b.Records}, append(slices.Clone(b.tried), m.addr))
+	}
+}
+
+// setBuffered records that m holds n intervals; the gauge is the most any
+// member holds.
+func (f *Forwarder) setBuffered(m *member, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n == 0 {
+		delete(f.held, m)
+	} else {
+		f.held[m] = n
+	}
+	most := intervals(f.unplaced)
+	for _, v := range f.held {
+		most = max(most, v)
+	}
+	f.buffered.Set(float64(most))
+}
+
+// Members returns the addresses forwarded to now.
+func (f *Forwarder) Members() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ring.Members()
 }
 
 // Pending returns the batches not yet acknowledged.
 func (f *Forwarder) Pending() int {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.pending)
-}
-
-// run sends the oldest pending batch until it is acknowledged, then the
-// next, until Stop.
-func (f *Forwarder) run() {
-	defer close(f.done)
-	backoff := firstBackoff
-	for {
-		f.mu.Lock()
-		var b *forwardpb.Batch
-		if len(f.pending) > 0 {
-			b = f.pending[0]
-		}
-		f.sending = b
-		stop := f.stop
-		f.mu.Unlock()
-		if b == nil {
-			if stop {
-				return
-			}
-			select {
-			case <-f.wake:
-			case <-f.ctx.Done():
-				return
-			}
-			continue
-		}
-		begin := time.Now()
-		ctx, cancel := context.WithTimeout(f.ctx, f.cfg.Timeout)
-		_, err := f.client.Send(ctx, b)
-		cancel()
-		if err == nil || status.Code(err) == codes.InvalidArgument {
-			// Acknowledged, or refused as broken: sending it again would
-			// not mend it.
-			if err != nil {
-				f.errors("refused").Inc()
-				f.log.Error("upstream refused a batch: dropped", "seq", b.Seq, "error", err)
-			}
-			f.duration.Set(float64(time.Since(begin).Nanoseconds()))
-			f.mu.Lock()
-			f.pending = f.pending[1:] // b: EndInterval never drops the batch being sent
-			f.sending = nil
-			f.buffered.Set(float64(intervals(f.pending)))
-			f.mu.Unlock()
-			backoff = firstBackoff
-			continue
-		}
-		if f.ctx.Err() != nil {
-			return
-		}
-		f.mu.Lock()
-		f.sending = nil
-		f.mu.Unlock()
-		f.errors(cause(err)).Inc()
-		f.log.Warn("upstream unavailable: retrying", "address", f.cfg.Address, "seq", b.Seq, "error", err, "retry_in", backoff)
-		select {
-		case <-time.After(backoff):
-		case <-f.ctx.Done():
-			return
-		}
-		backoff = min(2*backoff, maxBackoff)
+	n := len(f.unplaced)
+	members := f.members
+	f.mu.Unlock()
+	for _, m := range members {
+		n += m.len()
 	}
-}
-
-// cause names a send error for the cause tag.
-func cause(err error) string {
-	switch status.Code(err) {
-	case codes.DeadlineExceeded:
-		return "deadline_exceeded"
-	case codes.Unavailable:
-		return "unavailable"
-	}
-	return "send"
+	return n
 }
 
 // Stop sends what is pending until ctx ends, then gives up on the rest,
-// counting it (cause:shutdown), and closes the connection.
+// counting it (cause:shutdown), and closes the connections.
 func (f *Forwarder) Stop(ctx context.Context) {
-	f.mu.Lock()
-	f.stop = true
-	f.mu.Unlock()
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-	}
 	f.cancel()
 	<-f.done
 	f.mu.Lock()
-	if n := len(f.pending); n > 0 {
-		f.errors("shutdown").Add(uint64(n))
-		f.log.Error("stopped before the upstream took every batch: dropped", "batches", n)
-	}
-	f.pending = nil
+	f.stopping = true
+	members := f.members
+	lost := len(f.unplaced)
+	f.unplaced = nil
 	f.mu.Unlock()
-	f.conn.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, m := range members {
+		wg.Go(func() {
+			n := m.shutdown(ctx)
+			mu.Lock()
+			lost += n
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if lost > 0 {
+		f.errors("shutdown").Add(uint64(lost))
+		f.log.Error("stopped before the upstream took every batch: dropped", "batches", lost)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/veneurd/veneurd/core/aggregate"
+	"github.com/veneurd/veneurd/core/discovery"
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/internal/daemontest"
 	"github.com/veneurd/veneurd/sdk"
@@ -76,7 +77,7 @@ func TestMutualTLS(t *testing.T) {
 	forwarder := func(certs ...tls.Certificate) (*aggregate.Aggregator, *Forwarder, *telemetry.Registry) {
 		tel := telemetry.New()
 		creds := credentials.NewTLS(&tls.Config{RootCAs: ca.pool, Certificates: certs, MinVersion: tls.VersionTLS12})
-		f, err := New(Config{Address: l.Addr().String(), Hostname: "local", Timeout: time.Second,
+		f, err := New(Config{Members: discovery.NewStatic([]string{l.Addr().String()}), Hostname: "local", Timeout: time.Second,
 			DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds)}}, tel, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -80,37 +80,66 @@ func (t *Table) Ship(maxBytes int, send func(frame []byte)) {
 // MergeRecords merges a frame of records into t and returns how many merged.
 // Records before a corrupt one are merged; the error names what was wrong.
 func (t *Table) MergeRecords(b []byte) (int, error) {
+	n := 0
+	var err error
+	ferr := EachRecord(b, func(record, id []byte) bool {
+		scope := record[4]
+		if scope > ScopeGlobal {
+			err = corrupt("unknown scope %d", scope)
+			return false
+		}
+		if err = t.merge(scope, id, record[recordHeader+len(id):]); err != nil {
+			return false
+		}
+		n++
+		return true
+	})
+	if ferr != nil {
+		return n, ferr
+	}
+	return n, err
+}
+
+// EachRecord calls fn with each record of a frame, whole (as AppendRaw
+// takes it), and its series' identity (type, name and tags, as the key
+// lays them out, without the scope), until fn returns false. It checks the
+// framing only, not the payloads: a process that routes records onward
+// without merging them (a proxy) splits frames with it. A frame whose
+// framing is broken yields the records before the fault and the error.
+func EachRecord(b []byte, fn func(record, id []byte) bool) error {
 	if len(b) == 0 {
-		return 0, nil
+		return nil
 	}
 	if b[0] != RecordsVersion {
-		return 0, corrupt("unknown version %d", b[0])
+		return corrupt("unknown version %d", b[0])
 	}
 	b = b[1:]
-	n := 0
 	for len(b) > 0 {
 		if len(b) < recordHeader+keyHeader {
-			return n, corrupt("truncated record header")
+			return corrupt("truncated record header")
 		}
 		plen := int(binary.LittleEndian.Uint32(b))
-		scope := b[4]
-		if scope > ScopeGlobal {
-			return n, corrupt("unknown scope %d", scope)
-		}
 		key := b[recordHeader:]
 		klen := keyHeader + int(binary.LittleEndian.Uint16(key[1:])) + int(binary.LittleEndian.Uint16(key[3:]))
 		if len(key) < klen || len(key)-klen < plen {
-			return n, corrupt("truncated record")
+			return corrupt("truncated record")
 		}
-		payload := key[klen : klen+plen]
-		key = key[:klen]
-		b = b[recordHeader+klen+plen:]
-		if err := t.merge(scope, key, payload); err != nil {
-			return n, err
+		n := recordHeader + klen + plen
+		if !fn(b[:n:n], key[:klen:klen]) {
+			return nil
 		}
-		n++
+		b = b[n:]
 	}
-	return n, nil
+	return nil
+}
+
+// AppendRaw appends a record that EachRecord yielded to a frame, starting
+// the frame when b is empty.
+func AppendRaw(b, record []byte) []byte {
+	if len(b) == 0 {
+		b = append(b, RecordsVersion)
+	}
+	return append(b, record...)
 }
 
 // merge merges one record: decoded as a series, it is either held from now

@@ -432,3 +432,64 @@ func TestMergeIfHeld(t *testing.T) {
 		t.Fatal("merged into an empty table")
 	}
 }
+
+// TestSplitRecords splits shipped frames record by record into parts by
+// series, as a proxy does: every series lands in exactly one part, whole,
+// and the parts merged together equal the frames merged directly.
+func TestSplitRecords(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var w Samples
+	workload(&w, rng, 20_000)
+	src := New(Params{}, 2)
+	src.AddSamples(&w)
+	direct, parts := New(Params{}, 4), [3][]byte{}
+	where := map[string]int{}
+	src.Ship(4096, func(b []byte) {
+		if _, err := direct.MergeRecords(b); err != nil {
+			t.Fatal(err)
+		}
+		err := EachRecord(b, func(record, id []byte) bool {
+			p := int(metro.Hash64(id, 0) % 3)
+			if q, seen := where[string(id)]; seen && q != p {
+				t.Fatalf("series %q in parts %d and %d", id, q, p)
+			}
+			where[string(id)] = p
+			parts[p] = AppendRaw(parts[p], record)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	merged := New(Params{}, 4)
+	for p, b := range parts {
+		if len(b) == 0 {
+			t.Fatalf("part %d is empty: 40 series should spread over 3", p)
+		}
+		if _, err := merged.MergeRecords(b); err != nil {
+			t.Fatalf("part %d: %v", p, err)
+		}
+	}
+	want, got := snapshot(direct), snapshot(merged)
+	if len(want) != 40 || len(got) != 40 {
+		t.Fatalf("%d series from the parts, %d direct; want 40", len(got), len(want))
+	}
+	for k, ws := range want {
+		gs := got[k]
+		switch {
+		case ws.Digest != nil:
+			if gs.Digest == nil || gs.Digest.Count() != ws.Digest.Count() || gs.Digest.Quantile(0.9) != ws.Digest.Quantile(0.9) {
+				t.Errorf("%s: digest differs after the split", ws.Name())
+			}
+		case ws.Set != nil:
+			if gs.Set == nil || gs.Set.Estimate() != ws.Set.Estimate() {
+				t.Errorf("%s: set differs after the split", ws.Name())
+			}
+		case gs.Value != ws.Value:
+			t.Errorf("%s: %v after the split, want %v", ws.Name(), gs.Value, ws.Value)
+		}
+	}
+	if err := EachRecord(parts[0][:len(parts[0])-1], func(_, _ []byte) bool { return true }); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("a truncated frame: %v, want ErrCorrupt", err)
+	}
+}
