@@ -7,20 +7,25 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/veneurd/veneurd/core/config"
+	"github.com/veneurd/veneurd/core/discovery"
 	"github.com/veneurd/veneurd/core/forward"
 )
 
-// tier is the instance's place in a tier: the forwarder of a local, and the
-// receiver of a global, each started from its block.
+// tier is the instance's place in a tier: the forwarder of a local or a
+// proxy (and the Consul watch that finds its members), and the receiver of
+// a global or a proxy, each started from its block.
 type tier struct {
-	fwdCfg  *config.Forward
-	fwd     *forward.Forwarder
-	recvCfg *config.Receive
-	recv    *forward.Server
+	fwdCfg   *config.Forward
+	fwd      *forward.Forwarder
+	unwatch  context.CancelFunc // stops following Consul, if the members come from it
+	recvCfg  *config.Receive
+	recv     *forward.Server
+	received func(records []byte) (int, error)
 }
 
 // startTier starts what cfg's forward and receive blocks ask for, keeping
@@ -49,15 +54,22 @@ func (s *Server) startTier(cfg *config.Config, old tier) (next, stale tier, err 
 			if err != nil {
 				return old, tier{}, fmt.Errorf("receive: %w", err)
 			}
-			next.recv = forward.NewReceiver(s.agg.Import, s.tel).Serve(l, opts...)
+			next.recv = forward.NewReceiver(s.receive, s.tel).Serve(l, opts...)
 			s.log.Info("receiving forwarded state", "address", l.Addr().String())
 		}
 	}
 	if !sameForward(cfg.Forward, old.fwdCfg) {
-		stale.fwd, stale.fwdCfg = old.fwd, old.fwdCfg
-		next.fwd, next.fwdCfg = nil, cfg.Forward
+		stale.fwd, stale.fwdCfg, stale.unwatch = old.fwd, old.fwdCfg, old.unwatch
+		next.fwd, next.fwdCfg, next.unwatch = nil, cfg.Forward, nil
 		if cfg.Forward != nil {
-			fc := forward.Config{Address: cfg.Forward.Address, Hostname: cfg.Daemon.Hostname,
+			members, unwatch, err := s.members(cfg.Forward)
+			if err != nil {
+				if next.recv != old.recv && next.recv != nil {
+					next.recv.Stop(context.Background())
+				}
+				return old, tier{}, fmt.Errorf("forward: %w", err)
+			}
+			fc := forward.Config{Members: members, Hostname: cfg.Daemon.Hostname, Protocol: cfg.Forward.Protocol,
 				MaxBufferedIntervals: cfg.Forward.MaxBufferedIntervals}
 			if cfg.Forward.TLS != nil {
 				tc, err := cfg.Forward.TLS.Config()
@@ -71,10 +83,11 @@ func (s *Server) startTier(cfg *config.Config, old tier) (next, stale tier, err 
 				if next.recv != old.recv && next.recv != nil {
 					next.recv.Stop(context.Background())
 				}
+				unwatch()
 				return old, tier{}, err
 			}
-			next.fwd = f
-			s.log.Info("forwarding to the global tier", "address", cfg.Forward.Address)
+			next.fwd, next.unwatch = f, unwatch
+			s.log.Info("forwarding to the tier above", "members", f.Members(), "protocol", cfg.Forward.Protocol)
 		}
 	}
 	if next.fwd != nil {
@@ -82,16 +95,72 @@ func (s *Server) startTier(cfg *config.Config, old tier) (next, stale tier, err 
 	} else {
 		s.agg.SetForward(nil)
 	}
+	next.received = s.agg.Import
+	if cfg.Receive != nil && !cfg.Receive.Aggregate && next.fwd != nil {
+		// A proxy: each received series goes on at once to the member
+		// every other sender chooses for it, as the state of the
+		// interval in progress.
+		fwd, interval := next.fwd, cfg.Daemon.Interval
+		next.received = func(records []byte) (int, error) {
+			return fwd.Route(time.Now().Truncate(interval).Add(interval).Unix(), records)
+		}
+	}
 	return next, stale, nil
 }
+
+// receive merges or routes onward, as the receive block says, a frame of
+// records the receiver took.
+func (s *Server) receive(records []byte) (int, error) {
+	s.mu.Lock()
+	received := s.tier.received
+	s.mu.Unlock()
+	if received == nil { // between a stop and the receiver's
+		return s.agg.Import(records)
+	}
+	return received(records)
+}
+
+// members returns the membership a forward block names, and what stops
+// following it.
+func (s *Server) members(f *config.Forward) (discovery.Members, context.CancelFunc, error) {
+	switch {
+	case f.Consul != nil:
+		c, err := discovery.NewConsul(discovery.ConsulConfig{Address: f.Consul.Address, Service: f.Consul.Service,
+			Tag: f.Consul.Tag}, s.log.Named("consul"))
+		if err != nil {
+			return nil, nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go c.Run(ctx)
+		// The first answer makes the first ring; until then (or if Consul
+		// is down at start) the state waits in the forwarder's buffer.
+		select {
+		case <-c.Ready():
+		case <-time.After(consulFirstWait):
+			s.log.Warn("consul has not answered yet: forwarding starts once it does", "service", f.Consul.Service)
+		}
+		return c, cancel, nil
+	case len(f.Members) > 0:
+		return discovery.NewStatic(f.Members), func() {}, nil
+	}
+	return discovery.NewStatic([]string{f.Address}), func() {}, nil
+}
+
+// consulFirstWait is how long a start or a reload waits for Consul's first
+// answer.
+const consulFirstWait = 5 * time.Second
 
 func sameReceive(a, b *config.Receive) bool {
 	return (a == nil) == (b == nil) && (a == nil || (a.GRPCAddress == b.GRPCAddress && reflect.DeepEqual(a.TLS, b.TLS)))
 }
 
 func sameForward(a, b *config.Forward) bool {
-	return (a == nil) == (b == nil) && (a == nil || (a.Address == b.Address &&
-		a.MaxBufferedIntervals == b.MaxBufferedIntervals && reflect.DeepEqual(a.TLS, b.TLS)))
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.DeclRange, y.DeclRange = hcl.Range{}, hcl.Range{}
+	return reflect.DeepEqual(x, y)
 }
 
 // stop stops what t holds: the receiver at once, the forwarder once it has
@@ -104,6 +173,7 @@ func (t tier) stop(timeout time.Duration) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		t.fwd.Stop(ctx)
+		t.unwatch()
 	}
 }
 

@@ -402,6 +402,10 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 		}
 	}
 	diags = append(diags, checkListeners(cfg)...)
+	if r := cfg.Receive; r != nil && !r.Aggregate && cfg.Forward == nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Proxy without upstream",
+			Detail: "A receive block with aggregate = false routes what it receives onward: it needs a forward block.", Subject: r.DeclRange.Ptr()})
+	}
 
 	if cfg.Daemon.Hostname == "" {
 		cfg.Daemon.Hostname, _ = os.Hostname()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -13,11 +14,20 @@ import (
 	"github.com/veneurd/veneurd/sdk/delivery"
 )
 
-// Forward is the forward block: the instance is a local, forwarding the
-// fleet's share of its state (docs/global-tier.md) to its upstream.
+// Forward is the forward block: the instance is a local (or a proxy),
+// forwarding the fleet's share of its state (docs/global-tier.md) to the
+// tier above: one address, a static list of members, or the passing
+// instances of a Consul service, each series to the member that hashing its
+// key chooses.
 type Forward struct {
 	// Address is the upstream's receive grpc_address, host:port.
 	Address string
+	// Members are the upstream tier's addresses.
+	Members []string
+	// Consul, when set, finds the members in Consul.
+	Consul *ConsulDiscovery
+	// Protocol is "veneurd" (the default) or "veneur", for a Veneur global.
+	Protocol string
 	// TLS, when set, secures the connection (client certificate included,
 	// for a receiver that requires one).
 	TLS *delivery.TLS
@@ -27,10 +37,24 @@ type Forward struct {
 	DeclRange            hcl.Range
 }
 
-// Receive is the receive block: the instance takes state forwarded to it.
+// ConsulDiscovery is a forward block's discovery "consul" block.
+type ConsulDiscovery struct {
+	// Service is the Consul service whose passing instances are the
+	// members; Tag, when set, keeps those carrying it.
+	Service, Tag string
+	// Address is Consul's HTTP API; empty: CONSUL_HTTP_ADDR, then
+	// 127.0.0.1:8500.
+	Address string
+}
+
+// Receive is the receive block: the instance takes state forwarded to it,
+// in veneurd's protocol or Veneur's.
 type Receive struct {
 	// GRPCAddress is where it listens, host:port.
 	GRPCAddress string
+	// Aggregate false makes a proxy: what it receives is routed onward by
+	// its forward block, not merged.
+	Aggregate bool
 	// TLS, when set, serves TLS; with a client CA, only clients with a
 	// certificate it signed are served.
 	TLS       *ReceiveTLS
@@ -47,11 +71,15 @@ type ReceiveTLS struct {
 const DefaultMaxBufferedIntervals = 10
 
 var forwardSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "address", Required: true}, {Name: "max_buffered_intervals"},
-}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}}
+	{Name: "address"}, {Name: "members"}, {Name: "protocol"}, {Name: "max_buffered_intervals"},
+}, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}, {Type: "discovery", LabelNames: []string{"kind"}}}}
+
+var consulSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "service", Required: true}, {Name: "tag"}, {Name: "address"},
+}}
 
 var receiveSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "grpc_address", Required: true},
+	{Name: "grpc_address", Required: true}, {Name: "aggregate"},
 }, Blocks: []hcl.BlockHeaderSchema{{Type: "tls"}}}
 
 var forwardTLSSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
@@ -67,6 +95,9 @@ func tlsBlock(content *hcl.BodyContent) (*hcl.Block, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	var first *hcl.Block
 	for _, b := range content.Blocks {
+		if b.Type != "tls" {
+			continue
+		}
 		if first != nil {
 			diags = append(diags, duplicate(b, first, "tls block", "Only one tls block is allowed"))
 			continue
@@ -79,10 +110,58 @@ func tlsBlock(content *hcl.BodyContent) (*hcl.Block, hcl.Diagnostics) {
 // forward decodes a forward block.
 func (l *loader) forward(block *hcl.Block) (*Forward, hcl.Diagnostics) {
 	content, diags := block.Body.Content(forwardSchema)
-	f := &Forward{MaxBufferedIntervals: DefaultMaxBufferedIntervals, DeclRange: block.DefRange}
+	f := &Forward{MaxBufferedIntervals: DefaultMaxBufferedIntervals, Protocol: forward.ProtocolVeneurd, DeclRange: block.DefRange}
+	var upstreams []string // the ways of naming the upstream given
 	if attr := content.Attributes["address"]; attr != nil {
+		upstreams = append(upstreams, "address")
 		diags = l.str(attr, &f.Address, diags)
 		diags = append(diags, hostPort(attr, f.Address, false)...)
+	}
+	if attr := content.Attributes["members"]; attr != nil {
+		upstreams = append(upstreams, "members")
+		diags = l.decode(attr, cty.List(cty.String), &f.Members, diags)
+		for _, m := range f.Members {
+			diags = append(diags, hostPort(attr, m, false)...)
+		}
+		if len(f.Members) == 0 && !diags.HasErrors() {
+			diags = append(diags, attrError(attr, "No members", "members must list at least one host:port address."))
+		}
+	}
+	for _, b := range content.Blocks {
+		if b.Type != "discovery" {
+			continue
+		}
+		upstreams = append(upstreams, "discovery")
+		if b.Labels[0] != "consul" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown discovery",
+				Detail: fmt.Sprintf("Discovery %q is not known; \"consul\" is.", b.Labels[0]), Subject: b.LabelRanges[0].Ptr()})
+			continue
+		}
+		dc, d := b.Body.Content(consulSchema)
+		diags = append(diags, d...)
+		f.Consul = &ConsulDiscovery{}
+		diags = l.str(dc.Attributes["service"], &f.Consul.Service, diags)
+		diags = l.str(dc.Attributes["tag"], &f.Consul.Tag, diags)
+		if attr := dc.Attributes["address"]; attr != nil {
+			diags = l.str(attr, &f.Consul.Address, diags)
+			diags = append(diags, hostPort(attr, f.Consul.Address, false)...)
+		}
+	}
+	switch {
+	case len(upstreams) == 0:
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No upstream",
+			Detail: `A forward block needs one of address, members or a discovery "consul" block.`, Subject: block.DefRange.Ptr()})
+	case len(upstreams) > 1:
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Conflicting upstreams",
+			Detail:  fmt.Sprintf("A forward block takes one of address, members or a discovery block, not %s.", strings.Join(upstreams, " and ")),
+			Subject: block.DefRange.Ptr()})
+	}
+	if attr := content.Attributes["protocol"]; attr != nil {
+		diags = l.str(attr, &f.Protocol, diags)
+		if f.Protocol != forward.ProtocolVeneurd && f.Protocol != forward.ProtocolVeneur {
+			diags = append(diags, attrError(attr, "Unknown protocol",
+				fmt.Sprintf("protocol is %q (the default) or %q (to a Veneur global), not %q.", forward.ProtocolVeneurd, forward.ProtocolVeneur, f.Protocol)))
+		}
 	}
 	if b, d := tlsBlock(content); b != nil || d != nil {
 		diags = append(diags, d...)
@@ -117,11 +196,12 @@ func (l *loader) forward(block *hcl.Block) (*Forward, hcl.Diagnostics) {
 // receive decodes a receive block.
 func (l *loader) receive(block *hcl.Block) (*Receive, hcl.Diagnostics) {
 	content, diags := block.Body.Content(receiveSchema)
-	r := &Receive{DeclRange: block.DefRange}
+	r := &Receive{Aggregate: true, DeclRange: block.DefRange}
 	if attr := content.Attributes["grpc_address"]; attr != nil {
 		diags = l.str(attr, &r.GRPCAddress, diags)
 		diags = append(diags, hostPort(attr, r.GRPCAddress, true)...)
 	}
+	diags = l.decode(content.Attributes["aggregate"], cty.Bool, &r.Aggregate, diags)
 	if b, d := tlsBlock(content); b != nil || d != nil {
 		diags = append(diags, d...)
 		if b != nil {
@@ -165,7 +245,24 @@ func (c *Config) writeTier(root *hclwrite.Body) {
 	if c.Forward != nil {
 		root.AppendNewline()
 		b := root.AppendNewBlock("forward", nil).Body()
-		b.SetAttributeValue("address", cty.StringVal(c.Forward.Address))
+		fw := c.Forward
+		setIf(b, "address", fw.Address)
+		if len(fw.Members) > 0 {
+			vals := make([]cty.Value, len(fw.Members))
+			for i, m := range fw.Members {
+				vals[i] = cty.StringVal(m)
+			}
+			b.SetAttributeValue("members", cty.ListVal(vals))
+		}
+		if fw.Protocol != forward.ProtocolVeneurd {
+			b.SetAttributeValue("protocol", cty.StringVal(fw.Protocol))
+		}
+		if d := fw.Consul; d != nil {
+			db := b.AppendNewBlock("discovery", []string{"consul"}).Body()
+			db.SetAttributeValue("service", cty.StringVal(d.Service))
+			setIf(db, "tag", d.Tag)
+			setIf(db, "address", d.Address)
+		}
 		b.SetAttributeValue("max_buffered_intervals", cty.NumberIntVal(int64(c.Forward.MaxBufferedIntervals)))
 		if t := c.Forward.TLS; t != nil {
 			tb := b.AppendNewBlock("tls", nil).Body()
@@ -182,6 +279,9 @@ func (c *Config) writeTier(root *hclwrite.Body) {
 		root.AppendNewline()
 		b := root.AppendNewBlock("receive", nil).Body()
 		b.SetAttributeValue("grpc_address", cty.StringVal(c.Receive.GRPCAddress))
+		if !c.Receive.Aggregate {
+			b.SetAttributeValue("aggregate", cty.False)
+		}
 		if t := c.Receive.TLS; t != nil {
 			tb := b.AppendNewBlock("tls", nil).Body()
 			setIf(tb, "cert_file", t.CertFile)
