@@ -39,12 +39,18 @@ gen:
 	protoc --go_out=. --go_opt=paths=source_relative plugins/sinks/kafka/point.proto
 	protoc --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative core/forward/forwardpb/forward.proto
+	# Veneur's forward protocol (core/forward/veneur.go), copied from Veneur v14.2.0.
+	protoc --go_out=. --go_opt=paths=source_relative \
+	  core/forward/veneurpb/tdigestpb/tdigest.proto core/forward/veneurpb/metricpb/metric.proto
+	protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative core/forward/veneurpb/forwardrpc/forward.proto
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMetric -fuzztime=20s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzParseEvent -fuzztime=10s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzParseServiceCheck -fuzztime=10s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzMergeRecords -fuzztime=10s ./internal/state/
+	$(GO) test -run='^$$' -fuzz=FuzzVeneurMetric -fuzztime=10s ./core/forward/
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./sdk/... ./core/... ./internal/... ./plugins/...
