@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"compress/zlib"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -184,29 +182,7 @@ metric_sinks:
       flush_max_per_body: 25000
 `, httpAddr, stats, api.URL)
 	cfg.WriteString(ar.files["veneur.yaml"])
-	path := filepath.Join(t.TempDir(), "veneur.yaml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	var logs bytes.Buffer
-	var logsMu sync.Mutex
-	cmd := exec.Command(bin, "-f", path)
-	cmd.Stdout = writerFunc(func(b []byte) { logsMu.Lock(); logs.Write(b); logsMu.Unlock() })
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			logsMu.Lock()
-			t.Logf("Veneur's configuration:\n%s\nVeneur's log:\n%s", cfg.String(), logs.String())
-			logsMu.Unlock()
-		}
-	}()
-	waitHealthy(t, "http://"+httpAddr+"/healthcheck")
+	startVeneurWith(t, bin, cfg.String(), httpAddr)
 
 	// Send just after one of Veneur's flushes: the one that brings a
 	// sentinel sent first. On a loaded machine the input may still straddle

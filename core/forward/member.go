@@ -70,7 +70,9 @@ func (f *Forwarder) newMember(addr string) (*member, error) {
 		_, err := client.Send(ctx, b)
 		return err
 	}
-	// VENEUR-PROTOCOL
+	if f.cfg.Protocol == ProtocolVeneur {
+		m.send = veneurSender(conn)
+	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	go m.run()
 	return m, nil

@@ -45,6 +45,7 @@ type Receiver struct {
 	merge    func(records []byte) (int, error)
 	imported telemetry.Counter
 	corrupt  telemetry.Counter
+	invalid  telemetry.Counter // Veneur metrics that did not convert or merge
 
 	mu   sync.Mutex
 	last map[string]uint64 // by sender: the sequence number of its last batch merged
@@ -53,7 +54,8 @@ type Receiver struct {
 // NewReceiver returns a Receiver merging with merge and counting in tel.
 func NewReceiver(merge func(records []byte) (int, error), tel *telemetry.Registry) *Receiver {
 	return &Receiver{merge: merge, last: map[string]uint64{},
-		imported: tel.Counter(MetricsImported), corrupt: tel.Counter(ImportErrors, "cause:corrupt")}
+		imported: tel.Counter(MetricsImported), corrupt: tel.Counter(ImportErrors, "cause:corrupt"),
+		invalid: tel.Counter(ImportErrors, "cause:invalid")}
 }
 
 // Send merges b unless it was merged before, and acknowledges it. A
@@ -85,6 +87,7 @@ func (r *Receiver) Send(_ context.Context, b *forwardpb.Batch) (*forwardpb.Ack, 
 func (r *Receiver) Serve(l net.Listener, opts ...grpc.ServerOption) *Server {
 	s := &Server{grpc: grpc.NewServer(opts...), done: make(chan error, 1)}
 	forwardpb.RegisterForwardServer(s.grpc, r)
+	registerVeneur(s.grpc, r)
 	go func() { s.done <- s.grpc.Serve(l) }()
 	return s
 }

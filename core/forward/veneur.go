@@ -4,7 +4,7 @@ package forward
 // forwardrpc.Forward, so that Veneur locals forward to a veneurd global, and
 // veneurSender sends a batch's records to a Veneur global. Each metric is
 // converted between Veneur's metricpb.Metric and a state record (package
-// state); docs/veneur-forward.md says what maps and what does not.
+// state); docs/global-tier.md says what maps and what does not.
 
 import (
 	"context"
@@ -366,11 +366,8 @@ type veneurService struct {
 }
 
 // registerVeneur registers Veneur's Forward service, merging into r, on s.
-// The Receiver has no counter of cause:invalid of its own yet: the metrics
-// that do not convert or merge are counted in a registry of the service's,
-// which nothing reads.
 func registerVeneur(s *grpc.Server, r *Receiver) {
-	forwardrpc.RegisterForwardServer(s, newVeneurService(r, telemetry.New().Counter(ImportErrors, "cause:invalid")))
+	forwardrpc.RegisterForwardServer(s, newVeneurService(r, r.invalid))
 }
 
 func newVeneurService(r *Receiver, invalid telemetry.Counter) *veneurService {
