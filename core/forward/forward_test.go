@@ -218,3 +218,19 @@ func TestReplayMergedOnce(t *testing.T) {
 		t.Error("corrupt batch not counted")
 	}
 }
+
+// TestStopSendsTheLastFrames stops a forwarder between a flush and the end
+// of its interval, as a reload that replaces it may: the flush's state is
+// sent all the same.
+func TestStopSendsTheLastFrames(t *testing.T) {
+	g := newGlobal(t, "127.0.0.1:0")
+	l, f, _ := newLocal(t, g.addr, 0)
+	add(t, l, sdk.Counter, sdk.ScopeGlobal, "requests", 4)
+	l.Flush(10)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	f.Stop(ctx)
+	if v := values(g.agg.Flush(10)); v["requests"] != 4 {
+		t.Errorf("global emitted %v, want requests 4", v)
+	}
+}

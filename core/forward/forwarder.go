@@ -352,10 +352,13 @@ func (f *Forwarder) Pending() int {
 }
 
 // Stop sends what is pending until ctx ends, then gives up on the rest,
-// counting it (cause:shutdown), and closes the connections.
+// counting it (cause:shutdown), and closes the connections. Frames added
+// since the last EndInterval are sent too: a reload may replace the
+// forwarder between a flush's frames and the end of its interval.
 func (f *Forwarder) Stop(ctx context.Context) {
 	f.cancel()
 	<-f.done
+	f.EndInterval(time.Now().Unix())
 	f.mu.Lock()
 	f.stopping = true
 	members := f.members
