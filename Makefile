@@ -28,7 +28,8 @@ examples:
 # Each vendor sink as its own binary, bin/veneurd-sink-<type>: the same code
 # the veneurd binary serves as a builtin, to ship and pin on its own.
 plugins:
-	@for d in plugins/sinks/*/cmd/veneurd-sink-*; do \
+	@for d in plugins/sinks/*/cmd/veneurd-sink-* plugins/sources/*/cmd/veneurd-source-*; do \
+	  [ -d "$$d" ] || continue; \
 	  echo "$(GO) build -o bin/$${d##*/} ./$$d"; \
 	  $(GO) build -ldflags "$(LDFLAGS)" -o bin/$${d##*/} ./$$d || exit 1; \
 	done
