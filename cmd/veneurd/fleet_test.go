@@ -170,6 +170,10 @@ func fleetRound(t *testing.T, globals, locals []*tierNode, p string, want int) b
 			crossed = true
 			continue
 		}
+		if k == 0 {
+			t.Logf("%s: p50 %g (exact 200.5), p99 %g (exact 396.01), set %g (exact 300)", p,
+				lastValue(lines, names[1]), lastValue(lines, names[2]), lastValue(lines, names[3]))
+		}
 		if v := daemontest.Sum(lines, names[0]); v != float64(4*(k+1)) {
 			t.Errorf("%s = %g, want %d", names[0], v, 4*(k+1))
 		}
