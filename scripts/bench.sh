@@ -9,6 +9,9 @@ bin=${VENEURD:-bin/veneurd}
 runs=${RUNS:-3}
 udp=127.0.0.1:${BENCH_UDP_PORT:-18226}
 admin=127.0.0.1:${BENCH_ADMIN_PORT:-18227}
+grpc=127.0.0.1:${BENCH_GRPC_PORT:-18228}
+veneur_stats=127.0.0.1:${BENCH_VENEUR_STATS_PORT:-18229}
+veneur=${VENEUR:-${VENEURD_TEST_CACHE:-$HOME/.cache/veneurd-test}/bin/veneur}
 work=$(mktemp -d)
 trap 'kill $daemon 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -231,6 +234,118 @@ run_flush_under_load() {
   bench -series 1000000 -mix counter=100 -rate 800000 -duration 2s -settle 3s >/dev/null
   bench -rate 200000 -duration 20s -settle 12s
   stop_daemon
+}
+
+# run_global: one global, and 8 locals played by `veneurd bench-global`, each
+# forwarding 50,000 timer series (10 samples each) and 50,000 veneurglobalonly
+# counters at the start of every 10 s interval. A veneurd global and, when
+# the binary is there (scripts/test-deps.sh builds it), a Veneur v14.2.0
+# global, in alternating runs; each run is three intervals. About 45 s a run
+# and target, so not in the default list.
+run_global() {
+  scenario "G1: one global merging 8 locals x (50,000 timers of 10 samples + 50,000 global counters) per 10 s interval: veneurd, then Veneur v14.2.0 (if built), alternating"
+  [[ -x $veneur ]] || echo "no Veneur at $veneur (scripts/test-deps.sh builds it): veneurd alone"
+  : >"$work/global"
+  for _ in $(seq "$runs"); do
+    start_global
+    global_run -target "$grpc" -admin "http://$admin" -pid "$daemon"
+    stop_daemon
+    if [[ -x $veneur ]]; then
+      start_veneur_global
+      global_run -protocol veneur -target "$grpc" -admin "" -veneur-stats "$veneur_stats" -pid "$daemon"
+      stop_daemon
+    fi
+  done
+  global_medians "$work/global"
+}
+
+# global_run ARGS: one run of bench-global, its lines kept in $work/global. A
+# run that fails (a batch not acknowledged within three intervals, a count of
+# series merged that is not what was sent) is reported, and its summary
+# marked so that the medians leave it out.
+global_run() {
+  local before
+  before=$(wc -l <"$work/global")
+  if ! "$bin" bench-global "$@" | tee -a "$work/global"; then
+    echo "bench-global failed: this run is left out of the medians"
+    sed -i "$((before + 1)),\$ s/\"summary\":true/\"summary\":\"failed\"/" "$work/global"
+  fi
+}
+
+# global_medians FILE: the median of the runs' summaries in FILE, with their
+# range, for each global; and veneurd's figures over Veneur's.
+global_medians() {
+  python3 - "$1" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if '"summary":true' in l]
+def med(v):
+    v = sorted(v)
+    return v[(len(v) - 1) // 2], v[0], v[-1]
+fig = {}
+for proto in ("veneurd", "veneur"):
+    rs = [r for r in runs if r["protocol"] == proto]
+    if not rs:
+        continue
+    f = fig[proto] = {
+        "series/s": med([r["series_per_s"]["median"] for r in rs]),
+        "merge s": med([r["merge_s"]["median"] for r in rs]),
+        "busy s": med([r["busy_s"]["median"] for r in rs]),
+        "merge CPU s": med([r["merge_cpu_s"]["median"] for r in rs]),
+        "CPU s an interval": med([r["cpu_s"]["median"] for r in rs]),
+        "cores": med([r["cores"] for r in rs]),
+        "peak RSS MB": med([r["peak_rss_bytes"] / 2**20 for r in rs]),
+        "sender CPU s": med([r["sender_cpu_s"]["median"] for r in rs]),
+    }
+    print(f"{proto} global, {len(rs)} runs, kept up in {sum(r['kept_up'] for r in rs)}, every count right in {sum(r['counts_right'] for r in rs)}:")
+    for k, (m, lo, hi) in f.items():
+        print(f"  {k}: {m:.3f} [{lo:.3f}-{hi:.3f}]")
+if len(fig) == 2:
+    print("veneurd / Veneur (medians): " + ", ".join(f"{k} {fig['veneurd'][k][0] / fig['veneur'][k][0]:.3f}" for k in fig["veneurd"] if fig["veneur"][k][0]))
+PY
+}
+
+# start_global: a veneurd global, receiving on $grpc, flushing to a blackhole.
+start_global() {
+  cat > "$work/global.hcl" <<HCL
+veneurd {
+  interval     = "10s"
+  http_address = "$admin"
+}
+receive {
+  grpc_address = "$grpc"
+}
+sink "blackhole" "null" {}
+HCL
+  "$bin" run -config "$work/global.hcl" -log-level warn 2>"$work/daemon.log" &
+  daemon=$!
+  for _ in $(seq 100); do curl -sf "http://$admin/healthcheck" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "veneurd did not start:" >&2; cat "$work/daemon.log" >&2; exit 1
+}
+
+# start_veneur_global: a Veneur global, receiving on $grpc: veneurd's
+# default percentiles and aggregates, a worker per core, its own metrics to
+# $veneur_stats (where bench-global counts what it imported), and its
+# debug sink, which discards what it is given below the debug log level: its
+# flush computes every point, as veneurd's does for the blackhole.
+start_veneur_global() {
+  cat > "$work/veneur.yaml" <<YAML
+hostname: global
+interval: 10s
+synchronize_with_interval: true
+grpc_address: "$grpc"
+http_address: "$admin"
+stats_address: "$veneur_stats"
+num_workers: $(nproc)
+percentiles: [0.5, 0.75, 0.99]
+aggregates: [min, max, count]
+metric_sinks:
+  - kind: debug
+    name: discard
+YAML
+  "$veneur" -f "$work/veneur.yaml" >"$work/daemon.log" 2>&1 &
+  daemon=$!
+  for _ in $(seq 100); do curl -sf "http://$admin/healthcheck" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "Veneur did not start:" >&2; cat "$work/daemon.log" >&2; exit 1
 }
 
 scenarios=${*:-throughput single efficiency memory flush_under_load routing drop_memory}

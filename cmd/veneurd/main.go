@@ -29,6 +29,7 @@ func commands() []command {
 		{name: "route", summary: "show where a pipeline sends DogStatsD lines: route test", run: routeCmd},
 		{name: "emit", summary: "send one metric, event or service check (veneur-emit)", run: emitCmd},
 		{name: "bench", summary: "load a veneurd with DogStatsD traffic and measure what it keeps up with", run: benchCmd},
+		{name: "bench-global", summary: "play locals forwarding to a global and measure what it merges", run: benchGlobalCmd},
 		{name: "plugins", summary: "list builtin plugins and the external ones a pipeline names", run: pluginsCmd},
 		{name: "version", summary: "print the version", run: versionCmd},
 		{name: "plugin-serve", summary: "internal, do not call: serves a builtin plugin to veneurd", run: pluginServeCmd, hidden: true},
@@ -67,7 +68,7 @@ func usage(w io.Writer) {
 	cmds := commands()
 	for _, c := range cmds {
 		if !c.hidden {
-			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 		}
 	}
 	fmt.Fprintln(w)
