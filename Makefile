@@ -45,6 +45,8 @@ gen:
 	  core/forward/veneurpb/tdigestpb/tdigest.proto core/forward/veneurpb/metricpb/metric.proto
 	protoc --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative core/forward/veneurpb/forwardrpc/forward.proto
+	protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative plugins/sources/ssf/ssfpb/ssf.proto
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseMetric -fuzztime=20s ./plugins/sources/dogstatsd/

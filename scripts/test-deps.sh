@@ -68,6 +68,35 @@ veneur() {
   fi
 }
 
+# veneuremit builds cmd/veneur-emit of github.com/stripe/veneur/v14@v14.2.0
+# into $cache/bin/veneur-emit, the same way as veneur above: the SSF source's
+# tests send spans with it, over UDP and gRPC.
+veneuremit() {
+  if [[ -x $cache/bin/veneur-emit ]]; then
+    return 0
+  fi
+  local tmp dir
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' RETURN
+  dir=$(cd "$tmp" && go mod download -json github.com/stripe/veneur/v14@v14.2.0 |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') || dir=
+  if [[ -z $dir || ! -d $dir ]]; then
+    echo "test-deps: go mod download could not fetch Veneur v14.2.0; the SSF source's veneur-emit tests will be skipped" >&2
+    return 0
+  fi
+  cp -R "$dir" "$tmp/veneur"
+  chmod -R u+w "$tmp/veneur"
+  rm -rf "$tmp/veneur/vendor"
+  mkdir -p "$cache/bin"
+  echo "test-deps: building veneur-emit v14.2.0 (a few minutes, once)" >&2
+  if (cd "$tmp/veneur" && GOFLAGS=-mod=mod go build -o "$cache/bin/veneur-emit.tmp" ./cmd/veneur-emit); then
+    mv "$cache/bin/veneur-emit.tmp" "$cache/bin/veneur-emit"
+  else
+    rm -f "$cache/bin/veneur-emit.tmp"
+    echo "test-deps: veneur-emit v14.2.0 did not build; the SSF source's veneur-emit tests will be skipped" >&2
+  fi
+}
+
 # victoriametrics builds app/victoria-metrics of
 # github.com/VictoriaMetrics/VictoriaMetrics@v1.151.0 into
 # $cache/bin/victoria-metrics: copied out of the read-only module cache and
@@ -172,6 +201,7 @@ consulagent() {
 
 hotshots
 veneur
+veneuremit
 victoriametrics
 debian
 consulagent
