@@ -21,6 +21,7 @@ import (
 	"github.com/veneurd/veneurd/plugins/sinks/otlp"
 	remotewrite "github.com/veneurd/veneurd/plugins/sinks/prometheus_remote_write"
 	"github.com/veneurd/veneurd/plugins/sources/dogstatsd"
+	"github.com/veneurd/veneurd/plugins/sources/openmetrics"
 	"github.com/veneurd/veneurd/plugins/sources/ssf"
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/schema"
@@ -37,6 +38,7 @@ type Builtin struct {
 // Builtins is every compiled-in plugin: the one list, no init() registration.
 var Builtins = []Builtin{
 	{sdk.KindSource, "dogstatsd", "DogStatsD and StatsD over UDP, TCP and UNIX sockets", func() sdk.Plugin { return dogstatsd.New() }},
+	{sdk.KindSource, "openmetrics", "scrapes Prometheus text and OpenMetrics endpoints, counters as their increase", func() sdk.Plugin { return openmetrics.New() }},
 	{sdk.KindSource, "ssf", "Veneur's SSF spans over UDP, UNIX sockets and gRPC: their samples and indicator timers", func() sdk.Plugin { return ssf.New() }},
 	{sdk.KindSink, "debug", "prints each flush to standard output", func() sdk.Plugin { return debug.New() }},
 	{sdk.KindSink, "blackhole", "discards everything, counting it", func() sdk.Plugin { return blackhole.New() }},

@@ -199,9 +199,38 @@ consulagent() {
   fi
 }
 
+# nodeexporter installs Debian's prometheus-node-exporter (1.5), a scrape
+# target of the openmetrics source's tests, when it is missing and this is
+# root. As in debian above, a policy-rc.d that answers 101 keeps apt from
+# starting its service: the tests run their own on free ports.
+nodeexporter() {
+  if command -v prometheus-node-exporter >/dev/null; then
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null || [[ $(id -u) != 0 ]]; then
+    echo "test-deps: prometheus-node-exporter missing (install it with apt-get as root); the tests that need it will be skipped" >&2
+    return 0
+  fi
+  local policy=/usr/sbin/policy-rc.d saved
+  saved=$(mktemp)
+  if [[ -e $policy ]]; then
+    cp -p "$policy" "$saved"
+  else
+    rm -f "$saved"
+  fi
+  trap 'if [[ -e $saved ]]; then mv "$saved" "$policy"; else rm -f "$policy"; fi' RETURN
+  printf '#!/bin/sh\n# test-deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+  chmod 755 "$policy"
+  echo "test-deps: installing prometheus-node-exporter with apt-get" >&2
+  if ! { aptupdate && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-node-exporter >/dev/null; }; then
+    echo "test-deps: apt-get could not install prometheus-node-exporter; the tests that need it will be skipped" >&2
+  fi
+}
+
 hotshots
 veneur
 veneuremit
 victoriametrics
 debian
+nodeexporter
 consulagent
