@@ -22,6 +22,7 @@ import (
 	remotewrite "github.com/veneurd/veneurd/plugins/sinks/prometheus_remote_write"
 	"github.com/veneurd/veneurd/plugins/sources/dogstatsd"
 	"github.com/veneurd/veneurd/plugins/sources/openmetrics"
+	otlpsource "github.com/veneurd/veneurd/plugins/sources/otlp"
 	"github.com/veneurd/veneurd/plugins/sources/ssf"
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/schema"
@@ -38,6 +39,7 @@ type Builtin struct {
 // Builtins is every compiled-in plugin: the one list, no init() registration.
 var Builtins = []Builtin{
 	{sdk.KindSource, "dogstatsd", "DogStatsD and StatsD over UDP, TCP and UNIX sockets", func() sdk.Plugin { return dogstatsd.New() }},
+	{sdk.KindSource, "otlp", "OpenTelemetry metrics over OTLP/gRPC and OTLP/HTTP (protobuf and JSON) on the same sockets", func() sdk.Plugin { return otlpsource.New() }},
 	{sdk.KindSource, "openmetrics", "scrapes Prometheus text and OpenMetrics endpoints, counters as their increase", func() sdk.Plugin { return openmetrics.New() }},
 	{sdk.KindSource, "ssf", "Veneur's SSF spans over UDP, UNIX sockets and gRPC: their samples and indicator timers", func() sdk.Plugin { return ssf.New() }},
 	{sdk.KindSink, "debug", "prints each flush to standard output", func() sdk.Plugin { return debug.New() }},

@@ -1,0 +1,247 @@
+package otlp
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	otelmetric "go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/veneurd/veneurd/internal/daemontest"
+)
+
+// exporter is what otlpmetricgrpc and otlpmetrichttp both are.
+type exporter interface {
+	Export(context.Context, *metricdata.ResourceMetrics) error
+	Shutdown(context.Context) error
+}
+
+// client is an OpenTelemetry SDK meter provider whose ManualReader is
+// collected and exported on demand by a real OTLP exporter: each export
+// is one request, sent when the test says.
+type client struct {
+	t      *testing.T
+	reader *sdkmetric.ManualReader
+	mp     *sdkmetric.MeterProvider
+	exp    exporter
+	sent   []*metricdata.ResourceMetrics
+}
+
+func newClient(t *testing.T, exp exporter, temporality metricdata.Temporality) *client {
+	reader := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality {
+		return temporality
+	}))
+	res := resource.NewSchemaless(attribute.String("service.name", "e2e"), attribute.String("service.instance.id", "i-1"))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res),
+		sdkmetric.WithView(sdkmetric.NewView(sdkmetric.Instrument{Name: "*.exp"},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})))
+	t.Cleanup(func() { exp.Shutdown(context.Background()) })
+	return &client{t: t, reader: reader, mp: mp, exp: exp}
+}
+
+// export collects and sends one request.
+func (c *client) export() {
+	c.t.Helper()
+	rm := &metricdata.ResourceMetrics{}
+	if err := c.reader.Collect(context.Background(), rm); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.exp.Export(context.Background(), rm); err != nil {
+		c.t.Fatalf("export: %v", err)
+	}
+	c.sent = append(c.sent, rm)
+}
+
+// expScale is the scale of the exponential histogram named name in the
+// first export that has it.
+func (c *client) expScale(name string) int32 {
+	for _, rm := range c.sent {
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if h, ok := m.Data.(metricdata.ExponentialHistogram[float64]); ok && m.Name == name && len(h.DataPoints) > 0 {
+					return h.DataPoints[0].Scale
+				}
+			}
+		}
+	}
+	c.t.Fatalf("no exponential histogram %s was exported", name)
+	return 0
+}
+
+// TestSDKExporters runs veneurd with the otlp source and a localfile sink,
+// and the OpenTelemetry Go SDK's own exporters as clients, both on the
+// same port: otlpmetricgrpc with cumulative temporality (the SDK's
+// default) and otlpmetrichttp (gzip) with delta temporality. Counters must
+// add up exactly, gauges be exact, histograms' count, min, max and sum
+// exact and their percentiles within the bound of TestPercentileError.
+func TestSDKExporters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	addr := daemontest.FreePort(t, "tcp")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd {
+  hostname     = "e2e"
+  interval     = "1s"
+  http_address = %q
+}
+aggregation {
+  percentiles = [0.5, 0.9, 0.99]
+  aggregates  = ["min", "max", "count", "sum"]
+}
+source "otlp" "in" {
+  listen                      = ["tcp://%s"]
+  include_resource_attributes = ["service.name"]
+}
+sink "localfile" "out" {
+  path = %q
+}
+`, daemontest.FreePort(t, "tcp"), addr, out))
+
+	ctx := context.Background()
+	ge, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithInsecure(), otlpmetricgrpc.WithEndpoint(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	he, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithInsecure(), otlpmetrichttp.WithEndpoint(addr),
+		otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]*client{
+		"grpc": newClient(t, ge, metricdata.CumulativeTemporality),
+		"http": newClient(t, he, metricdata.DeltaTemporality),
+	}
+
+	r := rand.New(rand.NewPCG(3, 4))
+	samples := make([]float64, 2000)
+	for i := range samples {
+		samples[i] = math.Exp(4 + r.NormFloat64()) // lognormal, median 55
+	}
+	sorted := slices.Sorted(slices.Values(samples))
+	var sampleSum float64
+	for _, v := range samples {
+		sampleSum += v
+	}
+
+	a := otelmetric.WithAttributes(attribute.String("route", "/a"))
+	b := otelmetric.WithAttributes(attribute.String("route", "/b"))
+	for p, c := range clients {
+		m := c.mp.Meter("e2e")
+		counter, _ := m.Int64Counter(p + ".requests")
+		updown, _ := m.Int64UpDownCounter(p + ".inflight")
+		gauge, _ := m.Float64Gauge(p + ".temperature")
+		hist, _ := m.Float64Histogram(p+".latency", otelmetric.WithExplicitBucketBoundaries(sdkBounds...))
+		exph, _ := m.Float64Histogram(p + ".latency.exp")
+
+		counter.Add(ctx, 5, a)
+		counter.Add(ctx, 2, b)
+		updown.Add(ctx, 10)
+		updown.Add(ctx, -3)
+		gauge.Record(ctx, 2.5)
+		for _, v := range samples {
+			hist.Record(ctx, v)
+			exph.Record(ctx, v)
+		}
+		c.export()
+		counter.Add(ctx, 7, a)
+		updown.Add(ctx, 1)
+		gauge.Record(ctx, -4)
+		c.export()
+		c.export() // nothing new: a cumulative export repeats itself, a delta one has nothing
+	}
+
+	tags := func(extra ...string) []string { return append(extra, "service.name:e2e") }
+	want := map[string]float64{}
+	for p := range clients {
+		want[p+".requests|"+strings.Join(tags("route:/a"), ",")] = 12
+		want[p+".requests|"+strings.Join(tags("route:/b"), ",")] = 2
+		want[p+".latency.count|"+strings.Join(tags(), ",")] = float64(len(samples))
+		want[p+".latency.exp.count|"+strings.Join(tags(), ",")] = float64(len(samples))
+	}
+	sums := func(lines []daemontest.Line) map[string]float64 {
+		got := map[string]float64{}
+		for _, l := range lines {
+			if l.Type == "counter" && !strings.HasPrefix(l.Name, "veneur.") {
+				got[l.Name+"|"+strings.Join(l.Tags, ",")] += l.Value
+			}
+		}
+		return got
+	}
+	d.WaitLines(out, 20*time.Second, func(lines []daemontest.Line) bool {
+		got := sums(lines)
+		for k, v := range want {
+			if got[k] < v {
+				return false
+			}
+		}
+		return true
+	})
+	// Two more flushes: nothing more may arrive.
+	lines := d.WaitFlushed(out, 2, 20*time.Second)
+	got := sums(lines)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s adds up to %g, want %g", k, got[k], v)
+		}
+	}
+
+	last := func(name string) (float64, bool) {
+		v, ok := 0.0, false
+		for _, l := range lines {
+			if l.Name == name && slices.Equal(l.Tags, tags()) {
+				v, ok = l.Value, true
+			}
+		}
+		return v, ok
+	}
+	for p, c := range clients {
+		// An up-down counter is a gauge of its value; a gauge its last.
+		if v, ok := last(p + ".inflight"); !ok || v != 8 {
+			t.Errorf("%s.inflight: %g (%v), want 8", p, v, ok)
+		}
+		if v, ok := last(p + ".temperature"); !ok || v != -4 {
+			t.Errorf("%s.temperature: %g (%v), want -4", p, v, ok)
+		}
+		for _, name := range []string{p + ".latency", p + ".latency.exp"} {
+			if v, _ := last(name + ".min"); v != sorted[0] {
+				t.Errorf("%s.min: %g, want %g", name, v, sorted[0])
+			}
+			if v, _ := last(name + ".max"); v != sorted[len(sorted)-1] {
+				t.Errorf("%s.max: %g, want %g", name, v, sorted[len(sorted)-1])
+			}
+			if v, _ := last(name + ".sum"); math.Abs(v-sampleSum) > 1e-9*sampleSum {
+				t.Errorf("%s.sum: %g, want %g", name, v, sampleSum)
+			}
+			index, lower := explicitIndex(sdkBounds), explicitLower(sdkBounds)
+			if strings.HasSuffix(name, ".exp") {
+				scale := c.expScale(name)
+				index = func(v float64) int64 { return expIndex(v, scale) }
+				lower = func(i int64) float64 { return expLower(i, scale) }
+			}
+			for _, q := range []float64{0.5, 0.9, 0.99} {
+				pname := fmt.Sprintf("%s.%gpercentile", name, q*100)
+				est, ok := last(pname)
+				exact := exactQuantile(sorted, q)
+				lo, hi := bucketBound(sorted, exact, index, lower)
+				if !ok || est < lo || est > hi {
+					t.Errorf("%s: %g (%v), exact %g: outside [%g, %g]", pname, est, ok, exact, lo, hi)
+				}
+				t.Logf("%s: %g, exact %g (%+.1f%%)", pname, est, exact, 100*(est-exact)/exact)
+			}
+		}
+	}
+}
