@@ -63,6 +63,10 @@ func (rawCodec) Name() string { return proto.Name }
 // grpcExport serves one Export call: it reads the message, then waits for
 // a worker to decode it and write its samples.
 func (s *server) grpcExport(ctx context.Context, dec func(any) error) (any, error) {
+	if !s.enter() {
+		return nil, status.Error(codes.Unavailable, "the source is stopping")
+	}
+	defer s.leave()
 	buf := getBuffer()
 	defer putBuffer(buf)
 	if err := dec(&rawBody{buf}); err != nil {

@@ -35,6 +35,11 @@ func (s *server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if !s.enter() {
+		httpError(w, false, http.StatusServiceUnavailable, codes.Unavailable, "the source is stopping")
+		return
+	}
+	defer s.leave()
 	isJSON := false
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

@@ -32,7 +32,9 @@ import (
 //
 //	VENEURD_OTLP_LOAD=1 go test -run TestLoad -v ./plugins/sources/otlp/
 //
-// VENEURD_OTLP_LOAD_SECONDS sets each run's length (default 10).
+// VENEURD_OTLP_LOAD_SECONDS sets each run's length (default 10). The
+// processes' CPU is measured with nothing to do first, as the fixed-rate
+// runs include it.
 
 // loadBodies are ten pre-encoded requests of 1,000 data points (delta sums
 // with three attributes, a resource of six), 10,000 series in all.
@@ -181,6 +183,15 @@ sink "blackhole" "null" {}
 	toVM := post(vm.HTTP + "/opentelemetry/v1/metrics")
 
 	var report strings.Builder
+	// What each uses with nothing to do, which the fixed-rate runs include.
+	for _, r := range []struct {
+		name string
+		pid  int
+	}{{"veneurd otlp, idle", pid}, {"VictoriaMetrics, idle", vmPid}} {
+		c0, t0 := cpu(t, r.pid), time.Now()
+		time.Sleep(d)
+		fmt.Fprintf(&report, "\n%-45s %.3f cores", r.name, (cpu(t, r.pid)-c0).Seconds()/time.Since(t0).Seconds())
+	}
 	for _, r := range []struct {
 		name    string
 		send    func([]byte) error

@@ -108,7 +108,26 @@ type server struct {
 	pool    *pool
 	// misc takes the counts made outside a request's worker.
 	misc map[string]*lockedWriter
+
+	// Handlers in progress; once closing is set, none starts.
+	mu       sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
 }
+
+// enter admits a request's handler, unless the source is stopping; leave
+// must follow.
+func (s *server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+func (s *server) leave() { s.inflight.Done() }
 
 func newServer(cfg *Config, out sdk.Output, started uint64, log hclog.Logger) *server {
 	s := &server{cfg: cfg, log: log, out: out, started: started,
@@ -131,6 +150,7 @@ func (s *server) run(ctx context.Context, lns []net.Listener) error {
 		grpc.ForceServerCodecV2(rawCodec{}),
 		grpc.MaxRecvMsgSize(s.cfg.MaxRequestBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.cfg.idleTimeout}),
+		grpc.WaitForHandlers(true),
 	)
 	gs.RegisterService(grpcService(s), nil)
 	hs := &http.Server{
@@ -198,7 +218,12 @@ func (s *server) run(ctx context.Context, lns []net.Listener) error {
 	grpcL.Close()
 	httpL.Close()
 	wg.Wait()
-	s.pool.wait() // handlers that outlived their connection
+	// Handlers that outlived their connection (net/http does not wait for
+	// them once closed) finish before Run returns: they write.
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.inflight.Wait()
 	close(stopSweep)
 	<-swept
 	for _, w := range s.misc {
@@ -320,7 +345,6 @@ type pool struct {
 	sem  chan struct{}
 	free chan *worker
 	make func() *worker
-	wg   sync.WaitGroup
 }
 
 func newPool(max int, make_ func() *worker) *pool {
@@ -333,7 +357,6 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	p.wg.Add(1)
 	select {
 	case w := <-p.free:
 		return w, nil
@@ -345,8 +368,4 @@ func (p *pool) acquire(ctx context.Context) (*worker, error) {
 func (p *pool) release(w *worker) {
 	p.free <- w
 	<-p.sem
-	p.wg.Done()
 }
-
-// wait waits until every worker is released.
-func (p *pool) wait() { p.wg.Wait() }
