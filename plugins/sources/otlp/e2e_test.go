@@ -18,8 +18,13 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/proc"
 )
 
 // exporter is what otlpmetricgrpc and otlpmetrichttp both are.
@@ -241,6 +246,81 @@ sink "localfile" "out" {
 					t.Errorf("%s: %g (%v), exact %g: outside [%g, %g]", pname, est, ok, exact, lo, hi)
 				}
 				t.Logf("%s: %g, exact %g (%+.1f%%)", pname, est, exact, 100*(est-exact)/exact)
+			}
+		}
+	}
+}
+
+// TestBadInputThroughVeneurd sends veneurd a request of 1,000,000 data
+// points, a broken protobuf and a 17 MB body between good requests: each
+// refusal is counted under its reason, the daemon and the source go on,
+// and the good requests' counters add up exactly.
+func TestBadInputThroughVeneurd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	addr := daemontest.FreePort(t, "tcp")
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd {
+  interval     = "1s"
+  http_address = %q
+}
+source "otlp" "in" {
+  listen = ["tcp://%s"]
+}
+sink "localfile" "out" {
+  path = %q
+}
+`, daemontest.FreePort(t, "tcp"), addr, out))
+	good := func(v int64) []byte {
+		return mustMarshal(t, request(nil, sum("good", deltaT, true, integer(v, 0, 1))))
+	}
+	broken := good(1)
+	broken = broken[:len(broken)-3]
+	tcp := "tcp://" + addr
+	send := func(body []byte, want int) {
+		t.Helper()
+		if code, resp := post(t, tcp, contentProtobuf, "", body); code != want {
+			t.Fatalf("status %d, want %d: %q", code, want, resp)
+		}
+	}
+	send(good(1), 200)
+	send(manyPoints(1_000_000), 413)
+	send(broken, 400)
+	send(make([]byte, 17<<20), 413)
+	conn := grpcConn(t, tcp)
+	err := conn.Invoke(context.Background(), "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+		rawRequest(manyPoints(1_000_000)), &colmetricspb.ExportMetricsServiceResponse{}, grpc.ForceCodecV2(rawClientCodec{}))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("gRPC, a million points: %v", err)
+	}
+	send(good(2), 200)
+	if _, err := grpcClient(t, tcp).Export(context.Background(), request(nil, sum("good", deltaT, true, integer(4, 0, 1)))); err != nil {
+		t.Fatal(err)
+	}
+
+	for reason, n := range map[string]float64{ReasonTooManyPoints: 2, ReasonBadProtobuf: 1, ReasonTooLarge: 1} {
+		d.WaitMetric(fmt.Sprintf(`veneur_packet_error_total{packet_type="otlp",reason=%q}`, reason), 10*time.Second,
+			func(v float64) bool { return v == n })
+	}
+	d.WaitLines(out, 10*time.Second, func(lines []daemontest.Line) bool { return daemontest.Sum(lines, "good") >= 7 })
+	lines := d.WaitFlushed(out, 2, 10*time.Second)
+	if got := daemontest.Sum(lines, "good"); got != 7 {
+		t.Errorf("good adds up to %g, want 7", got)
+	}
+	// The source's process did not hold the million points: it holds
+	// bodies of up to 16 MiB and at most max_request_data_points of them
+	// decoded.
+	for _, c := range daemontest.Children(d.Cmd.Process.Pid) {
+		if slices.Contains(c.Cmdline, "otlp") {
+			rss, err := proc.RSS(c.Pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("the otlp source's RSS: %d MB", rss>>20)
+			if rss > 200<<20 {
+				t.Errorf("the otlp source's RSS is %d MB", rss>>20)
 			}
 		}
 	}
