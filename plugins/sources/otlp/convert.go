@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
@@ -109,10 +111,14 @@ func (c *converter) identity(parent uint64, name, version string, attrs []*commo
 	c.hash.WriteString(version)
 	c.hash.WriteByte(0)
 	s := append(c.sorted[:0], attrs...)
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j-1].GetKey() > s[j].GetKey(); j-- {
-			s[j-1], s[j] = s[j], s[j-1]
+	if len(s) <= 16 {
+		for i := 1; i < len(s); i++ {
+			for j := i; j > 0 && s[j-1].GetKey() > s[j].GetKey(); j-- {
+				s[j-1], s[j] = s[j], s[j-1]
+			}
 		}
+	} else {
+		slices.SortFunc(s, func(a, b *commonpb.KeyValue) int { return strings.Compare(a.GetKey(), b.GetKey()) })
 	}
 	for _, kv := range s {
 		c.hash.WriteString(kv.GetKey())

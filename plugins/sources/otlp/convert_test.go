@@ -176,8 +176,12 @@ func TestTags(t *testing.T) {
 		integer(1, 0, 1, str("z", "last"), str("a", "x,y"), str("k:1", "v:1"), str("deployment.environment", "canary"), arr, kvl, byt, dblv, str("", "nokey")),
 		integer(2, 0, 1),
 	)))
+	// A resource attribute given twice is one tag.
+	got2, _, _ := h.export(request(append(res, str("service.name", "other")), gauge("g", integer(3, 0, 1))))
+	got = append(got, got2...)
 	want := []string{
 		"g{a:x_y,arr:1;true,b:/wA=,d:0.5,deployment.environment:canary,host:web-1,k_1:v:1,kv:x=1;y=2,service.name:api,z:last}",
+		"g{deployment.environment:prod,host:web-1,service.name:api}",
 		"g{deployment.environment:prod,host:web-1,service.name:api}",
 	}
 	if got := tagsOf(got); !slices.Equal(got, want) {

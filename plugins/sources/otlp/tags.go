@@ -49,9 +49,20 @@ func (t *tagSet) addResource(key string, v *commonpb.AnyValue) {
 	t.nres, t.resEnd = len(t.spans), len(t.buf)
 }
 
-// sortResource sorts the resource's tags; call once they are all added.
+// sortResource sorts the resource's tags, keeping one of each key; call
+// once they are all added.
 func (t *tagSet) sortResource() {
-	t.sortSpans(t.spans[:t.nres])
+	spans := t.spans[:t.nres]
+	t.sortSpans(spans)
+	out := spans[:0]
+	for _, s := range spans {
+		if n := len(out); n > 0 && t.sameKey(out[n-1], s) {
+			continue
+		}
+		out = append(out, s)
+	}
+	t.nres = len(out)
+	t.spans = t.spans[:t.nres]
 }
 
 // point returns the tags of a point of attributes attrs: sorted,
