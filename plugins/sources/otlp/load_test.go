@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	otelmetric "go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -210,7 +214,65 @@ sink "blackhole" "null" {}
 		res := runLoad(t, bodies, r.senders, r.rate, d, r.send, r.pid)
 		fmt.Fprintf(&report, "\n%-45s %s", r.name, res)
 	}
+	// The OpenTelemetry Go SDK as the client: each sender a meter provider
+	// of 1,000 series, collected and exported by otlpmetricgrpc as fast as
+	// it goes. The client's own work (recording, collecting, encoding)
+	// bounds the rate here.
+	res := runSDK(t, addr, 2, d, pid)
+	fmt.Fprintf(&report, "\n%-45s %s", "veneurd otlp, gRPC, SDK otlpmetricgrpc", res)
 	t.Logf("1,000 points per request, 10,000 series, %s per run:%s", d, report.String())
+}
+
+// runSDK sends with senders OpenTelemetry SDK clients for d.
+func runSDK(t *testing.T, addr string, senders int, d time.Duration, pids ...int) loadResult {
+	ctx := context.Background()
+	type sender struct {
+		c       *client
+		counter otelmetric.Int64Counter
+		attrs   []otelmetric.AddOption
+	}
+	var ss []sender
+	for s := range senders {
+		exp, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithInsecure(), otlpmetricgrpc.WithEndpoint(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newClient(t, exp, metricdata.DeltaTemporality)
+		counter, _ := c.mp.Meter("load").Int64Counter(fmt.Sprintf("sdk.load%d", s))
+		var attrs []otelmetric.AddOption
+		for i := range 1000 {
+			attrs = append(attrs, otelmetric.WithAttributes(attribute.Int("series", i),
+				attribute.String("method", "GET"), attribute.String("status", "200")))
+		}
+		ss = append(ss, sender{c, counter, attrs})
+	}
+	var points, errs atomic.Int64
+	start := time.Now()
+	cpu0 := cpu(t, pids...)
+	var wg sync.WaitGroup
+	for _, s := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rm := &metricdata.ResourceMetrics{}
+			for time.Since(start) < d {
+				for _, a := range s.attrs {
+					s.counter.Add(ctx, 1, a)
+				}
+				if err := s.c.reader.Collect(ctx, rm); err != nil {
+					errs.Add(1)
+					continue
+				}
+				if err := s.c.exp.Export(ctx, rm); err != nil {
+					errs.Add(1)
+					continue
+				}
+				points.Add(int64(len(s.attrs)))
+			}
+		}()
+	}
+	wg.Wait()
+	return loadResult{points: points.Load(), elapsed: time.Since(start), cpu: cpu(t, pids...) - cpu0, errors: errs.Load()}
 }
 
 // findPid finds the VictoriaMetrics whose storage is dir.
