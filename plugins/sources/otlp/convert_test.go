@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 
@@ -443,5 +444,42 @@ func TestWeights(t *testing.T) {
 		if total != float64(n) || len(got) > 3 {
 			t.Errorf("weight %d: %d samples weighing %v", n, len(got), total)
 		}
+	}
+}
+
+// TestOTLPJSON decodes OTLP's JSON as the specification writes it (as in
+// opentelemetry-proto's examples/metrics.json): lowerCamelCase keys, 64-bit
+// integers as strings, enums as numbers, trace and span ids in hex.
+func TestOTLPJSON(t *testing.T) {
+	body := `{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"my.service"}}]},
+	"scopeMetrics":[{"scope":{"name":"my.library","version":"1.0.0"},"metrics":[
+	{"name":"my.counter","unit":"1","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[
+		{"asDouble":5,"startTimeUnixNano":"1544712660300000000","timeUnixNano":"1544712660300000000",
+		 "attributes":[{"key":"my.counter.attr","value":{"stringValue":"some value"}}],
+		 "exemplars":[{"asInt":"3","timeUnixNano":"1544712660300000000","traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}]}]}},
+	{"name":"my.gauge","gauge":{"dataPoints":[{"asInt":"10","timeUnixNano":"1544712660300000000"}]}},
+	{"name":"my.histogram","histogram":{"aggregationTemporality":1,"dataPoints":[
+		{"startTimeUnixNano":"1544712660300000000","timeUnixNano":"1544712660300000000","count":"2","sum":2,
+		 "bucketCounts":["1","1"],"explicitBounds":[1],"min":0,"max":2}]}}]}]}]}`
+	req := &colmetricspb.ExportMetricsServiceRequest{}
+	if err := decodeJSON([]byte(body), limits{maxPoints: 10}, req); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, "service.name")
+	got, rejected, _ := h.export(req)
+	if rejected != 0 {
+		t.Fatalf("rejected %d", rejected)
+	}
+	want := []string{
+		"my.counter{my.counter.attr:some value,service.name:my.service}",
+		"my.gauge{service.name:my.service}",
+		"my.histogram{service.name:my.service}",
+		"my.histogram{service.name:my.service}",
+	}
+	if got := tagsOf(got); !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got[0].Value != 5 || got[1].Value != 10 || got[2].Value != 0 || got[3].Value != 2 {
+		t.Errorf("values %v", got)
 	}
 }
