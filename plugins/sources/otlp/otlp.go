@@ -106,6 +106,7 @@ type server struct {
 	started uint64
 	limits  limits
 	pool    *pool
+	procs   *procs
 	// misc takes the counts made outside a request's worker.
 	misc map[string]*lockedWriter
 
@@ -132,7 +133,7 @@ func (s *server) leave() { s.inflight.Done() }
 func newServer(cfg *Config, out sdk.Output, started uint64, log hclog.Logger) *server {
 	s := &server{cfg: cfg, log: log, out: out, started: started,
 		streams: newStreams(cfg.MaxStreams), limits: limits{maxPoints: cfg.MaxRequestDataPoints},
-		misc: map[string]*lockedWriter{}}
+		misc: map[string]*lockedWriter{}, procs: newProcs()}
 	for _, p := range []string{"grpc", "http", "tcp"} {
 		s.misc[p] = &lockedWriter{w: out.Writer(p)}
 	}
@@ -194,6 +195,22 @@ func (s *server) run(ctx context.Context, lns []net.Listener) error {
 	stopSweep := make(chan struct{})
 	swept := make(chan struct{})
 	go func() { defer close(swept); s.sweep(stopSweep) }()
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stopSweep:
+				return
+			case now := <-t.C:
+				if n := s.procs.tick(now.Sub(last)); n > 0 {
+					s.log.Debug("processors adapted to the load", "gomaxprocs", n)
+				}
+				last = now
+			}
+		}
+	}()
 
 	<-ctx.Done()
 	for _, m := range muxes {
@@ -262,6 +279,8 @@ func (s *server) sweep(stop chan struct{}) {
 // process decodes a request's body, writes its samples and returns the
 // answer; an error is a request refused whole, counted.
 func (s *server) process(wk *worker, protocol string, body []byte, isJSON bool) (*colmetricspb.ExportMetricsServiceResponse, error) {
+	start := time.Now()
+	defer func() { s.procs.add(time.Since(start)) }()
 	var req *colmetricspb.ExportMetricsServiceRequest
 	var err error
 	if isJSON {
