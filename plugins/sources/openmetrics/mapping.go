@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/veneurd/veneurd/sdk"
 )
 
@@ -29,11 +27,16 @@ import (
 // too: what the target counted since it restarted is certain, what it
 // counted between the previous scrape and its restart is lost. This is
 // veneur-prometheus's rule, and Prometheus's rate() after a reset.
+//
+// Each series a target exposes is mapped once, when first seen: its name,
+// tags and kind are kept with its remembered value, under the series as
+// the target writes it, so that a scrape of series already known costs a
+// map lookup a sample and allocates nothing.
 
 // forgetAfter is how many good scrapes a series may be missing from before
-// its remembered value is dropped: long enough that a series a target
-// leaves out now and then is not counted whole when it comes back, short
-// enough that series which are gone do not pile up.
+// what is kept of it is dropped: long enough that a series a target leaves
+// out now and then is not counted whole when it comes back, short enough
+// that series which are gone do not pile up.
 const forgetAfter = 10
 
 // rules are the block's naming and tagging rules, shared read-only by the
@@ -52,60 +55,163 @@ type renameRule struct {
 	repl string
 }
 
-// kv is a tag as a key and a value.
+// kv is a tag, or a label, as a key and a value.
 type kv struct{ k, v string }
 
-// entry is what is remembered of a cumulative series.
-type entry struct {
-	v    float64
-	seen uint32 // the generation of the last scrape that had it
+// series is what a target's series maps to, and what is remembered of it.
+type series struct {
+	skip       bool           // ignored, or not a sample veneurd takes
+	typ        sdk.MetricType // sdk.Gauge, or sdk.Counter for a cumulative value
+	name, tags []byte
+	v          float64 // the last value, of a cumulative series
+	has        bool    // v holds a value
+	seen       uint32  // the generation of the last good scrape that had it
 }
 
-// Roles of a family's parts in a series key.
-const (
-	roleValue byte = iota
-	roleCount
-	roleBucket
-)
+// pending is a sample of the scrape being parsed: nothing is emitted, and
+// nothing remembered changes, until the whole body has parsed.
+type pending struct {
+	s *series
+	v float64
+}
 
-// mapper turns one target's metric families into samples, remembering its
-// cumulative series between scrapes. It belongs to the target's goroutine.
+// mapper turns one target's samples into veneurd's, remembering its series
+// between scrapes. It belongs to the target's goroutine.
 type mapper struct {
 	r        *rules
 	instance string // the instance tag's value, or ""
 
-	series map[string]*entry
-	gen    uint32
-	primed bool // a good scrape was mapped
+	series  map[string]*series // by the series' bytes as the target writes them
+	canon   map[string]*series // by its family and sorted labels: its identity
+	gen     uint32
+	primed  bool // a good scrape was mapped
+	pending []pending
 
 	names     map[string]string // family name -> emitted name, "" when ignored
 	labelKeep map[string]bool   // label name -> becomes a tag
 	pcts      map[uint64]string // quantile bits -> ".50percentile"
 
-	// Scratch, reused for every series.
-	key, name, tags, before, after []byte
-	labels                         []kv
-	sampleCount                    int // samples emitted by the scrape
+	key    []byte // scratch: a series' key
+	ckey   []byte // scratch: a series' canonical key
+	labels []kv   // scratch: a series' tags
 }
 
 func newMapper(r *rules, instance string) *mapper {
-	return &mapper{r: r, instance: instance, series: map[string]*entry{},
+	return &mapper{r: r, instance: instance, series: map[string]*series{}, canon: map[string]*series{},
 		names: map[string]string{}, labelKeep: map[string]bool{}, pcts: map[uint64]string{}}
 }
 
-// begin starts mapping a scrape.
-func (m *mapper) begin() {
-	m.gen++
-	m.sampleCount = 0
+// Parts of a family a sample can be.
+type part uint8
+
+const (
+	partGauge    part = iota // a gauge's, an untyped's value
+	partCounter              // a counter's value
+	partQuantile             // a summary's quantile
+	partSum                  // a summary's or histogram's sum
+	partCount                // a summary's or histogram's count
+	partBucket               // a histogram's bucket
+	partSkip                 // what veneurd takes nothing of (OpenMetrics' _created)
+)
+
+// lookup returns the series kept under key, nil if there is none.
+func (m *mapper) lookup(key []byte) *series { return m.series[string(key)] }
+
+// build maps a series first seen under key and keeps it. canon is its
+// identity, its family and sorted labels: a series the target writes with
+// its labels in another order is the one already known. family is the
+// family's name (the sample's own name for a gauge, a counter or an
+// untyped), labels its labels as exposed (for a quantile or a bucket,
+// without the quantile or le label, whose value is bound), and gauges says
+// that every part is a gauge (an OpenMetrics gauge histogram).
+func (m *mapper) build(key, canon []byte, family string, p part, labels []kv, bound float64, gauges bool) *series {
+	if s, ok := m.canon[string(canon)]; ok {
+		m.series[string(key)] = s
+		return s
+	}
+	s := &series{}
+	m.series[string(key)] = s
+	m.canon[string(canon)] = s
+	name := m.emittedName(family)
+	switch {
+	case name == "" || p == partSkip,
+		p == partBucket && math.IsNaN(bound),
+		p == partQuantile && (math.IsNaN(bound) || math.IsInf(bound, 0)):
+		s.skip = true
+		return s
+	}
+	s.typ = sdk.Gauge
+	if !gauges && (p == partCounter || p == partCount || p == partBucket) {
+		s.typ = sdk.Counter
+	}
+	m.tagList(labels)
+	var suffix string
+	switch p {
+	case partQuantile:
+		suffix = m.percentile(bound)
+	case partSum:
+		suffix = ".sum"
+	case partCount:
+		suffix = ".count"
+	case partBucket:
+		if m.r.bucketTag == "" {
+			// veneur-prometheus's names: fmt's %f, "+Inf" for the last.
+			suffix = ".le" + strconv.FormatFloat(bound, 'f', 6, 64)
+			if math.IsInf(bound, 1) {
+				suffix = ".le+Inf"
+			}
+			break
+		}
+		suffix = ".bucket"
+		// As Prometheus writes a bound: "0.005", "1e+06", "+Inf".
+		m.labels = append(m.labels, kv{m.r.bucketTag, strconv.FormatFloat(bound, 'g', -1, 64)})
+		slices.SortFunc(m.labels, cmpTag)
+	}
+	s.name = append([]byte(name), suffix...)
+	s.tags = appendTags(nil, m.labels)
+	return s
 }
 
-// end closes a scrape mapped whole: the next one computes increases from
-// this one, and series missing for forgetAfter scrapes are forgotten.
-func (m *mapper) end() {
+// add takes a sample of the scrape being parsed.
+func (m *mapper) add(s *series, v float64) {
+	if !s.skip {
+		m.pending = append(m.pending, pending{s, v})
+	}
+}
+
+// abort drops the samples of a scrape that failed.
+func (m *mapper) abort() {
+	clear(m.pending)
+	m.pending = m.pending[:0]
+}
+
+// commit emits the samples of a scrape that parsed whole, and remembers
+// its cumulative values; series missing for forgetAfter scrapes are
+// forgotten.
+func (m *mapper) commit(w sdk.Writer) {
+	m.gen++
+	for _, p := range m.pending {
+		s, v := p.s, p.v
+		if s.seen == m.gen {
+			continue // a series twice in one body: the first stands
+		}
+		s.seen = m.gen
+		if s.typ == sdk.Gauge {
+			m.gauge(w, s, v)
+		} else {
+			m.counter(w, s, v)
+		}
+	}
+	m.abort()
 	m.primed = true
-	for k, e := range m.series {
-		if m.gen-e.seen > forgetAfter {
+	for k, s := range m.series {
+		if m.gen-s.seen > forgetAfter {
 			delete(m.series, k)
+		}
+	}
+	for k, s := range m.canon {
+		if m.gen-s.seen > forgetAfter {
+			delete(m.canon, k)
 		}
 	}
 	// The caches only grow with new names; a target that makes up names
@@ -121,142 +227,36 @@ func (m *mapper) end() {
 	}
 }
 
-// family maps one metric family.
-func (m *mapper) family(w sdk.Writer, f *dto.MetricFamily) {
-	name := m.emittedName(f.GetName())
-	if name == "" {
-		return
-	}
-	typ := f.GetType()
-	for _, mt := range f.GetMetric() {
-		if mt == nil {
-			continue
-		}
-		m.keyPrefix(f.GetName(), mt.GetLabel())
-		m.tagList(mt.GetLabel())
-		switch typ {
-		case dto.MetricType_COUNTER:
-			m.counter(w, roleValue, 0, m.named(name, ""), mt.GetCounter().GetValue())
-		case dto.MetricType_GAUGE:
-			m.gauge(w, m.named(name, ""), mt.GetGauge().GetValue())
-		case dto.MetricType_UNTYPED:
-			m.gauge(w, m.named(name, ""), mt.GetUntyped().GetValue())
-		case dto.MetricType_SUMMARY:
-			s := mt.GetSummary()
-			if s == nil {
-				continue
-			}
-			for _, q := range s.GetQuantile() {
-				if q != nil && !math.IsNaN(q.GetQuantile()) && !math.IsInf(q.GetQuantile(), 0) {
-					m.gauge(w, m.named(name, m.percentile(q.GetQuantile())), q.GetValue())
-				}
-			}
-			m.gauge(w, m.named(name, ".sum"), s.GetSampleSum())
-			m.counter(w, roleCount, 0, m.named(name, ".count"), float64(s.GetSampleCount()))
-		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-			m.histogram(w, name, mt.GetHistogram(), typ == dto.MetricType_GAUGE_HISTOGRAM)
-		}
-	}
-}
-
-func (m *mapper) histogram(w sdk.Writer, name string, h *dto.Histogram, gauges bool) {
-	if h == nil {
-		return
-	}
-	count := float64(h.GetSampleCount())
-	if h.SampleCountFloat != nil {
-		count = h.GetSampleCountFloat()
-	}
-	m.gauge(w, m.named(name, ".sum"), h.GetSampleSum())
-	if gauges {
-		m.gauge(w, m.named(name, ".count"), count)
-	} else {
-		m.counter(w, roleCount, 0, m.named(name, ".count"), count)
-	}
-	tagged := m.r.bucketTag != ""
-	if tagged {
-		m.splitTags()
-	}
-	for _, b := range h.GetBucket() {
-		if b == nil {
-			continue
-		}
-		ub := b.GetUpperBound()
-		if math.IsNaN(ub) {
-			continue
-		}
-		v := float64(b.GetCumulativeCount())
-		if b.CumulativeCountFloat != nil {
-			v = b.GetCumulativeCountFloat()
-		}
-		var n []byte
-		if tagged {
-			n = m.named(name, ".bucket")
-			m.bucketTags(ub)
-		} else {
-			// veneur-prometheus's names: fmt's %f, "+Inf" for the last.
-			n = append(append(append(m.name[:0], name...), ".le"...), "+Inf"...)
-			if !math.IsInf(ub, 1) {
-				n = strconv.AppendFloat(append(append(m.name[:0], name...), ".le"...), ub, 'f', 6, 64)
-			}
-			m.name = n
-		}
-		if gauges {
-			m.gauge(w, n, v)
-		} else {
-			m.counter(w, roleBucket, ub, n, v)
-		}
-	}
-	if tagged {
-		m.joinTags() // the tags without the bucket's, for what follows
-	}
-}
-
 // gauge emits v as it is. NaN, which Prometheus uses for "no value" (a
 // summary's quantiles before any observation), and ±Inf have no place in an
 // aggregate: they are left out.
-func (m *mapper) gauge(w sdk.Writer, name []byte, v float64) {
+func (m *mapper) gauge(w sdk.Writer, s *series, v float64) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return
 	}
-	w.Metric(sdk.Gauge, sdk.ScopeDefault, name, m.tags, v, 1)
-	m.sampleCount++
+	w.Metric(sdk.Gauge, sdk.ScopeDefault, s.name, s.tags, v, 1)
 }
 
-// counter emits the increase of the cumulative series whose key is the
-// current prefix with role and bound. A value that no counter can hold
-// (negative, NaN, ±Inf) is left out and not remembered.
-func (m *mapper) counter(w sdk.Writer, role byte, bound float64, name []byte, v float64) {
+// counter emits the increase of a cumulative series. A value that no
+// counter can hold (negative, NaN, +Inf) is left out and not remembered.
+func (m *mapper) counter(w sdk.Writer, s *series, v float64) {
 	if !(v >= 0) || math.IsInf(v, 1) {
 		return
 	}
-	n := len(m.key)
-	m.key = append(m.key, role)
-	if role == roleBucket {
-		m.key = appendUint64(m.key, math.Float64bits(bound))
-	}
-	e, ok := m.series[string(m.key)]
-	if !ok {
-		m.series[string(m.key)] = &entry{v: v, seen: m.gen}
-		m.key = m.key[:n]
+	if !s.has {
+		s.v, s.has = v, true
 		if m.primed && v > 0 {
-			w.Metric(sdk.Counter, sdk.ScopeDefault, name, m.tags, v, 1)
-			m.sampleCount++
+			w.Metric(sdk.Counter, sdk.ScopeDefault, s.name, s.tags, v, 1)
 		}
 		return
 	}
-	m.key = m.key[:n]
-	if e.seen == m.gen {
-		return // a series twice in one body: the first stands
-	}
-	inc := v - e.v
-	if v < e.v {
+	inc := v - s.v
+	if v < s.v {
 		inc = v // a reset
 	}
-	e.v, e.seen = v, m.gen
+	s.v = v
 	if inc > 0 {
-		w.Metric(sdk.Counter, sdk.ScopeDefault, name, m.tags, inc, 1)
-		m.sampleCount++
+		w.Metric(sdk.Counter, sdk.ScopeDefault, s.name, s.tags, inc, 1)
 	}
 }
 
@@ -285,12 +285,6 @@ func (m *mapper) emittedName(family string) string {
 	return n
 }
 
-// named returns name+suffix in the scratch name buffer.
-func (m *mapper) named(name, suffix string) []byte {
-	m.name = append(append(m.name[:0], name...), suffix...)
-	return m.name
-}
-
 // percentile names a summary quantile as veneurd names its own percentiles:
 // 0.99 -> ".99percentile" as in Veneur, 0.999 -> ".99_9percentile" where
 // veneur-prometheus truncated it to ".99percentile", on top of 0.99's.
@@ -305,33 +299,17 @@ func (m *mapper) percentile(q float64) string {
 	return s
 }
 
-// keyPrefix writes the series key of a family's metric, less its role: the
-// family name and the labels as exposed, the identity the target gives it.
-func (m *mapper) keyPrefix(family string, labels []*dto.LabelPair) {
-	k := append(m.key[:0], family...)
-	for _, l := range labels {
-		if l == nil {
-			continue
-		}
-		k = append(k, 0xff)
-		k = append(k, l.GetName()...)
-		k = append(k, 0xfe)
-		k = append(k, l.GetValue()...)
-	}
-	m.key = append(k, 0xfd)
-}
-
-// tagList builds the metric's sorted tags into m.labels and m.tags: its
-// labels as k:v, less the ignored, the empty (in Prometheus an empty label
-// is no label) and those add_tags, instance_tag or the bucket tag replace;
-// then add_tags and the instance tag.
-func (m *mapper) tagList(labels []*dto.LabelPair) {
+// tagList builds a series' sorted tags into m.labels: its labels as k:v,
+// less the ignored, the empty (in Prometheus an empty label is no label)
+// and those add_tags, instance_tag or the bucket tag replace; then add_tags
+// and the instance tag.
+func (m *mapper) tagList(labels []kv) {
 	m.labels = m.labels[:0]
 	for _, l := range labels {
-		if l == nil || l.GetValue() == "" || !m.keepLabel(l.GetName()) {
+		if l.v == "" || !m.keepLabel(l.k) {
 			continue
 		}
-		m.labels = append(m.labels, kv{sanitize(l.GetName(), true), sanitize(l.GetValue(), false)})
+		m.labels = append(m.labels, kv{sanitize(l.k, true), sanitize(l.v, false)})
 	}
 	m.labels = append(m.labels, m.r.fixed...)
 	if m.instance != "" {
@@ -341,7 +319,6 @@ func (m *mapper) tagList(labels []*dto.LabelPair) {
 	// Two labels whose names sanitize alike would make a series with one
 	// key twice: the first stands.
 	m.labels = slices.CompactFunc(m.labels, func(a, b kv) bool { return a.k == b.k })
-	m.joinTags()
 }
 
 // keepLabel reports whether a label becomes a tag: not when ignored, nor
@@ -364,34 +341,6 @@ func (m *mapper) keepLabel(name string) bool {
 	}
 	m.labelKeep[name] = keep
 	return keep
-}
-
-func (m *mapper) joinTags() {
-	m.tags = appendTags(m.tags[:0], m.labels)
-}
-
-// splitTags prepares bucketTags: the tags before and after the bucket tag's
-// place. Tags sort as "k:v" strings; with distinct keys that hold no ':',
-// their order is their keys', so the place does not depend on the bound.
-func (m *mapper) splitTags() {
-	i, _ := slices.BinarySearchFunc(m.labels, kv{k: m.r.bucketTag}, cmpTag)
-	m.before = appendTags(m.before[:0], m.labels[:i])
-	m.after = appendTags(m.after[:0], m.labels[i:])
-}
-
-// bucketTags writes the tags of the bucket with upper bound ub, written as
-// Prometheus writes it ("0.005", "1e+06", "+Inf").
-func (m *mapper) bucketTags(ub float64) {
-	t := append(m.tags[:0], m.before...)
-	if len(m.before) > 0 {
-		t = append(t, ',')
-	}
-	t = append(append(t, m.r.bucketTag...), ':')
-	t = strconv.AppendFloat(t, ub, 'g', -1, 64)
-	if len(m.after) > 0 {
-		t = append(append(t, ','), m.after...)
-	}
-	m.tags = t
 }
 
 func appendTags(b []byte, tags []kv) []byte {
@@ -447,8 +396,4 @@ func sanitize(s string, key bool) string {
 		}
 		return r
 	}, s)
-}
-
-func appendUint64(b []byte, v uint64) []byte {
-	return append(b, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }

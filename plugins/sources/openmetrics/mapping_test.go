@@ -329,3 +329,62 @@ func TestPercentileNames(t *testing.T) {
 		}
 	}
 }
+
+// TestBlankLines: the text parser recurses once a blank line; a body of
+// more than maxBlankRun of them in a row is refused before it could
+// exhaust the stack, and fewer are taken.
+func TestBlankLines(t *testing.T) {
+	r := newRig(t, nil)
+	r.want("g 1\n"+strings.Repeat("\n \t\n", maxBlankRun/2)+"h 2\n", "gauge g{} 1", "gauge h{} 2")
+	got, err := r.scrape("", "g 1\n"+strings.Repeat("\n", 10<<20))
+	if err == nil || len(got) != 0 || !strings.Contains(err.Error(), "blank lines in a row") {
+		t.Errorf("10 MB of blank lines: emitted %v, error %v", got, err)
+	}
+}
+
+// TestSeriesKeptByTheirBytes: a series is mapped once and then found by
+// the bytes the target writes; a family whose type changes maps anew.
+func TestSeriesKeptByTheirBytes(t *testing.T) {
+	r := newRig(t, nil)
+	r.want("# TYPE x counter\nx{a=\"1\"} 1\n")
+	r.want("# TYPE x counter\nx{a=\"1\"} 3\n", "counter x{a:1} 2")
+	if len(r.tg.m.series) != 1 {
+		t.Fatalf("%d series kept, want 1", len(r.tg.m.series))
+	}
+	// The same series now a gauge: a series of its own, emitted as such.
+	r.want("# TYPE x gauge\nx{a=\"1\"} 5\n", "gauge x{a:1} 5")
+	// Labels written in another order: the same series.
+	r.want("# TYPE x counter\nx{a=\"1\",b=\"2\"} 4\n", "counter x{a:1,b:2} 4")
+	r.want("# TYPE x counter\nx{b=\"2\",a=\"1\"} 6\n", "counter x{a:1,b:2} 2")
+	r.want("# TYPE x counter\nx{a=\"1\",b=\"2\"} 7\n", "counter x{a:1,b:2} 1")
+}
+
+// TestOpenMetricsInfoStatesetExemplars: OpenMetrics' info and stateset
+// families are gauges of their samples; exemplars, units and _created
+// samples are taken and left out.
+func TestOpenMetricsInfoStatesetExemplars(t *testing.T) {
+	r := newRig(t, nil)
+	om := func(c int) string {
+		return fmt.Sprintf(`# TYPE build info
+build_info{version="1.2"} 1
+# TYPE door stateset
+door{door="open"} 1
+door{door="shut"} 0
+# TYPE req counter
+# UNIT req_seconds seconds
+req_total{code="200"} %d # {trace_id="abc"} 0.5 1.7e+09
+req_created{code="200"} 1.7e+09
+# TYPE lat histogram
+lat_bucket{le="1"} %d # {trace_id="def"} 0.3
+lat_bucket{le="+Inf"} %d
+lat_count %d
+lat_sum 2
+lat_created 1.7e+09
+# EOF
+`, c, c, c, c)
+	}
+	gauges := []string{"gauge build_info{version:1.2} 1", "gauge door{door:open} 1", "gauge door{door:shut} 0", "gauge lat.sum{} 2"}
+	r.wantFormat(expfmt.FmtOpenMetrics_1_0_0, om(1), gauges...)
+	r.wantFormat(expfmt.FmtOpenMetrics_1_0_0, om(4), append(gauges, "counter req_total{code:200} 3",
+		"counter lat.bucket{le:1} 3", "counter lat.bucket{le:+Inf} 3", "counter lat.count{} 3")...)
+}

@@ -1,9 +1,9 @@
 // Package openmetrics is the source plugin that scrapes Prometheus text and
 // OpenMetrics endpoints, as veneur-prometheus did: every scrape_interval it
 // fetches each target, parses the body with the Prometheus project's own
-// parsers (github.com/prometheus/common/expfmt) and emits its series as
-// veneurd samples, cumulative counters as their increase since the previous
-// scrape (see mapping.go and the README).
+// parsers (textparse, see parse.go) and emits its series as veneurd
+// samples, cumulative counters as their increase since the previous scrape
+// (see mapping.go and the README).
 package openmetrics
 
 import (
@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/pkg/labels"
+	"github.com/prometheus/prometheus/pkg/textparse"
 
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -60,9 +60,9 @@ const (
 	ReasonParse    = "parse"       // a body the parser refused
 )
 
-// accept asks for the Prometheus text format first: its parser is the
-// fastest expfmt has, and every Prometheus client serves it. OpenMetrics
-// follows, for endpoints that serve nothing else.
+// accept asks for the Prometheus text format first, which every Prometheus
+// client serves, then OpenMetrics, for endpoints that serve nothing else.
+// The answer's Content-Type picks the parser.
 const accept = "text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,*/*;q=0.1"
 
 // keepBuffer is the largest body buffer a target keeps between scrapes: a
@@ -146,8 +146,12 @@ type target struct {
 	w      sdk.Writer
 	m      *mapper
 	body   bytes.Buffer
-	parser expfmt.TextParser
-	fams   []*dto.MetricFamily
+
+	// The parser's scratch, reused.
+	fam  []byte               // the family the last TYPE line named
+	typ  textparse.MetricType // and its type
+	lbls labels.Labels        // a new series' labels
+	kvs  []kv                 // and as tags
 
 	down bool // the last scrape failed; logged once when it went down
 
@@ -167,7 +171,6 @@ func (s *Source) newTarget(u *url.URL, client *http.Client, w sdk.Writer) *targe
 	t := &target{
 		s: s, url: u.String(), client: client, w: w,
 		m:       newMapper(s.cfg.settings.rules, instance),
-		parser:  expfmt.NewTextParser(model.UTF8Validation),
 		errTags: map[string][]byte{},
 	}
 	name := sanitize(t.url, false)
@@ -256,68 +259,13 @@ func (t *target) scrape(ctx context.Context) (string, error) {
 	if n > cfg.maxBodyBytes {
 		return ReasonTooLarge, fmt.Errorf("a body of more than max_body_bytes (%d)", cfg.maxBodyBytes)
 	}
+	// The text parser appends a newline to the body: room for it saves
+	// copying the body.
+	t.body.Grow(1)
 	if err := t.ingest(expfmt.ResponseFormat(resp.Header), t.body.Bytes()); err != nil {
 		return ReasonParse, err
 	}
 	return "", nil
-}
-
-// ingest parses body and, when it parsed whole, maps it.
-func (t *target) ingest(format expfmt.Format, body []byte) error {
-	if err := t.parse(format, body); err != nil {
-		return err
-	}
-	t.m.begin()
-	for _, f := range t.fams {
-		t.m.family(t.w, f)
-	}
-	t.m.end()
-	clear(t.fams)
-	t.fams = t.fams[:0]
-	return nil
-}
-
-// parse decodes body, in format, into t.fams, whole or not at all. The
-// parsers are the Prometheus project's; a panic in one, on a body nobody
-// foresaw, is a parse failure of that body, not the end of the source.
-func (t *target) parse(format expfmt.Format, body []byte) (err error) {
-	clear(t.fams)
-	t.fams = t.fams[:0]
-	defer func() {
-		if r := recover(); r != nil {
-			clear(t.fams)
-			t.fams = t.fams[:0]
-			err = fmt.Errorf("the parser failed: %v", r)
-		}
-	}()
-	switch format.FormatType() {
-	case expfmt.TypeOpenMetrics, expfmt.TypeProtoDelim:
-		dec := expfmt.NewDecoder(bytes.NewReader(body), format)
-		for {
-			f := &dto.MetricFamily{}
-			err := dec.Decode(f)
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				clear(t.fams)
-				t.fams = t.fams[:0]
-				return err
-			}
-			t.fams = append(t.fams, f)
-		}
-	default:
-		// The text format, and what does not say: Prometheus's text
-		// parser is the fallback Prometheus itself used.
-		fams, err := t.parser.TextToMetricFamilies(bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		for _, f := range fams {
-			t.fams = append(t.fams, f)
-		}
-		return nil
-	}
 }
 
 // classify tells a timeout from the other failures.
