@@ -54,6 +54,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseServiceCheck -fuzztime=10s ./plugins/sources/dogstatsd/
 	$(GO) test -run='^$$' -fuzz=FuzzMergeRecords -fuzztime=10s ./internal/state/
 	$(GO) test -run='^$$' -fuzz=FuzzVeneurMetric -fuzztime=10s ./core/forward/
+	$(GO) test -run='^$$' -fuzz=FuzzBody -fuzztime=10s ./plugins/sources/openmetrics/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeProtobuf -fuzztime=10s ./plugins/sources/otlp/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeJSON -fuzztime=10s ./plugins/sources/otlp/
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=10s ./plugins/sources/ssf/
 
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem -count=3 ./sdk/... ./core/... ./internal/... ./plugins/...
