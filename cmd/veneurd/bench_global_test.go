@@ -9,17 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/veneurd/veneurd/core/aggregate"
 	"github.com/veneurd/veneurd/core/forward"
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/receivers"
 )
 
 func TestBenchGlobalUsage(t *testing.T) {
@@ -174,11 +172,9 @@ func TestBenchGlobalVeneur(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	bin := veneurBinary(t)
 	grpcAddr := daemontest.FreePort(t, "tcp")
 	httpAddr := daemontest.FreePort(t, "tcp")
 	stats := daemontest.FreePort(t, "udp")
-	path := filepath.Join(t.TempDir(), "veneur.yaml")
 	cfg := fmt.Sprintf(`hostname: global
 interval: 2s
 synchronize_with_interval: true
@@ -190,32 +186,12 @@ metric_sinks:
   - kind: debug
     name: discard
 `, grpcAddr, httpAddr, stats)
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(bin, "-f", path)
-	cmd.Stdout = writerFunc(func(b []byte) { mu.Lock(); logs.Write(b); mu.Unlock() })
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("Veneur's log:\n%s", logs.String())
-			mu.Unlock()
-		}
-	}()
-	waitHealthy(t, "http://"+httpAddr+"/healthcheck")
+	v := receivers.StartVeneur(t, cfg, httpAddr)
 
 	// Veneur counts what it imported at its flush, every 2s; bench-global
 	// waits for its first, and reads the count 1s after each.
 	ivs, sum := benchGlobalRun(t, append(append([]string{"-protocol", "veneur", "-target", grpcAddr, "-admin", "",
-		"-veneur-stats", stats, "-pid", strconv.Itoa(cmd.Process.Pid)}, smallFleet...), "-interval", "2s", "-offset", "1s")...)
+		"-veneur-stats", stats, "-pid", strconv.Itoa(v.Pid())}, smallFleet...), "-interval", "2s", "-offset", "1s")...)
 	checkMerged(t, ivs, sum)
 }
 

@@ -1,48 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/receivers"
 )
-
-// startVeneurWith starts Veneur with the configuration cfg and waits until
-// its health check at httpAddr answers; its log is shown if the test fails.
-func startVeneurWith(t *testing.T, bin, cfg, httpAddr string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "veneur.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(bin, "-f", path)
-	cmd.Stdout = writerFunc(func(b []byte) { mu.Lock(); logs.Write(b); mu.Unlock() })
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("Veneur's configuration:\n%s\nVeneur's log:\n%s", cfg, logs.String())
-			mu.Unlock()
-		}
-	})
-	waitHealthy(t, "http://"+httpAddr+"/healthcheck")
-}
 
 // veneurConfig is the head of a Veneur configuration: DogStatsD on udp,
 // a one-second interval, its datadog sink posting to api.
@@ -110,13 +78,13 @@ func TestVeneurLocalIntoVeneurdGlobal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	bin := veneurBinary(t)
+	receivers.VeneurBinary(t)
 	grpcAddr := daemontest.FreePort(t, "tcp")
 	g := startNode(t, "global", fmt.Sprintf("receive {\n  grpc_address = %q\n}\n", grpcAddr))
 	api := httptest.NewServer(&fakeDatadog{})
 	defer api.Close()
 	udp, httpAddr := daemontest.FreePort(t, "udp"), daemontest.FreePort(t, "tcp")
-	startVeneurWith(t, bin, veneurConfig(t, udp, httpAddr, api.URL,
+	receivers.StartVeneur(t, veneurConfig(t, udp, httpAddr, api.URL,
 		fmt.Sprintf("forward_address: %q\nforward_use_grpc: true\n", grpcAddr)), httpAddr)
 	local := &tierNode{addr: udp}
 	for round := range 3 {
@@ -150,13 +118,13 @@ func TestVeneurdLocalIntoVeneurGlobal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	bin := veneurBinary(t)
+	receivers.VeneurBinary(t)
 	dd := &fakeDatadog{}
 	api := httptest.NewServer(dd)
 	defer api.Close()
 	grpcAddr := daemontest.FreePort(t, "tcp")
 	httpAddr := daemontest.FreePort(t, "tcp")
-	startVeneurWith(t, bin, veneurConfig(t, daemontest.FreePort(t, "udp"), httpAddr, api.URL,
+	receivers.StartVeneur(t, veneurConfig(t, daemontest.FreePort(t, "udp"), httpAddr, api.URL,
 		fmt.Sprintf("grpc_address: %q\n", grpcAddr)), httpAddr)
 	l := startNode(t, "local", fmt.Sprintf("forward {\n  address  = %q\n  protocol = \"veneur\"\n}\n", grpcAddr))
 	for round := range 3 {

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/receivers"
 )
 
 // veneurSentinel is the counter sent after an archive's input: the flush
@@ -41,7 +40,7 @@ func TestPipelinesVeneur(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	bin := veneurBinary(t)
+	bin := receivers.VeneurBinary(t)
 	for _, ar := range pipelineArchives(t) {
 		want, ok := ar.files["veneur"]
 		if !ok {
@@ -52,25 +51,6 @@ func TestPipelinesVeneur(t *testing.T) {
 			compareLines(t, "Veneur flushed", got, want)
 		})
 	}
-}
-
-// veneurBinary returns the path of the cached Veneur build, or skips the
-// test naming what is missing.
-func veneurBinary(t *testing.T) string {
-	t.Helper()
-	cache := os.Getenv("VENEURD_TEST_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			t.Skipf("no home directory for the Veneur build: %v", err)
-		}
-		cache = filepath.Join(home, ".cache", "veneurd-test")
-	}
-	bin := filepath.Join(cache, "bin", "veneur")
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("Veneur v14.2.0 is not built at %s (scripts/test-deps.sh builds it)", bin)
-	}
-	return bin
 }
 
 // ddPost is one request the fake Datadog API received.
@@ -182,7 +162,7 @@ metric_sinks:
       flush_max_per_body: 25000
 `, httpAddr, stats, api.URL)
 	cfg.WriteString(ar.files["veneur.yaml"])
-	startVeneurWith(t, bin, cfg.String(), httpAddr)
+	receivers.StartVeneur(t, cfg.String(), httpAddr)
 
 	// Send just after one of Veneur's flushes: the one that brings a
 	// sentinel sent first. On a loaded machine the input may still straddle
@@ -233,26 +213,6 @@ func awaitSentinel(t *testing.T, dd *fakeDatadog) ([]ddPost, int) {
 		t.Fatalf("Veneur flushed no series holding the sentinel within 10s; it sent %d requests", len(posts))
 	}
 	return posts, last
-}
-
-// writerFunc is an io.Writer calling a function.
-type writerFunc func([]byte)
-
-func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
-
-func waitHealthy(t *testing.T, url string) {
-	t.Helper()
-	var err error
-	if !daemontest.Until(30*time.Second, func() bool {
-		var resp *http.Response
-		if resp, err = http.Get(url); err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatalf("Veneur did not answer %s within 30s (last error: %v)", url, err)
-	}
 }
 
 // sentinelPost returns the index of the series request holding the
