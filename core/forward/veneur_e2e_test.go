@@ -1,7 +1,6 @@
 package forward
 
 import (
-	"bytes"
 	"compress/zlib"
 	"context"
 	"encoding/json"
@@ -11,9 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +21,7 @@ import (
 	"github.com/veneurd/veneurd/core/forward/forwardpb"
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/receivers"
 	"github.com/veneurd/veneurd/internal/state"
 )
 
@@ -51,19 +48,7 @@ func veneurBin(t *testing.T) string {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
-	cache := os.Getenv("VENEURD_TEST_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			t.Skipf("no home directory for the Veneur build: %v", err)
-		}
-		cache = filepath.Join(home, ".cache", "veneurd-test")
-	}
-	bin := filepath.Join(cache, "bin", "veneur")
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("Veneur v14.2.0 is not built at %s (scripts/test-deps.sh builds it)", bin)
-	}
-	return bin
+	return receivers.VeneurBinary(t)
 }
 
 // fakeDatadog is Datadog's API as Veneur's datadog sink posts to it: it
@@ -124,26 +109,17 @@ func (f *fakeDatadog) values() map[string]float64 {
 // veneurProc is a running Veneur.
 type veneurProc struct {
 	statsd string // its DogStatsD UDP address
-	cfg    string
-	mu     sync.Mutex
-	logs   bytes.Buffer
-}
-
-func (v *veneurProc) Write(b []byte) (int, error) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.logs.Write(b)
 }
 
 // startVeneur runs Veneur with a configuration of a 1s interval, a
 // DogStatsD UDP listener, a datadog sink posting to api and extra, and
 // waits until it answers its health check. It is killed at the end of the
 // test, and its configuration and log are shown if the test failed.
-func startVeneur(t *testing.T, bin, api, extra string) *veneurProc {
+func startVeneur(t *testing.T, api, extra string) *veneurProc {
 	t.Helper()
 	v := &veneurProc{statsd: daemontest.FreePort(t, "udp")}
 	httpAddr := daemontest.FreePort(t, "tcp")
-	v.cfg = fmt.Sprintf(`statsd_listen_addresses:
+	cfg := fmt.Sprintf(`statsd_listen_addresses:
   - udp://%s
 http_address: %q
 interval: 1s
@@ -159,35 +135,7 @@ metric_sinks:
       api_hostname: %q
       flush_max_per_body: 25000
 %s`, v.statsd, httpAddr, daemontest.FreePort(t, "udp"), api, extra)
-	path := filepath.Join(t.TempDir(), "veneur.yaml")
-	if err := os.WriteFile(path, []byte(v.cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-f", path)
-	cmd.Stdout, cmd.Stderr = v, v
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			v.mu.Lock()
-			t.Logf("Veneur's configuration:\n%s\nVeneur's log:\n%s", v.cfg, v.logs.String())
-			v.mu.Unlock()
-		}
-	})
-	url := "http://" + httpAddr + "/healthcheck"
-	if !daemontest.Until(30*time.Second, func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatalf("Veneur did not answer %s within 30s", url)
-	}
+	receivers.StartVeneur(t, cfg, httpAddr)
 	return v
 }
 
@@ -273,7 +221,7 @@ func checkQuantiles(t *testing.T, what string, sorted []float64, got func(q floa
 // histogram's and timer's percentiles from the merged digests are within
 // the bounds of the exact ones, the set's cardinality within 2%.
 func TestVeneurLocalsForwardToReceiver(t *testing.T) {
-	bin := veneurBin(t)
+	veneurBin(t)
 	col := &collector{tb: state.New(state.Params{}, 4), total: map[string]*state.Series{}}
 	tel := telemetry.New()
 	var callsMu sync.Mutex
@@ -297,8 +245,8 @@ func TestVeneurLocalsForwardToReceiver(t *testing.T) {
 	api := httptest.NewServer(dd)
 	defer api.Close()
 	locals := []*veneurProc{
-		startVeneur(t, bin, api.URL, fmt.Sprintf("forward_address: %q\nforward_use_grpc: true\n", addr)),
-		startVeneur(t, bin, api.URL, fmt.Sprintf("forward_address: %q\nfeatures:\n  proxy_protocol: grpc-stream\n", addr)),
+		startVeneur(t, api.URL, fmt.Sprintf("forward_address: %q\nforward_use_grpc: true\n", addr)),
+		startVeneur(t, api.URL, fmt.Sprintf("forward_address: %q\nfeatures:\n  proxy_protocol: grpc-stream\n", addr)),
 	}
 
 	const (
@@ -395,12 +343,12 @@ func TestVeneurLocalsForwardToReceiver(t *testing.T) {
 // exact ones, the global timer's count, minimum and maximum exact, the
 // sets' cardinalities (one sparse sketch, one dense) within 2%.
 func TestVeneurSenderToVeneurGlobal(t *testing.T) {
-	bin := veneurBin(t)
+	veneurBin(t)
 	dd := &fakeDatadog{}
 	api := httptest.NewServer(dd)
 	defer api.Close()
 	grpcAddr := daemontest.FreePort(t, "tcp")
-	startVeneur(t, bin, api.URL, fmt.Sprintf(`grpc_address: %q
+	startVeneur(t, api.URL, fmt.Sprintf(`grpc_address: %q
 percentiles: [0.5, 0.9, 0.99]
 aggregates: [min, max, count]
 `, grpcAddr))

@@ -50,3 +50,10 @@ func (v *Veneur) Pid() int {
 
 // Output returns what Veneur printed.
 func (v *Veneur) Output() string { return v.proc.Output() }
+
+// VeneurEmitBinary returns the path of the cached veneur-emit v14.2.0,
+// Veneur's own client, or skips the test naming what is missing.
+func VeneurEmitBinary(t testing.TB) string {
+	t.Helper()
+	return cachedBinary(t, "veneur-emit", "veneur-emit v14.2.0")
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/receivers"
 )
 
 // The end-to-end tests run veneurd with the ssf source and a localfile sink,
@@ -21,29 +22,9 @@ import (
 // scripts/test-deps.sh from Veneur's Go module, sends it spans over UDP and
 // gRPC.
 
-// testCache is where scripts/test-deps.sh puts what the tests run.
-func testCache(t *testing.T) string {
-	t.Helper()
-	if c := os.Getenv("VENEURD_TEST_CACHE"); c != "" {
-		return c
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		t.Skipf("no home directory for the test cache: %v", err)
-	}
-	return filepath.Join(home, ".cache", "veneurd-test")
-}
-
 // veneurEmit returns the cached veneur-emit, or skips the test naming what
 // is missing.
-func veneurEmit(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(testCache(t), "bin", "veneur-emit")
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("veneur-emit v14.2.0 is not built at %s (scripts/test-deps.sh builds it)", bin)
-	}
-	return bin
-}
+func veneurEmit(t *testing.T) string { return receivers.VeneurEmitBinary(t) }
 
 // emit runs veneur-emit; it may be called from several goroutines.
 func emit(t *testing.T, bin string, args ...string) {

@@ -1,7 +1,6 @@
 package ssf
 
 import (
-	"bytes"
 	"compress/zlib"
 	"encoding/json"
 	"fmt"
@@ -9,9 +8,6 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -20,18 +16,9 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/receivers"
 )
 
-// veneurBinary returns the cached build of Veneur v14.2.0, or skips the
-// test naming what is missing.
-func veneurBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(testCache(t), "bin", "veneur")
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("Veneur v14.2.0 is not built at %s (scripts/test-deps.sh builds it)", bin)
-	}
-	return bin
-}
 
 // fakeDatadog keeps the series Veneur's datadog sink posts.
 type fakeDatadog struct {
@@ -94,7 +81,7 @@ func (f *fakeDatadog) lines() []daemontest.Line {
 // startVeneur runs Veneur with SSF on udp and gRPC on grpc, the indicator
 // and objective timers of TestVeneurEmit, and its datadog sink posting to
 // api.
-func startVeneur(t *testing.T, bin, udp, grpc, api string) {
+func startVeneur(t *testing.T, udp, grpc, api string) {
 	t.Helper()
 	httpAddr := daemontest.FreePort(t, "tcp")
 	cfg := fmt.Sprintf(`ssf_listen_addresses:
@@ -120,42 +107,8 @@ metric_sinks:
       api_hostname: %q
       flush_max_per_body: 25000
 `, udp, grpc, httpAddr, daemontest.FreePort(t, "udp"), api)
-	path := filepath.Join(t.TempDir(), "veneur.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	var mu sync.Mutex
-	cmd := exec.Command(bin, "-f", path)
-	cmd.Stdout = writerFunc(func(b []byte) { mu.Lock(); logs.Write(b); mu.Unlock() })
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("Veneur's log:\n%s", logs.String())
-			mu.Unlock()
-		}
-	})
-	if !daemontest.Until(30*time.Second, func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/healthcheck")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}) {
-		t.Fatal("Veneur did not become healthy within 30s")
-	}
+	receivers.StartVeneur(t, cfg, httpAddr)
 }
-
-type writerFunc func([]byte)
-
-func (f writerFunc) Write(b []byte) (int, error) { f(b); return len(b), nil }
 
 // TestCompareWithVeneur sends the same spans with veneur-emit, over UDP and
 // gRPC, to veneurd and to Veneur v14.2.0, and checks that both flush the
@@ -168,13 +121,13 @@ func TestCompareWithVeneur(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	emitBin := veneurEmit(t)
-	veneurBin := veneurBinary(t)
+	receivers.VeneurBinary(t)
 	n := startSSFNode(t)
 	dd := &fakeDatadog{}
 	api := httptest.NewServer(dd)
 	defer api.Close()
 	vUDP, vGRPC := daemontest.FreePort(t, "udp"), daemontest.FreePort(t, "tcp")
-	startVeneur(t, veneurBin, vUDP, vGRPC, api.URL)
+	startVeneur(t, vUDP, vGRPC, api.URL)
 
 	const p = "cmp"
 	spans := [][]string{
