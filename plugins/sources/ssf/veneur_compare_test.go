@@ -19,7 +19,6 @@ import (
 	"github.com/veneurd/veneurd/internal/receivers"
 )
 
-
 // fakeDatadog keeps the series Veneur's datadog sink posts.
 type fakeDatadog struct {
 	mu     sync.Mutex
