@@ -45,6 +45,7 @@ type Server struct {
 	sinks      []*liveSink
 	pendingAgg *aggregate.Config // applied after the next flush
 	started    bool              // Start has launched every plugin
+	stopping   bool              // shutdown has begun
 	tier       tier              // forwarding and receiving
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
@@ -377,6 +378,9 @@ func (s *Server) shutdown() {
 	timeout := s.Config().Daemon.ShutdownTimeout
 	deadline := time.Now().Add(timeout)
 	s.log.Info("shutting down", "timeout", timeout)
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
 	expire := time.AfterFunc(timeout, s.cancelFlushes)
 	defer expire.Stop()
 	s.mu.Lock()
@@ -434,6 +438,22 @@ func (s *Server) stopAll(timeout time.Duration) {
 	for _, k := range sinks {
 		s.stopSink(k, ctx)
 	}
+}
+
+// Ready reports why the daemon should not be sent traffic, or nil: nil
+// once Start has bound every socket and configured and started every
+// plugin, until shutdown begins. Health, the liveness check, stays
+// separate: a daemon that is shutting down is alive but not ready.
+func (s *Server) Ready() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.stopping:
+		return errors.New("shutting down")
+	case !s.started:
+		return errors.New("pipeline starting")
+	}
+	return nil
 }
 
 // Health reports why the pipeline is not healthy, or nil: every listener

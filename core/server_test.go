@@ -317,3 +317,44 @@ func TestSinkDownHeldForItsReturn(t *testing.T) {
 		}
 	})
 }
+
+// TestReadiness follows Ready through a daemon's life: not ready before
+// Start, ready once every plugin runs, and not ready from the moment a
+// shutdown begins, while it waits for a sink stuck in its last flush.
+func TestReadiness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		epoch := time.Now()
+		fp := newFakePlugins()
+		fp.sink("sink.fake.stuck").delay = 24 * time.Hour
+		s := New(pipeline(10*time.Second, 5*time.Second, "source.fake.in", "sink.fake.stuck=1h"), Options{Plugins: fp})
+		if err := s.Ready(); err == nil || err.Error() != "pipeline starting" {
+			t.Fatalf("before Start: Ready() = %v, want pipeline starting", err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ready(); err != nil {
+			t.Fatalf("after Start: Ready() = %v, want nil", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ran := make(chan error)
+		go func() { ran <- s.Run(ctx) }()
+		at(epoch, 2*time.Second)
+		cancel()
+		at(epoch, 3*time.Second) // the shutdown waits on the stuck sink until 7 s
+		select {
+		case <-ran:
+			t.Fatal("the shutdown did not wait for the stuck sink")
+		default:
+		}
+		if err := s.Ready(); err == nil || err.Error() != "shutting down" {
+			t.Errorf("during shutdown: Ready() = %v, want shutting down", err)
+		}
+		if err := <-ran; err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ready(); err == nil {
+			t.Error("after shutdown: Ready() = nil")
+		}
+	})
+}

@@ -183,6 +183,11 @@ sink "sleepy" "secret" {
 	if code, body := status(); code != 200 {
 		t.Fatalf("healthy daemon: %d %s", code, body)
 	}
+	// Readiness is not liveness: a plugin that restarts leaves the daemon
+	// ready, its sockets bound and its state kept.
+	if body := httpGet(t, "http://"+admin+"/readyz"); body != "ready\n" {
+		t.Errorf("/readyz of a started daemon: %q", body)
+	}
 	syscall.Kill(pluginPid(t, d, "plugin-serve sink localfile"), syscall.SIGKILL)
 	waitStatus := func(want int) string {
 		deadline := time.Now().Add(10 * time.Second)
@@ -199,6 +204,9 @@ sink "sleepy" "secret" {
 	}
 	if body := waitStatus(503); !strings.Contains(body, "sink.localfile.out") {
 		t.Errorf("the 503 does not say which plugin is down: %q", body)
+	}
+	if body := httpGet(t, "http://"+admin+"/readyz"); body != "ready\n" {
+		t.Errorf("/readyz while a plugin restarts: %q", body)
 	}
 	waitStatus(200)
 

@@ -158,6 +158,7 @@ func (d *daemon) Reload() (string, error) {
 
 // Health, WriteMetrics and ConfigHCL serve the admin interface.
 func (d *daemon) Health() error                  { return d.srv.Health() }
+func (d *daemon) Ready() error                   { return d.srv.Ready() }
 func (d *daemon) WriteMetrics(w io.Writer) error { return d.srv.WriteMetrics(w) }
 func (d *daemon) ConfigHCL() []byte              { return d.srv.Config().HCL() }
 

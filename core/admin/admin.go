@@ -19,6 +19,9 @@ import (
 type Backend interface {
 	// Health returns why the daemon is unhealthy, or nil.
 	Health() error
+	// Ready returns why the daemon should not be sent traffic (starting,
+	// shutting down), or nil.
+	Ready() error
 	// WriteMetrics writes the self-metrics in the Prometheus text format.
 	WriteMetrics(w io.Writer) error
 	// ConfigHCL renders the effective config, secrets redacted.
@@ -30,7 +33,10 @@ type Backend interface {
 
 // Handler serves the admin endpoints:
 //
-//	GET  /healthcheck   200 "ok", or 503 and the reason
+//	GET  /healthcheck   200 "ok", or 503 and the reason: liveness
+//	GET  /readyz        200 "ready" once every socket is bound and every
+//	                    plugin configured, 503 and the reason before that
+//	                    and from the start of a shutdown: readiness
 //	GET  /metrics       self-metrics, Prometheus text format
 //	GET  /config        the effective config as HCL, sensitive values redacted
 //	POST /-/reload      reload; 200 with diagnostics (warnings), or 400 with them
@@ -43,6 +49,13 @@ func Handler(b Backend, profiling bool) http.Handler {
 			return
 		}
 		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := b.Ready(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
 	})
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
