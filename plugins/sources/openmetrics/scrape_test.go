@@ -22,6 +22,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/veneurd/veneurd/internal/daemontest"
 	"github.com/veneurd/veneurd/sdk"
 	"github.com/veneurd/veneurd/sdk/delivery"
 	"github.com/veneurd/veneurd/sdk/sdktest"
@@ -90,12 +91,8 @@ func (r *running) stopOnce() {
 // until waits for cond, failing the test after 15s.
 func (r *running) until(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: not within 15s; collected %s\nlog:\n%s", what, r.c, r.log)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !daemontest.Until(15*time.Second, cond) {
+		r.t.Fatalf("%s: not within 15s; collected %s\nlog:\n%s", what, r.c, r.log)
 	}
 }
 

@@ -110,17 +110,15 @@ func runLoad(t *testing.T, bodies [][]byte, senders int, rate float64, d time.Du
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var every time.Duration
+			var pace <-chan time.Time // one request a tick at a fixed rate; nil: as fast as it goes
 			if rate > 0 {
-				every = time.Duration(float64(time.Second) * 1000 * float64(senders) / rate)
+				tick := time.NewTicker(time.Duration(float64(time.Second) * 1000 * float64(senders) / rate))
+				defer tick.Stop()
+				pace = tick.C
 			}
-			next := time.Now()
 			for i := s; time.Since(start) < d; i++ {
-				if every > 0 {
-					if wait := time.Until(next); wait > 0 {
-						time.Sleep(wait)
-					}
-					next = next.Add(every)
+				if pace != nil {
+					<-pace
 				}
 				if err := send(bodies[i%len(bodies)]); err != nil {
 					errs.Add(1)
@@ -193,7 +191,7 @@ sink "blackhole" "null" {}
 		pid  int
 	}{{"veneurd otlp, idle", pid}, {"VictoriaMetrics, idle", vmPid}} {
 		c0, t0 := cpu(t, r.pid), time.Now()
-		time.Sleep(d)
+		<-time.After(d) // the span measured, not a wait for something
 		fmt.Fprintf(&report, "\n%-45s %.3f cores", r.name, (cpu(t, r.pid)-c0).Seconds()/time.Since(t0).Seconds())
 	}
 	for _, r := range []struct {
