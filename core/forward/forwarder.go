@@ -268,16 +268,10 @@ func (f *Forwarder) place(ts int64, frames [][]byte, tried []string) (int, error
 // trimUnplaced drops the oldest intervals that wait for a member past the
 // buffer. f.mu is held.
 func (f *Forwarder) trimUnplaced() {
-	for intervals(f.unplaced) > f.cfg.MaxBufferedIntervals {
-		oldest := f.unplaced[0].Interval
-		n := 0
-		for n < len(f.unplaced) && f.unplaced[n].Interval == oldest {
-			n++
-		}
+	f.unplaced = trimIntervals(f.unplaced, f.cfg.MaxBufferedIntervals, 0, func(oldest int64, n int) {
 		f.errors("buffer_full").Add(uint64(n))
 		f.log.Error("no member to forward to for longer than the buffer holds: dropped an interval", "interval", oldest)
-		f.unplaced = f.unplaced[n:]
-	}
+	})
 }
 
 // failoverOne hands b, m's oldest batch, which m could not deliver, to

@@ -85,27 +85,17 @@ func (m *member) enqueue(interval int64, records []byte, tried []string) {
 	defer m.mu.Unlock()
 	m.seq++
 	m.pending = append(m.pending, &outgoing{&forwardpb.Batch{Sender: m.sender, Seq: m.seq, Interval: interval, Records: records}, tried})
-	for intervals(m.pending) > m.f.cfg.MaxBufferedIntervals {
-		// The oldest interval goes, but for a batch being sent, which
-		// may be delivered yet: it stays, and the drop counts exactly
-		// what was not.
-		first := 0
-		if m.sending != nil {
-			first = 1
-		}
-		if first >= len(m.pending) {
-			break
-		}
-		oldest := m.pending[first].Interval
-		n := first
-		for n < len(m.pending) && m.pending[n].Interval == oldest {
-			n++
-		}
-		m.f.errors("buffer_full").Add(uint64(n - first))
-		m.f.log.Error("upstream down for longer than the buffer holds: dropped an interval", "address", m.addr,
-			"interval", oldest, "batches", n-first, "max_buffered_intervals", m.f.cfg.MaxBufferedIntervals)
-		m.pending = append(m.pending[:first], m.pending[n:]...)
+	// The oldest interval goes, but for a batch being sent, which may be
+	// delivered yet: it stays, and the drop counts exactly what was not.
+	spare := 0
+	if m.sending != nil {
+		spare = 1
 	}
+	m.pending = trimIntervals(m.pending, m.f.cfg.MaxBufferedIntervals, spare, func(oldest int64, n int) {
+		m.f.errors("buffer_full").Add(uint64(n))
+		m.f.log.Error("upstream down for longer than the buffer holds: dropped an interval", "address", m.addr,
+			"interval", oldest, "batches", n, "max_buffered_intervals", m.f.cfg.MaxBufferedIntervals)
+	})
 	m.f.setBuffered(m, intervals(m.pending))
 	m.poke()
 }
@@ -115,6 +105,22 @@ func (m *member) poke() {
 	case m.wake <- struct{}{}:
 	default:
 	}
+}
+
+// trimIntervals drops the oldest intervals of batches, which are in order,
+// while more than max are held, sparing the first spare batches; dropped is
+// told of each interval dropped and how many batches it had.
+func trimIntervals(batches []*outgoing, max, spare int, dropped func(interval int64, n int)) []*outgoing {
+	for intervals(batches) > max && spare < len(batches) {
+		oldest := batches[spare].Interval
+		n := spare
+		for n < len(batches) && batches[n].Interval == oldest {
+			n++
+		}
+		dropped(oldest, n-spare)
+		batches = append(batches[:spare], batches[n:]...)
+	}
+	return batches
 }
 
 // intervals counts the distinct intervals of batches, which are in order.
