@@ -1,10 +1,11 @@
-// Package admin is veneurd's HTTP admin interface: health, self-metrics in
-// the Prometheus format, the effective config, reload, and (when enabled)
-// pprof.
+// Package admin is veneurd's HTTP admin interface: the status page and its
+// JSON, health, self-metrics in the Prometheus format, the effective config,
+// reload, taps, and (when enabled) pprof.
 package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/veneurd/veneurd/core/status"
 )
 
 // Backend is what the admin interface shows and drives.
@@ -29,10 +32,15 @@ type Backend interface {
 	// Reload re-reads the config as SIGHUP does and returns the rendered
 	// diagnostics, and an error if the reload did not happen.
 	Reload() (diagnostics string, err error)
+	// Status describes the pipeline now.
+	Status() *status.Status
 }
 
 // Handler serves the admin endpoints:
 //
+//	GET  /              the status page: the pipeline's graph with live rates,
+//	                    refreshed every few seconds, plain HTML (no script)
+//	GET  /api/status    the same as JSON (package status)
 //	GET  /healthcheck   200 "ok", or 503 and the reason: liveness
 //	GET  /readyz        200 "ready" once every socket is bound and every
 //	                    plugin configured, 503 and the reason before that
@@ -43,6 +51,18 @@ type Backend interface {
 //	     /debug/pprof/  only when profiling is enabled
 func Handler(b Backend, profiling bool) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		writePage(w, b.Status())
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(b.Status())
+	})
 	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, _ *http.Request) {
 		if err := b.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
