@@ -19,6 +19,7 @@ import (
 	"github.com/veneurd/veneurd/core"
 	"github.com/veneurd/veneurd/core/admin"
 	"github.com/veneurd/veneurd/core/config"
+	"github.com/veneurd/veneurd/core/status"
 	"github.com/veneurd/veneurd/core/telemetry"
 )
 
@@ -161,6 +162,15 @@ func (d *daemon) Health() error                  { return d.srv.Health() }
 func (d *daemon) Ready() error                   { return d.srv.Ready() }
 func (d *daemon) WriteMetrics(w io.Writer) error { return d.srv.WriteMetrics(w) }
 func (d *daemon) ConfigHCL() []byte              { return d.srv.Config().HCL() }
+
+// Status is the server's status with what only the daemon knows: its
+// version and where its config came from.
+func (d *daemon) Status() *status.Status {
+	st := d.srv.Status()
+	st.Version = version
+	st.Config.Path = d.path
+	return st
+}
 
 func validateCmd(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("validate", "FILE|DIR...",
