@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -76,6 +77,7 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 		}
 	}
 	s.countFlushed(byType)
+	s.flushPoints.Store(byType[0] + byType[1] + byType[2] + byType[3])
 	s.updateDrops()
 	for _, e := range events {
 		rf.Event(e)
@@ -89,6 +91,8 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	finish(rfs...)
 	s.countPolicyDrops(sinks, rfs)
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
+	s.flushNanos.Store(time.Since(start).Nanoseconds())
+	s.lastFlush.Store(t.UnixNano())
 	s.log.Debug("flush", "points", byType[0]+byType[1]+byType[2]+byType[3], "events", len(events),
 		"aggregate_duration", time.Since(start))
 	return delivered
@@ -111,6 +115,7 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 		s.addSinkCounts(k, counts)
 		if err == nil {
 			k.flushed.Add(uint64(b.Points()))
+			k.lastPoints.Store(uint64(b.Points()))
 			continue
 		}
 		k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
@@ -134,6 +139,7 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 		return
 	}
 	k.duration.Add(uint64(time.Since(begin).Nanoseconds()))
+	k.lastNanos.Store(uint64(time.Since(begin).Nanoseconds()))
 	k.lastErr.Store(nil)
 }
 
@@ -163,10 +169,13 @@ func (s *Server) cutSources() {
 			err := src.Cut(ctx, params)
 			switch {
 			case err == nil, errors.Is(err, pluginhost.ErrNotRunning):
+				src.lateCut.Store(nil)
 			case ctx.Err() != nil:
 				s.log.Warn("source did not hand over its state in time; it joins the next interval", "source", src.Address(), "waited", time.Since(begin))
+				src.lateCut.Store(&pluginhost.Fault{Msg: fmt.Sprintf("did not hand over its state within %s", time.Since(begin).Round(time.Millisecond)), At: time.Now()})
 			default:
 				s.log.Warn("source did not hand over its state", "source", src.Address(), "error", err)
+				src.lateCut.Store(&pluginhost.Fault{Msg: "did not hand over its state: " + err.Error(), At: time.Now()})
 			}
 		})
 	}

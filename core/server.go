@@ -56,6 +56,13 @@ type Server struct {
 	flushCtx      context.Context
 	cancelFlushes context.CancelFunc
 
+	startedAt time.Time
+	rates     *rates // sampled while the pipeline runs
+	// lastFlush is the end of the last flushed interval, Unix
+	// nanoseconds, and flushNanos its flush's duration.
+	lastFlush, flushNanos atomic.Int64
+	flushPoints           atomic.Uint64
+
 	processed     telemetry.Counter
 	flushDuration telemetry.Gauge
 	flushTotal    telemetry.Gauge
@@ -66,8 +73,29 @@ type Server struct {
 // and the sockets it holds.
 type liveSource struct {
 	SourceProcess
-	block *config.PluginBlock
-	keys  []listen.Key
+	block  *config.PluginBlock
+	keys   []listen.Key
+	counts *sourceCounts
+	// lateCut is the last cut the source did not hand over in time, nil
+	// once one is.
+	lateCut atomic.Pointer[pluginhost.Fault]
+}
+
+// sourceCounts are what a source's batches counted, for its status.
+type sourceCounts struct {
+	received, processed, errors, droppedByRule, seriesLimit atomic.Uint64
+}
+
+// add counts b.
+func (c *sourceCounts) add(b *pb.Batch) {
+	c.received.Add(b.Received)
+	c.processed.Add(b.Processed)
+	for _, e := range b.Errors {
+		c.errors.Add(e.Count)
+	}
+	for _, d := range b.Dropped {
+		c.droppedByRule.Add(d.Count)
+	}
 }
 
 // liveSink is a sink of the running pipeline: its process, its block, the
@@ -82,6 +110,9 @@ type liveSink struct {
 	// lastErr is why the sink's last flush failed, nil once a flush
 	// succeeds.
 	lastErr atomic.Pointer[flushError]
+	// lastPoints and lastNanos are the last flush's points and delivery
+	// time.
+	lastPoints, lastNanos atomic.Uint64
 
 	heldMu sync.Mutex
 	held   []*pluginhost.FlushBatch // flushes its process was down for, oldest first
@@ -112,8 +143,11 @@ func (k *liveSink) takeHeld() []*pluginhost.FlushBatch {
 	return held
 }
 
-// flushError is why a sink's flush failed, as Health reports it.
-type flushError struct{ msg string }
+// flushError is why a sink's flush failed, as Health reports it, and when.
+type flushError struct {
+	msg string
+	at  time.Time
+}
 
 // maxFlushErrorLen bounds the error Health reports for a sink.
 const maxFlushErrorLen = 200
@@ -124,7 +158,7 @@ func newFlushError(err error) *flushError {
 	if len(msg) > maxFlushErrorLen {
 		msg = strings.ToValidUTF8(msg[:maxFlushErrorLen], "") + "..."
 	}
-	return &flushError{msg: msg}
+	return &flushError{msg: msg, at: time.Now()}
 }
 
 // New prepares a Server for cfg; nothing runs before Start.
@@ -143,6 +177,8 @@ func New(cfg *config.Config, opts Options) *Server {
 		agg:           aggregate.New(aggregationConfig(cfg)),
 		tel:           tel,
 		drops:         map[string]uint64{},
+		startedAt:     time.Now(),
+		rates:         newRates(),
 		processed:     tel.Counter(telemetry.MetricsProcessed),
 		flushDuration: tel.Gauge(telemetry.FlushDuration),
 		flushTotal:    tel.Gauge(telemetry.FlushTotalDuration),
@@ -227,6 +263,7 @@ func (s *Server) Start() error {
 	s.mu.Lock()
 	s.started = true
 	s.mu.Unlock()
+	go s.rates.run(s.rateTotals)
 	s.log.Info("pipeline started", "config_hash", cfg.Hash, "sources", len(s.sources), "sinks", len(s.sinks),
 		"interval", cfg.Daemon.Interval)
 	return nil
@@ -287,13 +324,14 @@ func (s *Server) startSource(b *config.PluginBlock) (*liveSource, error) {
 		files = append(files, f)
 		addrs[i] = k.Address
 	}
-	h := pluginhost.SourceHandlers{Batch: s.ingest, State: s.mergeState}
+	counts := &sourceCounts{}
+	h := pluginhost.SourceHandlers{Batch: func(b *pb.Batch) { counts.add(b); s.ingest(b) }, State: s.mergeState}
 	src, err := s.plugins.StartSource(b, files, addrs, s.configureRequest(b), s.stateParams(), h)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("%s: %w", b.Address(), err)
 	}
-	return &liveSource{SourceProcess: src, block: b, keys: keys}, nil
+	return &liveSource{SourceProcess: src, block: b, keys: keys, counts: counts}, nil
 }
 
 // stopSource stops a source (it drains what it read and hands over its
@@ -381,6 +419,7 @@ func (s *Server) shutdown() {
 	s.mu.Lock()
 	s.stopping = true
 	s.mu.Unlock()
+	s.rates.end()
 	expire := time.AfterFunc(timeout, s.cancelFlushes)
 	defer expire.Stop()
 	s.mu.Lock()
@@ -429,6 +468,7 @@ func (s *Server) stopAll(timeout time.Duration) {
 	sources, sinks, t := s.sources, s.sinks, s.tier
 	s.sources, s.sinks, s.tier = nil, nil, tier{}
 	s.mu.Unlock()
+	s.rates.end()
 	t.stop(timeout)
 	for _, src := range sources {
 		s.stopSource(src, timeout)

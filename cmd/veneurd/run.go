@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,6 +117,8 @@ type daemon struct {
 	srv  *core.Server
 	log  hclog.Logger
 	mu   sync.Mutex // one reload at a time
+
+	loadedAt atomic.Pointer[time.Time] // when the config in effect took effect
 }
 
 // loaded records a config taking effect in the self-metrics.
@@ -123,7 +126,9 @@ func (d *daemon) loaded(cfg *config.Config) {
 	tel := d.srv.Telemetry()
 	hash, _ := strconv.ParseUint(cfg.Hash[:8], 16, 64)
 	tel.Gauge(telemetry.ConfigHash).Set(float64(hash))
-	tel.Gauge(telemetry.ConfigLoadTime).Set(float64(time.Now().Unix()))
+	now := time.Now()
+	d.loadedAt.Store(&now)
+	tel.Gauge(telemetry.ConfigLoadTime).Set(float64(now.Unix()))
 }
 
 // Reload re-reads the config path. The new config is loaded and validated,
@@ -169,6 +174,7 @@ func (d *daemon) Status() *status.Status {
 	st := d.srv.Status()
 	st.Version = version
 	st.Config.Path = d.path
+	st.Config.LoadedAt = *d.loadedAt.Load()
 	return st
 }
 

@@ -87,6 +87,34 @@ type Aggregator struct {
 	events  []*pb.Event // as the source sent them: a sink gets them as they are
 	checks  map[string]*sdk.ServiceCheck
 	dropped [drops]uint64 // points not emitted, by reason, since TakeDropped
+	last    FlushStats
+}
+
+// FlushStats says what a flush held.
+type FlushStats struct {
+	// Series counts the series flushed, own and received, each once;
+	// Forwarded those handed to the tier above.
+	Series    uint64
+	Forwarded uint64
+	// TopNames are the names with the most series, most first, at most
+	// TopNames of them.
+	TopNames []NameCount
+}
+
+// NameCount is a series name and how many series it had.
+type NameCount struct {
+	Name   string
+	Series uint64
+}
+
+// TopNames is how many names FlushStats keeps.
+const TopNames = 10
+
+// LastFlush says what the last flush held.
+func (a *Aggregator) LastFlush() FlushStats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
 }
 
 // Reasons a flush does not emit a point: its value is not a finite number.
@@ -247,7 +275,7 @@ func (a *Aggregator) FlushToEach(emitters []Emitter) []*pb.Event {
 	}
 	ems := make([]*emission, len(emitters))
 	for i, e := range emitters {
-		ems[i] = &emission{e: e, cfg: cfg, imports: imports, forward: forward}
+		ems[i] = &emission{e: e, cfg: cfg, imports: imports, forward: forward, names: map[string]uint64{}}
 	}
 	if len(cfg.ExtendTags) > 0 {
 		// Extended tags may make one series of several: the imported ones
@@ -288,7 +316,9 @@ func (a *Aggregator) FlushToEach(emitters []Emitter) []*pb.Event {
 	for _, em := range ems {
 		em.sendForward()
 	}
+	stats := flushStats(ems)
 	a.mu.Lock()
+	a.last = stats
 	for _, em := range ems {
 		for r, n := range em.dropped {
 			a.dropped[r] += n
@@ -357,6 +387,45 @@ type emission struct {
 	extendedImports map[string]*state.Series
 	forward         func(frame []byte) // set on a local
 	frame           []byte             // records to forward, not yet handed over
+	// names counts series by name, and forwarded the series forwarded.
+	names     map[string]uint64
+	forwarded uint64
+}
+
+// count counts a series under its name. The key is a slice of the series'
+// key, kept only until the flush ends (flushStats copies the few it keeps).
+func (em *emission) count(se *state.Series) {
+	em.names[se.Name()]++
+}
+
+// flushStats sums what the emissions of a flush counted.
+func flushStats(ems []*emission) FlushStats {
+	var st FlushStats
+	names := ems[0].names
+	for i, em := range ems {
+		st.Forwarded += em.forwarded
+		if i > 0 {
+			for n, c := range em.names {
+				names[n] += c
+			}
+		}
+	}
+	for n, c := range names {
+		st.Series += c
+		if len(st.TopNames) == TopNames && c <= st.TopNames[TopNames-1].Series {
+			continue
+		}
+		i := sort.Search(len(st.TopNames), func(i int) bool {
+			t := st.TopNames[i]
+			return t.Series < c || (t.Series == c && t.Name > n)
+		})
+		if len(st.TopNames) < TopNames {
+			st.TopNames = append(st.TopNames, NameCount{})
+		}
+		copy(st.TopNames[i+1:], st.TopNames[i:])
+		st.TopNames[i] = NameCount{Name: strings.Clone(n), Series: c}
+	}
+	return st
 }
 
 // eachSeries has ems, one goroutine each, take t's shards in turn and pass
@@ -429,6 +498,7 @@ func (em *emission) own(se *state.Series) {
 	case fleet == 0:
 	case em.forward != nil:
 		em.frame = state.AppendRecord(em.frame, se)
+		em.forwarded++
 		if len(em.frame) >= maxForwardFrame {
 			em.sendForward()
 		}
@@ -441,21 +511,29 @@ func (em *emission) own(se *state.Series) {
 		if merged || err != nil {
 			fleet = 0
 		}
+		if merged { // counted with the imported series it joined
+			em.emit(se, host)
+			return
+		}
 	case em.extendedImports != nil:
 		if im, ok := em.extendedImports[se.ID()]; ok {
 			if err := im.Merge(se); err != nil {
 				em.dropped[dropInvalid]++
 			}
-			fleet = 0
+			em.emit(se, host)
+			return
 		}
 	}
+	em.count(se)
 	em.emit(se, host|fleet)
 }
 
 // imported emits a series other instances forwarded, merged with this
 // instance's own: its fleet's outputs; a local forwards it onward.
 func (em *emission) imported(se *state.Series) {
+	em.count(se)
 	if em.forward != nil {
+		em.forwarded++
 		em.frame = state.AppendRecord(em.frame, se)
 		if len(em.frame) >= maxForwardFrame {
 			em.sendForward()

@@ -42,7 +42,18 @@ type supervisor struct {
 	wake    chan struct{}
 
 	restarts atomic.Uint64
+	fault    atomic.Pointer[Fault] // the last exit or failed restart
 }
+
+// Fault is something that went wrong with a plugin process, and when.
+type Fault struct {
+	Msg string
+	At  time.Time
+}
+
+// LastFault returns the last exit or failed restart of the process, nil if
+// none happened.
+func (s *supervisor) LastFault() *Fault { return s.fault.Load() }
 
 // startSupervisor launches the first process synchronously, so that a plugin
 // that cannot start or rejects its configuration fails the caller, then
@@ -151,6 +162,7 @@ func (s *supervisor) watch() {
 			backoff = minBackoff
 		}
 		s.log.Error("plugin process exited; restarting", "pid", proc.Pid(), "backoff", backoff)
+		s.fault.Store(&Fault{Msg: fmt.Sprintf("process exited (pid %d)", proc.Pid()), At: time.Now()})
 		s.set(nil)
 		for {
 			select {
@@ -162,6 +174,7 @@ func (s *supervisor) watch() {
 			p, err := s.launch()
 			if err != nil {
 				s.log.Error("plugin restart failed", "error", err, "next_backoff", backoff)
+				s.fault.Store(&Fault{Msg: "restart failed: " + err.Error(), At: time.Now()})
 				continue
 			}
 			s.restarts.Add(1)

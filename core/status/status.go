@@ -84,6 +84,10 @@ type Plugin struct {
 	Address string `json:"address"` // source.dogstatsd.main
 	Type    string `json:"type"`
 	Name    string `json:"name"`
+	// State is "running"; "down" while its process is not running (being
+	// restarted); "failing" while running when its last flush failed (a
+	// sink) or it did not hand over its state in time (a source).
+	State string `json:"state"`
 	// Pid is 0 while the process is being restarted.
 	Pid      int    `json:"pid"`
 	Running  bool   `json:"running"`

@@ -116,6 +116,9 @@ func (r *Registry) Gauge(name string, tags ...string) Gauge {
 // Set sets the gauge.
 func (g Gauge) Set(v float64) { g.m.v.Store(math.Float64bits(v)) }
 
+// Value returns the value last set.
+func (g Gauge) Value() float64 { return math.Float64frombits(g.m.v.Load()) }
+
 // GaugeFunc registers a gauge read by calling fn when the registry is read.
 func (r *Registry) GaugeFunc(name string, fn func() float64, tags ...string) {
 	m := r.get(name, kindGauge, tags)
@@ -135,6 +138,39 @@ func (r *Registry) CounterValue(name string, tags ...string) uint64 {
 		return m.v.Load()
 	}
 	return 0
+}
+
+// Counters returns the value of each counter named name whose tags include
+// every one of with, keyed by the value of its tag key by ("reason" for
+// "reason:series_limit"); counters without that tag are left out.
+func (r *Registry) Counters(name, by string, with ...string) map[string]uint64 {
+	out := map[string]uint64{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.metrics {
+		if m.name != name || m.kind != kindCounter || !hasAll(m.tags, with) {
+			continue
+		}
+		for _, t := range m.tags {
+			if v, ok := strings.CutPrefix(t, by+":"); ok {
+				out[v] += m.v.Load()
+			}
+		}
+	}
+	return out
+}
+
+func hasAll(tags, want []string) bool {
+	for _, w := range want {
+		found := false
+		for _, t := range tags {
+			found = found || t == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *Registry) sorted() []*metric {
