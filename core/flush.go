@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/veneurd/veneurd/core/aggregate"
+	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/core/pluginhost"
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/plugins/routers/match"
@@ -67,6 +68,7 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	for reason, n := range s.agg.TakeDropped() {
 		s.tel.Counter(telemetry.PointsDropped, "reason:"+reason).Add(n)
 	}
+	s.logLimits(cfg)
 	if pending != nil { // a reload's aggregation settings start with the next interval
 		s.agg.SetConfig(*pending)
 	}
@@ -180,6 +182,25 @@ func (s *Server) cutSources() {
 		})
 	}
 	wg.Wait()
+}
+
+// logLimits logs, once per interval, the sources whose series hit their
+// limits and the names that did, and the series the daemon's own bound
+// refused.
+func (s *Server) logLimits(cfg *config.Config) {
+	s.mu.Lock()
+	sources := s.sources
+	s.mu.Unlock()
+	for _, src := range sources {
+		if names := src.counts.endInterval(); len(names) > 0 {
+			s.log.Warn("series limit reached: samples of new series dropped", "source", src.Address(),
+				"names", names, "max_series", src.block.Limits.MaxSeries, "max_series_per_name", src.block.Limits.MaxSeriesPerName)
+		}
+	}
+	if n := s.agg.TakeOverLimit(); n > 0 {
+		s.seriesLimited.Add(n)
+		s.log.Warn("series limit reached: series records dropped from the interval", "records", n, "max_series", cfg.Limits.MaxSeries)
+	}
 }
 
 // mergeState merges a part of a source's state, handed over at a cut, into

@@ -65,7 +65,8 @@ func (p processes) StartSource(b *config.PluginBlock, files []*os.File, addrs []
 	params *pb.StateParams, h pluginhost.SourceHandlers) (SourceProcess, error) {
 	spec := specOf(b)
 	spec.Files = files
-	src, err := pluginhost.StartSource(p.l, spec, addrs, req, params, sdk.DropRulesToProto(b.Drops), h)
+	limits := &pb.Limits{MaxSeries: uint64(b.Limits.MaxSeries), MaxSeriesPerName: uint64(b.Limits.MaxSeriesPerName)}
+	src, err := pluginhost.StartSource(p.l, spec, addrs, req, params, sdk.DropRulesToProto(b.Drops), limits, h)
 	if err != nil {
 		return nil, err
 	}

@@ -81,6 +81,7 @@ func (s *Server) Apply(next *config.Config) error {
 	prev := s.cfg
 	s.cfg, s.sinks, s.sources, s.pendingAgg, s.tier = next, sinks, sources, &agg, newTier
 	s.mu.Unlock()
+	s.agg.SetMaxSeries(next.Limits.MaxSeries)
 	go staleTier.stop(next.Daemon.ShutdownTimeout) // a replaced forwarder sends what it holds
 
 	timeout := next.Daemon.ShutdownTimeout

@@ -64,6 +64,7 @@ type Server struct {
 	flushPoints           atomic.Uint64
 
 	processed     telemetry.Counter
+	seriesLimited telemetry.Counter
 	flushDuration telemetry.Gauge
 	flushTotal    telemetry.Gauge
 	received      sync.Map // protocol -> telemetry.Counter
@@ -84,6 +85,11 @@ type liveSource struct {
 // sourceCounts are what a source's batches counted, for its status.
 type sourceCounts struct {
 	received, processed, errors, droppedByRule, seriesLimit atomic.Uint64
+
+	mu sync.Mutex
+	// limited are the names that hit a series limit since the last flush,
+	// lastLimited those of the interval before it.
+	limited, lastLimited []string
 }
 
 // add counts b.
@@ -96,6 +102,29 @@ func (c *sourceCounts) add(b *pb.Batch) {
 	for _, d := range b.Dropped {
 		c.droppedByRule.Add(d.Count)
 	}
+	c.seriesLimit.Add(b.SeriesLimited)
+	if len(b.LimitedNames) > 0 {
+		c.mu.Lock()
+		c.limited = append(c.limited, b.LimitedNames...)
+		c.mu.Unlock()
+	}
+}
+
+// endInterval returns the names that hit a limit in the interval that
+// ended, and keeps them for the status until the next one ends.
+func (c *sourceCounts) endInterval() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastLimited, c.limited = c.limited, nil
+	return c.lastLimited
+}
+
+// lastLimitedNames returns the names that hit a limit in the last
+// interval.
+func (c *sourceCounts) lastLimitedNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastLimited
 }
 
 // liveSink is a sink of the running pipeline: its process, its block, the
@@ -180,10 +209,12 @@ func New(cfg *config.Config, opts Options) *Server {
 		startedAt:     time.Now(),
 		rates:         newRates(),
 		processed:     tel.Counter(telemetry.MetricsProcessed),
+		seriesLimited: tel.Counter(telemetry.MetricsDropped, "reason:"+telemetry.ReasonSeriesLimit),
 		flushDuration: tel.Gauge(telemetry.FlushDuration),
 		flushTotal:    tel.Gauge(telemetry.FlushTotalDuration),
 	}
 	s.flushCtx, s.cancelFlushes = context.WithCancel(context.Background())
+	s.agg.SetMaxSeries(cfg.Limits.MaxSeries)
 	s.plugins = opts.Plugins
 	if s.plugins == nil {
 		s.plugins = processes{&pluginhost.Launcher{Self: opts.Self, Logger: opts.Logger, OnRestart: func(addr string) {
@@ -376,6 +407,9 @@ func (s *Server) ingest(b *pb.Batch) {
 	}
 	for _, d := range b.Dropped {
 		s.tel.Counter(telemetry.MetricsDropped, "reason:dropped_by_rule", "rule:"+d.Rule).Add(d.Count)
+	}
+	if b.SeriesLimited > 0 {
+		s.seriesLimited.Add(b.SeriesLimited)
 	}
 	if b.Received > 0 {
 		c, ok := s.received.Load(b.Protocol)

@@ -131,6 +131,7 @@ func (s *Server) Status() *status.Status {
 		Sinks:     []status.Sink{},
 		TopNames:  []status.NameCount{},
 		Edges:     []status.Edge{},
+		Limits:    limitsOf(cfg.Limits),
 	}
 	if err := s.Ready(); err != nil {
 		st.Problems = append(st.Problems, err.Error())
@@ -169,6 +170,11 @@ func (s *Server) Status() *status.Status {
 		if n := c.droppedByRule.Load(); n > 0 {
 			ss.Dropped["dropped_by_rule"] = n
 		}
+		if n := c.seriesLimit.Load(); n > 0 {
+			ss.Dropped[telemetry.ReasonSeriesLimit] = n
+		}
+		ss.Limits = limitsOf(src.block.Limits)
+		ss.Limited = c.lastLimitedNames()
 		if f := src.lateCut.Load(); f != nil && ss.State == "running" {
 			ss.State = "failing"
 			ss.LastError, ss.LastErrorAt = f.Msg, &f.At
@@ -233,6 +239,10 @@ func (s *Server) Status() *status.Status {
 			PerSecond: st.Receive.SeriesPerSecond, Unit: "series"})
 	}
 	return st
+}
+
+func limitsOf(l config.Limits) status.Limits {
+	return status.Limits{MaxSeries: l.MaxSeries, MaxSeriesPerName: l.MaxSeriesPerName}
 }
 
 // plugin is the status of a block's process.

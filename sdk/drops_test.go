@@ -25,7 +25,7 @@ func TestDropRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := newOutput(state.Params{})
-	o.setDrops(drops)
+	o.setAdmit(drops, nil)
 	r := newReceived()
 	dropped := map[string]uint64{}
 	done := make(chan struct{})

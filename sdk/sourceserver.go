@@ -75,7 +75,7 @@ func (s *sourceServer) Cut(req *pb.CutRequest, stream pb.Source_CutServer) error
 	if out == nil {
 		return status.Error(codes.FailedPrecondition, "the source has not run")
 	}
-	return out.cut(paramsFromProto(req.Params), func(records []byte) error {
+	return out.cut(paramsFromProto(req.Params), req.IntervalEnd, func(records []byte) error {
 		return stream.Send(&pb.State{Records: records})
 	})
 }
@@ -97,7 +97,7 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	out := newOutput(paramsFromProto(req.Params))
-	out.setDrops(drops)
+	out.setAdmit(drops, newLimiter(req.Limits))
 	if len(drops) > 0 {
 		out.batches <- &pb.Batch{DropRulesApplied: true}
 	}
@@ -148,6 +148,7 @@ type output struct {
 	procs    *procs
 	drops    match.Drops     // set before any Writer is made
 	dropped  []atomic.Uint64 // by drop rule, since the last report
+	limits   *limiter        // nil when the source has no series limits
 
 	// workMu guards workClosed: a cut must not hand a barrier to the
 	// aggregating goroutine once close has ended it.
@@ -194,21 +195,24 @@ func newOutput(p state.Params) *output {
 	return o
 }
 
-// setDrops has the output discard the samples of the series that drop
-// rules take. The table asks only for series it does not hold, so the
-// series kept cost nothing per sample for the rules.
-func (o *output) setDrops(drops match.Drops) {
-	if len(drops) == 0 {
+// setAdmit has the output discard the samples of the series that drop
+// rules take, and of the new series past the series limits. The table asks
+// only for series it does not hold, so the series kept cost nothing per
+// sample for either. A sample a rule drops does not count against the
+// limits.
+func (o *output) setAdmit(drops match.Drops, limits *limiter) {
+	if len(drops) == 0 && limits == nil {
 		return
 	}
-	o.drops, o.dropped = drops, make([]atomic.Uint64, len(drops))
-	o.table.SetAdmit(func(name, tags []byte) bool {
-		i := drops.Take(name, tags)
-		if i < 0 {
-			return true
+	o.drops, o.dropped, o.limits = drops, make([]atomic.Uint64, len(drops)), limits
+	o.table.SetAdmit(func(h uint64, name, tags []byte) bool {
+		if len(drops) > 0 {
+			if i := drops.Take(name, tags); i >= 0 {
+				o.dropped[i].Add(1)
+				return false
+			}
 		}
-		o.dropped[i].Add(1)
-		return false
+		return limits == nil || limits.admit(h, name)
 	})
 }
 
@@ -301,10 +305,11 @@ func (o *output) Writer(protocol string) Writer {
 }
 
 // cut hands the interval's state to send, a part at a time, and starts the
-// next interval with settings next. A part send fails to deliver is lost
-// with the cut's caller; the rest is still taken, so that the next cut
-// starts empty.
-func (o *output) cut(next state.Params, send func(records []byte) error) error {
+// next interval with settings next; intervalEnd says the cut ends the
+// interval rather than empties the source early. A part send fails to
+// deliver is lost with the cut's caller; the rest is still taken, so that
+// the next cut starts empty.
+func (o *output) cut(next state.Params, intervalEnd bool, send func(records []byte) error) error {
 	o.cutMu.Lock()
 	defer o.cutMu.Unlock()
 	o.settle()
@@ -321,6 +326,9 @@ func (o *output) cut(next state.Params, send func(records []byte) error) error {
 		}
 	})
 	o.table.SetParams(next)
+	if intervalEnd && o.limits != nil {
+		o.limits.endInterval()
+	}
 	o.askedCut.Store(false)
 	return err
 }
@@ -370,6 +378,9 @@ func (o *output) sendReport() {
 			b.Dropped = append(b.Dropped, &pb.RuleCount{Rule: o.drops[i].Name, Count: n})
 		}
 	}
+	if o.limits != nil {
+		o.limits.report(b)
+	}
 	var more []*pb.Batch
 	for proto, r := range o.received {
 		n := r.Swap(0)
@@ -382,7 +393,7 @@ func (o *output) sendReport() {
 		}
 	}
 	o.mu.Unlock()
-	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 || len(b.Dropped) > 0 {
+	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 || len(b.Dropped) > 0 || b.SeriesLimited > 0 {
 		o.batches <- b
 	}
 	for _, m := range more {

@@ -48,7 +48,7 @@ func drain(t *testing.T, o *output, r *received) *received {
 
 // cut cuts o and merges the state it hands over.
 func (r *received) cut(t *testing.T, o *output) {
-	err := o.cut(state.Params{}, func(records []byte) error {
+	err := o.cut(state.Params{}, true, func(records []byte) error {
 		_, err := r.table.MergeRecords(records)
 		return err
 	})
@@ -266,7 +266,7 @@ func TestWriterWaitsWhileStateIsHandedOver(t *testing.T) {
 
 		release := make(chan struct{})
 		parts := 0
-		go o.cut(state.Params{}, func([]byte) error {
+		go o.cut(state.Params{}, true, func([]byte) error {
 			if parts++; parts == 1 {
 				<-release // the host is slow to take the first part
 			}

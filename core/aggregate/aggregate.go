@@ -194,6 +194,19 @@ func (a *Aggregator) SetConfig(cfg Config) {
 	a.cfg.Store(&cfg)
 }
 
+// SetMaxSeries bounds the series an interval may hold, own and received
+// each apart (a limits block's max_series); 0 is no bound.
+func (a *Aggregator) SetMaxSeries(n int) {
+	a.table.SetMaxSeries(n)
+	a.imports.SetMaxSeries(n)
+}
+
+// TakeOverLimit returns how many series records SetMaxSeries's bound
+// refused since the last call.
+func (a *Aggregator) TakeOverLimit() uint64 {
+	return a.table.TakeOverLimit() + a.imports.TakeOverLimit()
+}
+
 // SetForward makes the aggregator a local's: at each flush it emits only
 // the outputs of its own host's samples, and hands fn, as frames of state
 // records, the series whose other outputs only the fleet's merged state can

@@ -258,3 +258,46 @@ func TestFlushToEach(t *testing.T) {
 		t.Error("the service check is not the first emitter's last point")
 	}
 }
+
+// TestFlushStats: a flush counts its series, once each whether own,
+// received or both, and names the names with the most series, most first
+// (ties by name), whichever emitters emitted them.
+func TestFlushStats(t *testing.T) {
+	a := New(Config{Hostname: "h"})
+	var samples []sample
+	for n := range 15 { // name.N has N+1 series
+		for i := range n + 1 {
+			samples = append(samples, sample{typ: sdk.Counter, name: fmt.Sprintf("name.%02d", n), tags: fmt.Sprintf("i:%d", i), value: 1})
+		}
+	}
+	samples = append(samples, sample{typ: sdk.Timer, name: "tie", tags: "a", value: 1}, sample{typ: sdk.Timer, name: "tie", tags: "b", value: 1},
+		sample{typ: sdk.Timer, name: "tie", tags: "c", value: 1})
+	ingest(t, a, samples...)
+	// A global's: the same timer received from a local joins its own.
+	var w state.Samples
+	w.Append(uint8(sdk.Timer), uint8(sdk.ScopeDefault), []byte("tie"), []byte("a"), 2, 1)
+	src := state.New(a.table.Params(), 1)
+	src.AddSamples(&w)
+	src.Ship(1<<20, func(records []byte) {
+		if _, err := a.Import(records); err != nil {
+			t.Fatal(err)
+		}
+	})
+	a.FlushToEach([]Emitter{&Collector{}, &Collector{}, &Collector{}})
+	st := a.LastFlush()
+	if st.Series != 120+3 {
+		t.Errorf("%d series, want 123", st.Series)
+	}
+	var got []string
+	for _, nc := range st.TopNames {
+		got = append(got, fmt.Sprintf("%s=%d", nc.Name, nc.Series))
+	}
+	want := "name.14=15 name.13=14 name.12=13 name.11=12 name.10=11 name.09=10 name.08=9 name.07=8 name.06=7 name.05=6"
+	if strings.Join(got, " ") != want {
+		t.Errorf("top names %s\nwant %s", strings.Join(got, " "), want)
+	}
+	a.FlushTo(&Collector{})
+	if st := a.LastFlush(); st.Series != 0 || len(st.TopNames) != 0 {
+		t.Errorf("an empty flush: %+v", st)
+	}
+}

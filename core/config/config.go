@@ -46,6 +46,8 @@ type Config struct {
 	// Forward and Receive place the instance in a tier: nil when absent.
 	Forward *Forward
 	Receive *Receive
+	// Limits are the top-level limits block's (see Limits).
+	Limits Limits
 	// Files holds the parsed sources, for rendering diagnostics.
 	Files map[string]*hcl.File
 	// Secrets are the values of attributes a plugin marks sensitive, and
@@ -130,6 +132,11 @@ type PluginBlock struct {
 	// Policy is a sink's tag policy (sinks only; the zero Policy changes
 	// nothing).
 	Policy match.Policy
+	// Limits are the series limits the source applies (sources only): its
+	// own limits block's (OwnLimits, nil when it has none) or else the
+	// pipeline's. They count in the block's Hash.
+	Limits    Limits
+	OwnLimits *Limits
 	// Drops are the pipeline's drop rules, which a source applies (sources
 	// only). They count in the block's Hash: a reload that changes them
 	// gives every source a new process.
@@ -250,6 +257,7 @@ var rootSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
 	{Type: "drop", LabelNames: []string{"name"}},
 	{Type: "forward"},
 	{Type: "receive"},
+	{Type: limitsBlock},
 }}
 
 // Load parses and decodes files (name -> content) as one pipeline.
@@ -283,7 +291,7 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 		PluginStartTimeout: DefaultPluginStartTimeout, SelfMetrics: true,
 		HTTPAddress: DefaultHTTPAddress, HTTPAddressDefault: true}
 	l := &loader{ctx: evalContext(), cat: cat}
-	var daemonSeen, aggSeen *hcl.Block
+	var daemonSeen, aggSeen, limitsSeen *hcl.Block
 	seen := map[string]*hcl.Block{}
 	// First the blocks that say which plugins exist, then the plugin blocks.
 	for _, block := range content.Blocks {
@@ -318,6 +326,15 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 			r, d := l.receive(block)
 			diags = append(diags, d...)
 			cfg.Receive = r
+		case limitsBlock:
+			lim, d := l.limits(block, limitsSeen)
+			diags = append(diags, d...)
+			if limitsSeen == nil {
+				limitsSeen = block
+			}
+			if lim != nil {
+				cfg.Limits = *lim
+			}
 		case "plugin":
 			addr := "plugin." + block.Labels[0] + "." + block.Labels[1]
 			if first, ok := seen[addr]; ok {
@@ -398,6 +415,17 @@ func Load(srcs map[string][]byte, cat PluginTypes) (*Config, hcl.Diagnostics) {
 			src.Drops = cfg.Routing.Drops
 			h.Reset()
 			fmt.Fprintf(h, "%s\x00%s", src.Hash, f.Bytes())
+			src.Hash = hex.EncodeToString(h.Sum(nil)[:8])
+		}
+	}
+	for _, src := range cfg.Sources {
+		src.Limits = cfg.Limits
+		if src.OwnLimits != nil {
+			src.Limits = *src.OwnLimits
+		}
+		if src.Limits != (Limits{}) {
+			h := sha256.New()
+			fmt.Fprintf(h, "%s\x00%d\x00%d", src.Hash, src.Limits.MaxSeries, src.Limits.MaxSeriesPerName)
 			src.Hash = hex.EncodeToString(h.Sum(nil)[:8])
 		}
 	}
@@ -582,6 +610,14 @@ func (l *loader) plugin(block *hcl.Block, interval time.Duration) (*PluginBlock,
 	own, rest, diags := block.Body.PartialContent(hostSchema(kind))
 	raw := map[string]cty.Value{}
 	diags = append(diags, l.hostAttributes(pb, own.Attributes, raw)...)
+	var limitsSeen *hcl.Block
+	for _, b := range own.Blocks {
+		lim, d := l.limits(b, limitsSeen)
+		diags = append(diags, d...)
+		if limitsSeen == nil {
+			limitsSeen, pb.OwnLimits = b, lim
+		}
+	}
 	var pluginSchema schema.Schema
 	var declared []hostDeclared
 	for _, a := range info.Schema {

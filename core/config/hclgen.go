@@ -44,6 +44,10 @@ func (c *Config) HCL() []byte {
 	a.SetAttributeValue("tdigest_compression", cty.NumberFloatVal(c.Aggregation.TDigestCompression))
 	a.SetAttributeValue("hll_precision", cty.NumberIntVal(int64(c.Aggregation.HLLPrecision)))
 	c.writeTier(root)
+	if c.Limits != (Limits{}) {
+		root.AppendNewline()
+		writeLimits(root, &c.Limits)
+	}
 
 	for _, e := range c.Externals {
 		root.AppendNewline()
@@ -65,6 +69,7 @@ func (c *Config) HCL() []byte {
 				b.SetAttributeValue(ListenAttribute, listenValue(pb.Listen))
 				b.SetAttributeValue(ReadersAttribute, cty.NumberIntVal(int64(pb.Readers)))
 			}
+			writeLimits(b, pb.OwnLimits)
 		case "sink":
 			b.SetAttributeValue(FlushTimeoutAttribute, cty.StringVal(pb.FlushTimeout.String()))
 			writePolicy(b, &pb.Policy)

@@ -68,6 +68,9 @@ func hostSchema(kind string) *hcl.BodySchema {
 			s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: a.Name})
 		}
 	}
+	if kind == "source" {
+		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: limitsBlock})
+	}
 	return s
 }
 

@@ -25,6 +25,7 @@ type SourceProcess struct {
 	handle    SourceHandlers
 	params    atomic.Pointer[pb.StateParams] // sent with each Run and cut
 	drops     []*pb.DropRule                 // sent with each Run
+	limits    *pb.Limits                     // sent with each Run
 	stopping  chan struct{}
 	ended     chan struct{}
 	// cutting holds a token while a cut streams: one cut at a time, so that
@@ -49,15 +50,16 @@ var ErrNotRunning = errors.New("source process not running")
 // StartSource launches and configures a source plugin and starts it reading
 // from files (spec.Files), which it receives as fds 3, 4, ...; addrs names
 // them in the same order. params are the settings of the digests and
-// sketches it aggregates into; drops the rules whose samples it discards.
-func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, drops []*pb.DropRule, h SourceHandlers) (*SourceProcess, error) {
+// sketches it aggregates into; drops the rules whose samples it discards;
+// limits bound the series it makes in an interval.
+func StartSource(l *Launcher, spec Spec, addrs []string, req *pb.ConfigureRequest, params *pb.StateParams, drops []*pb.DropRule, limits *pb.Limits, h SourceHandlers) (*SourceProcess, error) {
 	spec.Kind = sdk.KindSource
 	sv, err := startSupervisor(l, spec, req, nil)
 	if err != nil {
 		return nil, err
 	}
 	s := &SourceProcess{supervisor: sv, handle: h, stopping: make(chan struct{}), ended: make(chan struct{}),
-		cutting: make(chan struct{}, 1), drops: drops}
+		cutting: make(chan struct{}, 1), drops: drops, limits: limits}
 	s.params.Store(params)
 	for i, a := range addrs {
 		s.listeners = append(s.listeners, &pb.Listener{Fd: uint32(3 + i), Address: a})
@@ -90,7 +92,7 @@ func (s *SourceProcess) run() {
 func (s *SourceProcess) stream(p *Process) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load(), DropRules: s.drops})
+	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load(), DropRules: s.drops, Limits: s.limits})
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,7 @@ func (s *SourceProcess) cutEarly() {
 	default:
 		return
 	}
-	if err := s.cut(s.ctx, s.params.Load()); err != nil && s.ctx.Err() == nil {
+	if err := s.cut(s.ctx, &pb.CutRequest{Params: s.params.Load()}); err != nil && s.ctx.Err() == nil {
 		s.log.Warn("cut asked for by the source failed", "error", err)
 	}
 }
@@ -146,7 +148,7 @@ func (s *SourceProcess) Cut(ctx context.Context, next *pb.StateParams) error {
 		return ctx.Err()
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.cut(s.ctx, next) }()
+	go func() { done <- s.cut(s.ctx, &pb.CutRequest{Params: next, IntervalEnd: true}) }()
 	select {
 	case err := <-done:
 		return err
@@ -157,7 +159,7 @@ func (s *SourceProcess) Cut(ctx context.Context, next *pb.StateParams) error {
 
 // cut streams the process's state to the State handler; the caller holds
 // the cutting token, which cut gives back.
-func (s *SourceProcess) cut(ctx context.Context, next *pb.StateParams) error {
+func (s *SourceProcess) cut(ctx context.Context, req *pb.CutRequest) error {
 	s.earlyAsked.Store(false)
 	defer func() {
 		<-s.cutting
@@ -171,7 +173,7 @@ func (s *SourceProcess) cut(ctx context.Context, next *pb.StateParams) error {
 	if p == nil || p.Exited() {
 		return ErrNotRunning
 	}
-	st, err := p.Source.Cut(ctx, &pb.CutRequest{Params: next})
+	st, err := p.Source.Cut(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ const (
 	ListenDrops         = "veneur.listen.drops_total"                  // listener
 	MetricsProcessed    = "veneur.worker.metrics_processed_total"      //
 	MetricsFlushed      = "veneur.worker.metrics_flushed_total"        // metric_type
-	MetricsDropped      = "veneur.worker.metrics_dropped_total"        // reason (dropped_by_rule), rule
+	MetricsDropped      = "veneur.worker.metrics_dropped_total"        // reason (dropped_by_rule, series_limit), rule
 	FlushDuration       = "veneur.flush.duration_ns"                   // cut, aggregate, route and pack
 	FlushTotalDuration  = "veneur.flush.total_duration_ns"             // from the interval's end to every sink's delivery
 	PointsDropped       = "veneur.flush.points_dropped_total"          // reason (veneurd's own: points not finite)
@@ -47,6 +47,10 @@ const (
 	GCNumber            = "veneur.gc.number"                           //
 	HeapAllocBytes      = "veneur.mem.heap_alloc_bytes"                //
 )
+
+// ReasonSeriesLimit is MetricsDropped's reason for the samples of new
+// series past a limits block's limits.
+const ReasonSeriesLimit = "series_limit"
 
 type kind uint8
 

@@ -10,7 +10,7 @@ import (
 func TestAdmit(t *testing.T) {
 	tbl := New(Params{}, 4)
 	asked := map[string]int{}
-	tbl.SetAdmit(func(name, tags []byte) bool {
+	tbl.SetAdmit(func(_ uint64, name, tags []byte) bool {
 		asked[string(name)+"|"+string(tags)]++
 		return string(name) != "dropped"
 	})
@@ -42,5 +42,53 @@ func TestAdmit(t *testing.T) {
 	}
 	if len(held) != 2 || held[0] != "kept" || held[1] != "kept" {
 		t.Errorf("held %v", held)
+	}
+}
+
+// TestMaxSeries: past its bound, a table refuses the samples and records of
+// series it does not hold, counts them, and keeps merging into those it
+// holds; taking its series makes room again.
+func TestMaxSeries(t *testing.T) {
+	tbl := New(Params{}, 4)
+	tbl.SetMaxSeries(3)
+	var s Samples
+	for i := range 5 {
+		for range 2 {
+			if err := s.Append(Counter, ScopeDefault, []byte("c"+strconv.Itoa(i)), nil, 1, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	added, refused := tbl.AddSamples(&s)
+	if added != 6 || refused.NotAdmitted != 4 || tbl.TakeOverLimit() != 4 {
+		t.Fatalf("added %d, refused %d", added, refused.NotAdmitted)
+	}
+	// Records: one of a held series merges, one of a new series does not.
+	src := New(Params{}, 1)
+	var more Samples
+	more.Append(Counter, ScopeDefault, []byte("c0"), nil, 5, 1)
+	more.Append(Counter, ScopeDefault, []byte("c9"), nil, 5, 1)
+	src.AddSamples(&more)
+	src.Ship(1<<20, func(records []byte) {
+		if _, err := tbl.MergeRecords(records); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n := tbl.TakeOverLimit(); n != 1 {
+		t.Errorf("over the limit: %d records, want 1", n)
+	}
+	got := map[string]float64{}
+	for i := range tbl.Shards() {
+		for _, se := range tbl.Take(i) {
+			got[se.Name()] = se.Value
+		}
+	}
+	if len(got) != 3 || got["c0"] != 7 {
+		t.Errorf("held %v", got)
+	}
+	s.Reset()
+	s.Append(Counter, ScopeDefault, []byte("c4"), nil, 1, 1)
+	if added, _ := tbl.AddSamples(&s); added != 1 {
+		t.Error("an emptied table still refuses new series")
 	}
 }

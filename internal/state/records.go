@@ -150,6 +150,9 @@ func (t *Table) merge(scope uint8, key, payload []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	i, found := sh.find(h, key)
+	if !found && t.full() {
+		return nil
+	}
 	var scratch *tdigest.Merging // a held series' digest merges from it
 	if found {
 		if sh.scratch == nil {
@@ -168,7 +171,7 @@ func (t *Table) merge(scope uint8, key, payload []byte) error {
 	}
 	in.Key = seriesKey(scope, key)
 	t.size.Add(in.cost())
-	sh.insert(h, in)
+	t.insert(sh, h, in)
 	return nil
 }
 

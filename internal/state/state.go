@@ -104,15 +104,41 @@ type Table struct {
 	shards []shard
 	touch  uint64 // see prefetch
 	admit  Admit
+	// held counts the series held (guarded by mu); past maxSeries, a new
+	// series is refused and counted in overLimit.
+	held      int
+	maxSeries atomic.Int64
+	overLimit atomic.Uint64
 }
 
 // Admit decides whether a sample of a series that a Table does not hold
-// may make it (name and tags are only read): a source's drop rules. It is
-// asked only for the samples of series not held, so that the series
-// admitted, which are most of a source's traffic, cost it nothing per
-// sample; a series refused is never held, so each of its samples is asked.
-// It is called with the table's lock held.
-type Admit func(name, tags []byte) bool
+// may make it (name and tags are only read): a source's drop rules and
+// series limits. It is asked only for the samples of series not held, so
+// that the series admitted, which are most of a source's traffic, cost it
+// nothing per sample; a series refused is never held, so each of its
+// samples is asked. h is a hash of the series' identity, the same for the
+// life of the process. It is called with the table's lock held.
+type Admit func(h uint64, name, tags []byte) bool
+
+// SetMaxSeries bounds the series the table holds: past n, the samples and
+// records of a series it does not hold are refused and counted (see
+// TakeOverLimit). 0 is no bound.
+func (t *Table) SetMaxSeries(n int) { t.maxSeries.Store(int64(n)) }
+
+// TakeOverLimit returns how many samples and records SetMaxSeries's bound
+// refused since the last call.
+func (t *Table) TakeOverLimit() uint64 { return t.overLimit.Swap(0) }
+
+// full reports whether the table holds as many series as it may; t.mu is
+// held.
+func (t *Table) full() bool {
+	max := t.maxSeries.Load()
+	if max > 0 && int64(t.held) >= max {
+		t.overLimit.Add(1)
+		return true
+	}
+	return false
+}
 
 // SetAdmit sets the table's Admit; nil admits every series. Set it before
 // the table is used.
@@ -172,6 +198,7 @@ func (t *Table) Take(i int) []Series {
 	taken := sh.series
 	sh.slots = nil
 	sh.series = nil
+	t.held -= len(taken)
 	t.mu.Unlock()
 	var bytes int64
 	for j := range taken {
@@ -203,8 +230,8 @@ type Refused struct {
 	InvalidValue int
 	InvalidRate  int
 	// NotAdmitted samples were refused by the table's Admit, which counts
-	// them as it sees fit: they are not rejected input, and Each leaves
-	// them out.
+	// them as it sees fit, or by its series bound, which counts them in
+	// TakeOverLimit: they are not rejected input, and Each leaves them out.
 	NotAdmitted int
 }
 
@@ -333,12 +360,15 @@ func (t *Table) add(h uint64, s *sample) refusal {
 	if !ok {
 		if t.admit != nil {
 			nl := int(binary.LittleEndian.Uint16(s.key[1:3]))
-			if !t.admit(s.key[keyHeader:keyHeader+nl], s.key[keyHeader+nl:]) {
+			if !t.admit(h, s.key[keyHeader:keyHeader+nl], s.key[keyHeader+nl:]) {
 				return notAdmitted
 			}
 		}
+		if t.full() {
+			return notAdmitted
+		}
 		se := t.newSeries(s.typ, s.scope, s.key)
-		i = sh.insert(h, se)
+		i = t.insert(sh, h, se)
 		t.size.Add(se.cost())
 	}
 	se := &sh.series[i]
@@ -407,6 +437,11 @@ func slotOf(h uint64) uint64 { return h >> 8 }
 
 // insert records se, hashed h, and returns its position. se's key must not
 // be held already.
+func (t *Table) insert(sh *shard, h uint64, se Series) int32 {
+	t.held++
+	return sh.insert(h, se)
+}
+
 func (sh *shard) insert(h uint64, se Series) int32 {
 	pos := int32(len(sh.series))
 	sh.series = append(sh.series, se)

@@ -73,7 +73,7 @@ func (x Matcher_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Matcher_Kind.Descriptor instead.
 func (Matcher_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15, 0}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type Empty struct {
@@ -876,7 +876,10 @@ type RunRequest struct {
 	Params    *StateParams           `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
 	// The pipeline's drop rules: the source's samples that one of them takes
 	// are discarded before they are aggregated, and counted by rule.
-	DropRules     []*DropRule `protobuf:"bytes,3,rep,name=drop_rules,json=dropRules,proto3" json:"drop_rules,omitempty"`
+	DropRules []*DropRule `protobuf:"bytes,3,rep,name=drop_rules,json=dropRules,proto3" json:"drop_rules,omitempty"`
+	// The source's cardinality limits: a sample of a series new in the
+	// interval is discarded, and counted, once the source holds that many.
+	Limits        *Limits `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -932,6 +935,68 @@ func (x *RunRequest) GetDropRules() []*DropRule {
 	return nil
 }
 
+func (x *RunRequest) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+// Limits bound the series a source makes in an interval; 0 is no limit.
+type Limits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Series in all.
+	MaxSeries uint64 `protobuf:"varint,1,opt,name=max_series,json=maxSeries,proto3" json:"max_series,omitempty"`
+	// Series of any one name.
+	MaxSeriesPerName uint64 `protobuf:"varint,2,opt,name=max_series_per_name,json=maxSeriesPerName,proto3" json:"max_series_per_name,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Limits) GetMaxSeries() uint64 {
+	if x != nil {
+		return x.MaxSeries
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxSeriesPerName() uint64 {
+	if x != nil {
+		return x.MaxSeriesPerName
+	}
+	return 0
+}
+
 // DropRule is a drop block: its samples are those that match one of its
 // conditions.
 type DropRule struct {
@@ -944,7 +1009,7 @@ type DropRule struct {
 
 func (x *DropRule) Reset() {
 	*x = DropRule{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -956,7 +1021,7 @@ func (x *DropRule) String() string {
 func (*DropRule) ProtoMessage() {}
 
 func (x *DropRule) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -969,7 +1034,7 @@ func (x *DropRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropRule.ProtoReflect.Descriptor instead.
 func (*DropRule) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DropRule) GetName() string {
@@ -997,7 +1062,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1074,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1087,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Condition) GetName() *Matcher {
@@ -1051,7 +1116,7 @@ type Matcher struct {
 
 func (x *Matcher) Reset() {
 	*x = Matcher{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1128,7 @@ func (x *Matcher) String() string {
 func (*Matcher) ProtoMessage() {}
 
 func (x *Matcher) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1141,7 @@ func (x *Matcher) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Matcher.ProtoReflect.Descriptor instead.
 func (*Matcher) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Matcher) GetKind() Matcher_Kind {
@@ -1111,7 +1176,7 @@ type StateParams struct {
 
 func (x *StateParams) Reset() {
 	*x = StateParams{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1188,7 @@ func (x *StateParams) String() string {
 func (*StateParams) ProtoMessage() {}
 
 func (x *StateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1201,7 @@ func (x *StateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateParams.ProtoReflect.Descriptor instead.
 func (*StateParams) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StateParams) GetCompression() float64 {
@@ -1156,14 +1221,18 @@ func (x *StateParams) GetHllPrecision() uint32 {
 type CutRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The settings for the interval that starts now.
-	Params        *StateParams `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	Params *StateParams `protobuf:"bytes,2,opt,name=params,proto3" json:"params,omitempty"`
+	// Set when the cut ends the interval (a flush, or the source stopping),
+	// not when it empties the source early: the series limits count anew
+	// from it.
+	IntervalEnd   bool `protobuf:"varint,3,opt,name=interval_end,json=intervalEnd,proto3" json:"interval_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CutRequest) Reset() {
 	*x = CutRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1244,7 @@ func (x *CutRequest) String() string {
 func (*CutRequest) ProtoMessage() {}
 
 func (x *CutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1257,7 @@ func (x *CutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CutRequest.ProtoReflect.Descriptor instead.
 func (*CutRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CutRequest) GetParams() *StateParams {
@@ -1196,6 +1265,13 @@ func (x *CutRequest) GetParams() *StateParams {
 		return x.Params
 	}
 	return nil
+}
+
+func (x *CutRequest) GetIntervalEnd() bool {
+	if x != nil {
+		return x.IntervalEnd
+	}
+	return false
 }
 
 // State is a part of a source's state, as packed records.
@@ -1208,7 +1284,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1296,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1309,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *State) GetRecords() []byte {
@@ -1267,13 +1343,19 @@ type Batch struct {
 	// them. A source built before drop rules existed never sets it, and
 	// veneurd says so.
 	DropRulesApplied bool `protobuf:"varint,12,opt,name=drop_rules_applied,json=dropRulesApplied,proto3" json:"drop_rules_applied,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Samples of new series discarded by the series limits since the
+	// previous batch.
+	SeriesLimited uint64 `protobuf:"varint,13,opt,name=series_limited,json=seriesLimited,proto3" json:"series_limited,omitempty"`
+	// Names whose series hit a limit, each sent once per interval (at most
+	// a few per interval).
+	LimitedNames  []string `protobuf:"bytes,14,rep,name=limited_names,json=limitedNames,proto3" json:"limited_names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1367,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1380,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Batch) GetProcessed() uint64 {
@@ -1364,6 +1446,20 @@ func (x *Batch) GetDropRulesApplied() bool {
 	return false
 }
 
+func (x *Batch) GetSeriesLimited() uint64 {
+	if x != nil {
+		return x.SeriesLimited
+	}
+	return 0
+}
+
+func (x *Batch) GetLimitedNames() []string {
+	if x != nil {
+		return x.LimitedNames
+	}
+	return nil
+}
+
 type RuleCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
@@ -1374,7 +1470,7 @@ type RuleCount struct {
 
 func (x *RuleCount) Reset() {
 	*x = RuleCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1482,7 @@ func (x *RuleCount) String() string {
 func (*RuleCount) ProtoMessage() {}
 
 func (x *RuleCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1495,7 @@ func (x *RuleCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleCount.ProtoReflect.Descriptor instead.
 func (*RuleCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RuleCount) GetRule() string {
@@ -1427,7 +1523,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1535,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1548,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{21}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -1543,13 +1639,18 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x05value\x18\x03 \x01(\x04R\x05value\"4\n" +
 	"\bListener\x12\x0e\n" +
 	"\x02fd\x18\x01 \x01(\rR\x02fd\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xbb\x01\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\xee\x01\n" +
 	"\n" +
 	"RunRequest\x129\n" +
 	"\tlisteners\x18\x01 \x03(\v2\x1b.veneurd.plugin.v1.ListenerR\tlisteners\x126\n" +
 	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\x12:\n" +
 	"\n" +
-	"drop_rules\x18\x03 \x03(\v2\x1b.veneurd.plugin.v1.DropRuleR\tdropRules\"R\n" +
+	"drop_rules\x18\x03 \x03(\v2\x1b.veneurd.plugin.v1.DropRuleR\tdropRules\x121\n" +
+	"\x06limits\x18\x04 \x01(\v2\x19.veneurd.plugin.v1.LimitsR\x06limits\"V\n" +
+	"\x06Limits\x12\x1d\n" +
+	"\n" +
+	"max_series\x18\x01 \x01(\x04R\tmaxSeries\x12-\n" +
+	"\x13max_series_per_name\x18\x02 \x01(\x04R\x10maxSeriesPerName\"R\n" +
 	"\bDropRule\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
 	"\x05match\x18\x02 \x03(\v2\x1c.veneurd.plugin.v1.ConditionR\x05match\"k\n" +
@@ -1568,12 +1669,13 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x05REGEX\x10\x03\"T\n" +
 	"\vStateParams\x12 \n" +
 	"\vcompression\x18\x01 \x01(\x01R\vcompression\x12#\n" +
-	"\rhll_precision\x18\x02 \x01(\rR\fhllPrecision\"J\n" +
+	"\rhll_precision\x18\x02 \x01(\rR\fhllPrecision\"m\n" +
 	"\n" +
 	"CutRequest\x126\n" +
-	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06paramsJ\x04\b\x01\x10\x02\"!\n" +
+	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\x12!\n" +
+	"\finterval_end\x18\x03 \x01(\bR\vintervalEndJ\x04\b\x01\x10\x02\"!\n" +
 	"\x05State\x12\x18\n" +
-	"\arecords\x18\x01 \x01(\fR\arecords\"\x9f\x03\n" +
+	"\arecords\x18\x01 \x01(\fR\arecords\"\xeb\x03\n" +
 	"\x05Batch\x12\x1c\n" +
 	"\tprocessed\x18\b \x01(\x04R\tprocessed\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
@@ -1584,7 +1686,9 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\acut_now\x18\n" +
 	" \x01(\bR\x06cutNow\x126\n" +
 	"\adropped\x18\v \x03(\v2\x1c.veneurd.plugin.v1.RuleCountR\adropped\x12,\n" +
-	"\x12drop_rules_applied\x18\f \x01(\bR\x10dropRulesAppliedJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
+	"\x12drop_rules_applied\x18\f \x01(\bR\x10dropRulesApplied\x12%\n" +
+	"\x0eseries_limited\x18\r \x01(\x04R\rseriesLimited\x12#\n" +
+	"\rlimited_names\x18\x0e \x03(\tR\flimitedNamesJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
 	"\"5\n" +
 	"\tRuleCount\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
@@ -1620,7 +1724,7 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_sdk_proto_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_sdk_proto_plugin_proto_goTypes = []any{
 	(Matcher_Kind)(0),         // 0: veneurd.plugin.v1.Matcher.Kind
 	(*Empty)(nil),             // 1: veneurd.plugin.v1.Empty
@@ -1636,15 +1740,16 @@ var file_sdk_proto_plugin_proto_goTypes = []any{
 	(*Count)(nil),             // 11: veneurd.plugin.v1.Count
 	(*Listener)(nil),          // 12: veneurd.plugin.v1.Listener
 	(*RunRequest)(nil),        // 13: veneurd.plugin.v1.RunRequest
-	(*DropRule)(nil),          // 14: veneurd.plugin.v1.DropRule
-	(*Condition)(nil),         // 15: veneurd.plugin.v1.Condition
-	(*Matcher)(nil),           // 16: veneurd.plugin.v1.Matcher
-	(*StateParams)(nil),       // 17: veneurd.plugin.v1.StateParams
-	(*CutRequest)(nil),        // 18: veneurd.plugin.v1.CutRequest
-	(*State)(nil),             // 19: veneurd.plugin.v1.State
-	(*Batch)(nil),             // 20: veneurd.plugin.v1.Batch
-	(*RuleCount)(nil),         // 21: veneurd.plugin.v1.RuleCount
-	(*ErrorCount)(nil),        // 22: veneurd.plugin.v1.ErrorCount
+	(*Limits)(nil),            // 14: veneurd.plugin.v1.Limits
+	(*DropRule)(nil),          // 15: veneurd.plugin.v1.DropRule
+	(*Condition)(nil),         // 16: veneurd.plugin.v1.Condition
+	(*Matcher)(nil),           // 17: veneurd.plugin.v1.Matcher
+	(*StateParams)(nil),       // 18: veneurd.plugin.v1.StateParams
+	(*CutRequest)(nil),        // 19: veneurd.plugin.v1.CutRequest
+	(*State)(nil),             // 20: veneurd.plugin.v1.State
+	(*Batch)(nil),             // 21: veneurd.plugin.v1.Batch
+	(*RuleCount)(nil),         // 22: veneurd.plugin.v1.RuleCount
+	(*ErrorCount)(nil),        // 23: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	2,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
@@ -1653,38 +1758,39 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	7,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
 	11, // 4: veneurd.plugin.v1.FlushResult.counts:type_name -> veneurd.plugin.v1.Count
 	12, // 5: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	17, // 6: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	14, // 7: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
-	15, // 8: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
-	16, // 9: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
-	16, // 10: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
-	0,  // 11: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
-	17, // 12: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	7,  // 13: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 14: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	22, // 15: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	21, // 16: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
-	1,  // 17: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	4,  // 18: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	1,  // 19: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	9,  // 20: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	1,  // 21: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	13, // 22: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	18, // 23: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
-	1,  // 24: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	3,  // 25: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	6,  // 26: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	1,  // 27: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 28: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	1,  // 29: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	20, // 30: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	19, // 31: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
-	1,  // 32: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	25, // [25:33] is the sub-list for method output_type
-	17, // [17:25] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	18, // 6: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	15, // 7: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
+	14, // 8: veneurd.plugin.v1.RunRequest.limits:type_name -> veneurd.plugin.v1.Limits
+	16, // 9: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
+	17, // 10: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
+	17, // 11: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
+	0,  // 12: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
+	18, // 13: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	7,  // 14: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	8,  // 15: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	23, // 16: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	22, // 17: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
+	1,  // 18: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	4,  // 19: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	1,  // 20: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	9,  // 21: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	1,  // 22: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	13, // 23: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	19, // 24: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
+	1,  // 25: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	3,  // 26: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	6,  // 27: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	1,  // 28: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	10, // 29: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	1,  // 30: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	21, // 31: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	20, // 32: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
+	1,  // 33: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	26, // [26:34] is the sub-list for method output_type
+	18, // [18:26] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
@@ -1698,7 +1804,7 @@ func file_sdk_proto_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
