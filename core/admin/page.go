@@ -36,6 +36,7 @@ var page = template.Must(template.New("page").Funcs(template.FuncMap{
 	"pct":      percent,
 	"inc":      func(i int) int { return i + 1 },
 	"limit":    humanLimit,
+	"reason":   reason,
 	"exact":    func(u uint64) string { return strconv.FormatUint(u, 10) },
 	"hasError": func(p status.Plugin) bool { return p.LastError != "" },
 }).Parse(pageSource))
@@ -90,11 +91,13 @@ const (
 	stateFailing = "failing"
 )
 
-// pluginState is down while the process is not running, failing while its
-// last error stands (a sink's clears with its next good flush), running
-// otherwise.
+// pluginState is the state the daemon gives the plugin; for a status
+// without one, down while the process is not running, failing while its
+// last error stands, running otherwise.
 func pluginState(p status.Plugin) string {
 	switch {
+	case p.State == stateRunning || p.State == stateDown || p.State == stateFailing:
+		return p.State
 	case !p.Running:
 		return stateDown
 	case p.LastError != "":

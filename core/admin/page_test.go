@@ -175,8 +175,8 @@ func TestPageDrawsEveryNodeAndEdge(t *testing.T) {
 		}
 	}
 	for _, s := range []string{
-		"process exited (pid 4250)",        // the down sink's last error, in its node and its row
-		"dropped_by_rule", "too_many_tags", // dropped, by reason
+		"process exited (pid 4250)",                                              // the down sink's last error, in its node and its row
+		"by rule <b>300</b>", "series limit <b>25</b>", "too many tags <b>4</b>", // dropped, by reason
 		"debug_metrics", "billing", // the pipeline's rules
 		"api.request.latency", "api.request.by_user", // top names, limited names
 		"3f2a9c1e0b7d4a11", "2026-12-01 01:50:00Z", "/etc/veneurd/pipeline.hcl", // the config
@@ -251,8 +251,9 @@ func TestPageLayout(t *testing.T) {
 	}
 }
 
-// TestPageStates: a plugin is down without a process, failing while its
-// last error stands, running otherwise.
+// TestPageStates: a plugin is in the state the daemon says; without one,
+// down without a process, failing while its last error stands, running
+// otherwise.
 func TestPageStates(t *testing.T) {
 	for _, c := range []struct {
 		p    status.Plugin
@@ -262,6 +263,11 @@ func TestPageStates(t *testing.T) {
 		{status.Plugin{Running: false, Pid: 0}, "down"},
 		{status.Plugin{Running: false, LastError: "process exited"}, "down"},
 		{status.Plugin{Running: true, Pid: 7, LastError: "flush: timeout"}, "failing"},
+		// The daemon's word wins: a source whose process exited once and
+		// came back keeps its error, and runs.
+		{status.Plugin{State: "running", Running: true, LastError: "process exited"}, "running"},
+		{status.Plugin{State: "failing", Running: true}, "failing"},
+		{status.Plugin{State: "down", Running: false, LastError: "x"}, "down"},
 	} {
 		if got := pluginState(c.p); got != c.want {
 			t.Errorf("%+v: %s, want %s", c.p, got, c.want)
