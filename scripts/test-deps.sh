@@ -4,7 +4,8 @@
 # (from its Go module) that TestPipelinesVeneur compares veneurd with, and
 # the real receivers that internal/receivers starts for the vendor sinks'
 # tests: a build of VictoriaMetrics v1.151.0 (from its Go module) and
-# Debian's prometheus, influxdb and graphite-carbon. Each is skipped when
+# Debian's prometheus, influxdb and graphite-carbon; and Debian's chromium,
+# the browser TestStatusPage reads the status page with. Each is skipped when
 # already there; what cannot be installed is said, and the tests that need it
 # then skip, naming what is missing.
 set -euo pipefail
@@ -129,17 +130,19 @@ victoriametrics() {
 }
 
 # debian installs Debian's prometheus (2.42), influxdb (1.6) and
-# graphite-carbon for the receivers' tests, when one of their binaries is
-# missing and this is root. apt must not start their services: the tests run
-# their own instances on free ports, and a system instance would hold the
-# default ports and write outside the tests' directories. A policy-rc.d that
-# answers 101 ("action forbidden") keeps invoke-rc.d from starting them; the
-# one there before, if any, is put back after.
+# graphite-carbon for the receivers' tests, and chromium for the status
+# page's, when one of their binaries is missing and this is root. apt must
+# not start their services: the tests run their own instances on free ports,
+# and a system instance would hold the default ports and write outside the
+# tests' directories. A policy-rc.d that answers 101 ("action forbidden")
+# keeps invoke-rc.d from starting them; the one there before, if any, is put
+# back after.
 debian() {
   local -a pkgs=()
   command -v prometheus >/dev/null || pkgs+=(prometheus)
   command -v influxd >/dev/null || pkgs+=(influxdb)
   command -v carbon-cache >/dev/null || pkgs+=(graphite-carbon)
+  command -v chromium >/dev/null || pkgs+=(chromium)
   if ((${#pkgs[@]} == 0)); then
     return 0
   fi
@@ -162,7 +165,7 @@ debian() {
     echo "test-deps: apt-get could not install ${pkgs[*]}" >&2
   fi
   local b
-  for b in prometheus influxd carbon-cache; do
+  for b in prometheus influxd carbon-cache chromium; do
     command -v "$b" >/dev/null ||
       echo "test-deps: $b still missing; the tests that need it will be skipped" >&2
   done
