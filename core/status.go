@@ -210,7 +210,9 @@ func (s *Server) Status() *status.Status {
 			LastFlushSeconds: time.Duration(k.lastNanos.Load()).Seconds(),
 			Dropped:          s.tel.Counters(telemetry.SinkMetricsDropped, "reason", "sink:"+k.Address()),
 		}
-		ks.PointsPerSecond = float64(ks.LastFlushPoints) / interval
+		if ks.Running { // nothing flows to a process that is down
+			ks.PointsPerSecond = float64(ks.LastFlushPoints) / interval
+		}
 		if e := k.lastErr.Load(); e != nil {
 			if ks.State == "running" {
 				ks.State = "failing"
