@@ -6,6 +6,7 @@ require (
 	github.com/DataDog/datadog-go/v5 v5.9.1
 	github.com/agext/levenshtein v1.2.3
 	github.com/axiomhq/hyperloglog v0.3.0
+	github.com/creack/pty v1.1.24
 	github.com/dgryski/go-metro v0.0.0-20250106013310-edb8663e5e33
 	github.com/hashicorp/consul/api v1.34.5
 	github.com/hashicorp/go-hclog v1.6.3
