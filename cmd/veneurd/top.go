@@ -209,14 +209,25 @@ func topLive(client *http.Client, base, addr string, refresh time.Duration, in, 
 		v := topView{Addr: addr, Width: cols, Height: rows, Loc: time.Local, Live: true, Err: lastErr, Waiting: !fetched}
 		frame.Reset()
 		frame.WriteString(ansiHome)
-		for i, l := range renderTop(last, v) {
+		lines := renderTop(last, v)
+		full := false
+		for i, l := range lines {
 			if i > 0 {
 				frame.WriteString("\r\n")
 			}
 			frame.WriteString(l)
-			frame.WriteString(ansiEraseLine)
+			// After a line as wide as the screen the cursor waits on
+			// its last column, which erasing would blank.
+			if full = runeLen(l) >= cols; !full {
+				frame.WriteString(ansiEraseLine)
+			}
 		}
-		frame.WriteString(ansiEraseBelow)
+		switch {
+		case !full:
+			frame.WriteString(ansiEraseBelow)
+		case rows <= 0 || len(lines) < rows:
+			frame.WriteString("\r\n" + ansiEraseBelow)
+		}
 		io.WriteString(out, frame.String())
 	}
 	draw()
