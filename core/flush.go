@@ -111,6 +111,11 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 	ctx, cancel := context.WithTimeout(s.flushCtx, timeout)
 	defer cancel()
 	begin := time.Now()
+	if s.tapping.Load() > 0 {
+		if taps := s.tapsOn(k.Address()); len(taps) > 0 {
+			go s.tapFlush(taps, k.Address(), batch, timeout)
+		}
+	}
 	pending := append(k.takeHeld(), batch)
 	for i, b := range pending {
 		counts, err := k.Flush(ctx, b)

@@ -49,6 +49,13 @@ type Server struct {
 	tier       tier              // forwarding and receiving
 	drops      map[string]uint64 // kernel drops last seen, per listener
 
+	// taps are the taps in effect; tapping counts them, so that a flush
+	// with none looks no further.
+	tapSet  sync.Mutex // one tap starts or ends at a time
+	tapMu   sync.Mutex // guards taps
+	taps    []*Tap
+	tapping atomic.Int64
+
 	reloadMu sync.Mutex // one Apply at a time
 	flushes  sync.WaitGroup
 	// flushCtx is the parent of every sink flush's context: shutdown cancels
@@ -356,13 +363,26 @@ func (s *Server) startSource(b *config.PluginBlock) (*liveSource, error) {
 		addrs[i] = k.Address
 	}
 	counts := &sourceCounts{}
-	h := pluginhost.SourceHandlers{Batch: func(b *pb.Batch) { counts.add(b); s.ingest(b) }, State: s.mergeState}
+	addr := b.Address()
+	h := pluginhost.SourceHandlers{Batch: func(batch *pb.Batch) {
+		counts.add(batch)
+		s.ingest(batch)
+		if len(batch.Tapped) > 0 || batch.TapLost > 0 {
+			s.tapSamples(addr, batch)
+		}
+	}, State: s.mergeState}
 	src, err := s.plugins.StartSource(b, files, addrs, s.configureRequest(b), s.stateParams(), h)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("%s: %w", b.Address(), err)
 	}
-	return &liveSource{SourceProcess: src, block: b, keys: keys, counts: counts}, nil
+	live := &liveSource{SourceProcess: src, block: b, keys: keys, counts: counts}
+	if len(s.tapsOn(addr)) > 0 { // a reload's new process for a tapped block
+		if err := s.tapSource(live); err != nil {
+			s.log.Warn("cannot tap the source", "source", addr, "error", err)
+		}
+	}
+	return live, nil
 }
 
 // stopSource stops a source (it drains what it read and hands over its

@@ -132,7 +132,13 @@ func (s *Server) Status() *status.Status {
 		TopNames:  []status.NameCount{},
 		Edges:     []status.Edge{},
 		Limits:    limitsOf(cfg.Limits),
+		Taps:      []string{},
 	}
+	s.tapMu.Lock()
+	for _, t := range s.taps {
+		st.Taps = append(st.Taps, t.block)
+	}
+	s.tapMu.Unlock()
 	if err := s.Ready(); err != nil {
 		st.Problems = append(st.Problems, err.Error())
 	} else {

@@ -114,6 +114,30 @@ run_routing_throughput() {
   done
 }
 
+# tap_throughput: T1 with a tap that never reads (a curl stopped with
+# SIGSTOP: its socket fills, then the tap loses lines) on the sink, and on
+# the source for every name, against T1 untapped, in alternating runs.
+run_tap_throughput() {
+  scenario "TAP: T1 untapped, with a stalled tap on the sink, and with one on the source (every name), in alternating runs"
+  for _ in $(seq "$runs"); do
+    for kind in none sink.blackhole.null source.dogstatsd.bench; do
+      start_daemon 10s
+      tap=
+      if [[ $kind != none ]]; then
+        curl -sN "http://$admin/api/tap?block=$kind" >/dev/null &
+        tap=$!
+        sleep 1 # the tap is set in the source process
+        kill -STOP "$tap"
+      fi
+      result=$(bench -rate 1000000 -duration 5s -find-max | tail -1)
+      lost=$(metric "veneur_tap_lines_dropped_total{block=\"$kind\"}")
+      echo "$result" | sed "s/^{/{\"tap\":\"$kind\",\"tap_lines_dropped\":${lost:-0},/"
+      if [[ -n $tap ]]; then kill -CONT "$tap"; kill "$tap"; wait "$tap" 2>/dev/null || true; fi
+      stop_daemon
+    done
+  done
+}
+
 run_routing_flush() {
   scenario "R2: flush 1,000,000 counter series, unrouted to one sink and routed to three (one sample per series, sent within one interval; flush figures from the daemon's self-metrics)"
   for _ in $(seq "$runs"); do

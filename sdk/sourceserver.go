@@ -57,6 +57,22 @@ type sourceServer struct {
 	// out is the latest Run's output. It outlives its Run: the host cuts
 	// once more after Run ends, to collect the state the source still holds.
 	out *output
+	// tap is the tap in effect, which each Run's output starts with.
+	tap *tapFilter
+}
+
+func (s *sourceServer) Tap(_ context.Context, req *pb.TapRequest) (*pb.Empty, error) {
+	f, err := newTapFilter(req)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.mu.Lock()
+	s.tap = f
+	if s.out != nil {
+		s.out.tap.Store(f)
+	}
+	s.mu.Unlock()
+	return &pb.Empty{}, nil
 }
 
 func (s *sourceServer) Stop(context.Context, *pb.Empty) (*pb.Empty, error) {
@@ -105,6 +121,7 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 	defer cancel()
 	s.mu.Lock()
 	s.stop, s.out = cancel, out
+	out.tap.Store(s.tap)
 	s.mu.Unlock()
 	done := make(chan error, 1)
 	go func() {
@@ -149,6 +166,7 @@ type output struct {
 	drops    match.Drops     // set before any Writer is made
 	dropped  []atomic.Uint64 // by drop rule, since the last report
 	limits   *limiter        // nil when the source has no series limits
+	tap      atomic.Pointer[tapFilter]
 
 	// workMu guards workClosed: a cut must not hand a barrier to the
 	// aggregating goroutine once close has ended it.
@@ -381,6 +399,9 @@ func (o *output) sendReport() {
 	if o.limits != nil {
 		o.limits.report(b)
 	}
+	if f := o.tap.Load(); f != nil {
+		f.report(b)
+	}
 	var more []*pb.Batch
 	for proto, r := range o.received {
 		n := r.Swap(0)
@@ -393,7 +414,8 @@ func (o *output) sendReport() {
 		}
 	}
 	o.mu.Unlock()
-	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 || len(b.Dropped) > 0 || b.SeriesLimited > 0 {
+	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 || len(b.Dropped) > 0 || b.SeriesLimited > 0 ||
+		len(b.Tapped) > 0 || b.TapLost > 0 {
 		o.batches <- b
 	}
 	for _, m := range more {
@@ -432,6 +454,9 @@ type stateWriter struct {
 
 func (w *stateWriter) Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64) {
 	w.nreceived++
+	if f := w.out.tap.Load(); f != nil {
+		f.offer(typ, name, tags, value, rate)
+	}
 	if w.fw == nil {
 		w.fw = w.out.buffer()
 	}

@@ -31,6 +31,7 @@ func commands() []command {
 		{name: "bench", summary: "load a veneurd with DogStatsD traffic and measure what it keeps up with", run: benchCmd},
 		{name: "bench-global", summary: "play locals forwarding to a global and measure what it merges", run: benchGlobalCmd},
 		{name: "top", summary: "show a running veneurd's sources, sinks and rates, redrawn every second", run: topCmd},
+		{name: "tap", summary: "stream the points a sink receives or the samples a source reads, live", run: tapCmd},
 		{name: "plugins", summary: "list builtin plugins and the external ones a pipeline names", run: pluginsCmd},
 		{name: "version", summary: "print the version", run: versionCmd},
 		{name: "plugin-serve", summary: "internal, do not call: serves a builtin plugin to veneurd", run: pluginServeCmd, hidden: true},

@@ -22,6 +22,7 @@ import (
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/core/status"
 	"github.com/veneurd/veneurd/core/telemetry"
+	"github.com/veneurd/veneurd/plugins/routers/match"
 )
 
 //go:embed default.hcl
@@ -167,6 +168,19 @@ func (d *daemon) Health() error                  { return d.srv.Health() }
 func (d *daemon) Ready() error                   { return d.srv.Ready() }
 func (d *daemon) WriteMetrics(w io.Writer) error { return d.srv.WriteMetrics(w) }
 func (d *daemon) ConfigHCL() []byte              { return d.srv.Config().HCL() }
+
+// Tap taps a block of the running pipeline.
+func (d *daemon) Tap(address, pattern string) (admin.Tap, error) {
+	name, err := match.ParseName(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("invalid name pattern %q: %w", pattern, err)
+	}
+	t, err := d.srv.Tap(address, name)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
 
 // Status is the server's status with what only the daemon knows: its
 // version and where its config came from.

@@ -34,6 +34,9 @@ type Backend interface {
 	Reload() (diagnostics string, err error)
 	// Status describes the pipeline now.
 	Status() *status.Status
+	// Tap taps the block at address for the names pattern matches (see
+	// match.ParseName).
+	Tap(address, pattern string) (Tap, error)
 }
 
 // Handler serves the admin endpoints:
@@ -41,6 +44,9 @@ type Backend interface {
 //	GET  /              the status page: the pipeline's graph with live rates,
 //	                    refreshed every few seconds, plain HTML (no script)
 //	GET  /api/status    the same as JSON (package status)
+//	GET  /api/tap       ?block=ADDRESS[&name=PATTERN][&format=json]: a live
+//	                    stream of the samples a source reads or the points
+//	                    a sink receives (see serveTap)
 //	GET  /healthcheck   200 "ok", or 503 and the reason: liveness
 //	GET  /readyz        200 "ready" once every socket is bound and every
 //	                    plugin configured, 503 and the reason before that
@@ -63,6 +69,7 @@ func Handler(b Backend, profiling bool) http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(b.Status())
 	})
+	mux.HandleFunc("GET /api/tap", func(w http.ResponseWriter, r *http.Request) { serveTap(b, w, r) })
 	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, _ *http.Request) {
 		if err := b.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
@@ -26,6 +29,7 @@ type SourceProcess struct {
 	params    atomic.Pointer[pb.StateParams] // sent with each Run and cut
 	drops     []*pb.DropRule                 // sent with each Run
 	limits    *pb.Limits                     // sent with each Run
+	tap       atomic.Pointer[pb.TapRequest]  // sent to each process, nil for none
 	stopping  chan struct{}
 	ended     chan struct{}
 	// cutting holds a token while a cut streams: one cut at a time, so that
@@ -95,6 +99,12 @@ func (s *SourceProcess) stream(p *Process) error {
 	st, err := p.Source.Run(ctx, &pb.RunRequest{Listeners: s.listeners, Params: s.params.Load(), DropRules: s.drops, Limits: s.limits})
 	if err != nil {
 		return err
+	}
+	if req := s.tap.Load(); req != nil {
+		// A restarted process is tapped as its predecessor was.
+		if _, err := p.Source.Tap(ctx, req); err != nil {
+			s.log.Warn("cannot tap the restarted source", "error", err)
+		}
 	}
 	warned := len(s.drops) == 0
 	for {
@@ -187,6 +197,32 @@ func (s *SourceProcess) cut(ctx context.Context, req *pb.CutRequest) error {
 		}
 		s.handle.State(part.Records)
 	}
+}
+
+// ErrNoTap is returned by Tap for a source built before taps existed.
+var ErrNoTap = errors.New("the source cannot be tapped: it was built with an sdk older than taps")
+
+// Tap sets the samples the process copies to its Run stream (nil or no
+// names: none), now and in every process that replaces it.
+func (s *SourceProcess) Tap(ctx context.Context, req *pb.TapRequest) error {
+	if req != nil && len(req.Names) == 0 {
+		req = nil
+	}
+	s.tap.Store(req)
+	p, _ := s.current()
+	if p == nil || p.Exited() {
+		return nil // the restarted process gets it
+	}
+	if req == nil {
+		req = &pb.TapRequest{}
+	}
+	if _, err := p.Source.Tap(ctx, req); err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return ErrNoTap
+		}
+		return err
+	}
+	return nil
 }
 
 // Stop asks the source to stop reading, waits up to timeout for what it read

@@ -52,6 +52,8 @@ type Status struct {
 	// Edges are the graph's edges with their rates: source -> pipeline,
 	// receive -> pipeline, pipeline -> sink and pipeline -> forward.
 	Edges []Edge `json:"edges"`
+	// Taps are the blocks being tapped (veneurd tap), one entry per tap.
+	Taps []string `json:"taps"`
 }
 
 // Config is the config in effect.
@@ -194,4 +196,29 @@ type Edge struct {
 	PerSecond float64 `json:"per_second"`
 	// Unit says what flows: "samples", "series" or "points".
 	Unit string `json:"unit"`
+}
+
+// TapPoint is a line of a tap (/api/tap?format=json, `veneurd tap -json`):
+// a sample as a source read it, or a point as a sink received it.
+type TapPoint struct {
+	// Block is the block tapped: source.dogstatsd.main, sink.datadog.dd.
+	Block string   `json:"block"`
+	Name  string   `json:"name"`
+	Tags  []string `json:"tags"`
+	// Type is a sample's metric type (counter, gauge, histogram, timer,
+	// set) or a point's (counter, gauge, status).
+	Type  string  `json:"type"`
+	Value float64 `json:"value"`
+	// Rate is a sample's sample rate.
+	Rate float64 `json:"rate,omitempty"`
+	// Timestamp, Hostname and Message are a point's.
+	Timestamp int64  `json:"timestamp,omitempty"`
+	Hostname  string `json:"hostname,omitempty"`
+	Message   string `json:"message,omitempty"`
+}
+
+// TapLost is the line a tap writes when it lost lines (its reader was
+// slower than the traffic): how many since its previous such line.
+type TapLost struct {
+	Lost uint64 `json:"lost"`
 }

@@ -73,7 +73,132 @@ func (x Matcher_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Matcher_Kind.Descriptor instead.
 func (Matcher_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16, 0}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18, 0}
+}
+
+// TapRequest names the samples to copy: those whose name one of names
+// matches; none is no tap.
+type TapRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Names         []*Matcher             `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TapRequest) Reset() {
+	*x = TapRequest{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TapRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TapRequest) ProtoMessage() {}
+
+func (x *TapRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TapRequest.ProtoReflect.Descriptor instead.
+func (*TapRequest) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TapRequest) GetNames() []*Matcher {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+// TappedSample is a sample a source read, as it read it.
+type TappedSample struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Comma-joined, as the source wrote them.
+	Tags string `protobuf:"bytes,2,opt,name=tags,proto3" json:"tags,omitempty"`
+	// An sdk.MetricType.
+	Type          int32   `protobuf:"varint,3,opt,name=type,proto3" json:"type,omitempty"`
+	Value         float64 `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	Rate          float64 `protobuf:"fixed64,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TappedSample) Reset() {
+	*x = TappedSample{}
+	mi := &file_sdk_proto_plugin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TappedSample) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TappedSample) ProtoMessage() {}
+
+func (x *TappedSample) ProtoReflect() protoreflect.Message {
+	mi := &file_sdk_proto_plugin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TappedSample.ProtoReflect.Descriptor instead.
+func (*TappedSample) Descriptor() ([]byte, []int) {
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TappedSample) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TappedSample) GetTags() string {
+	if x != nil {
+		return x.Tags
+	}
+	return ""
+}
+
+func (x *TappedSample) GetType() int32 {
+	if x != nil {
+		return x.Type
+	}
+	return 0
+}
+
+func (x *TappedSample) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *TappedSample) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
 }
 
 type Empty struct {
@@ -84,7 +209,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[0]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -96,7 +221,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[0]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -109,7 +234,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{0}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 type Attribute struct {
@@ -129,7 +254,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[1]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -141,7 +266,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[1]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -154,7 +279,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{1}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Attribute) GetName() string {
@@ -216,7 +341,7 @@ type SchemaResponse struct {
 
 func (x *SchemaResponse) Reset() {
 	*x = SchemaResponse{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[2]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +353,7 @@ func (x *SchemaResponse) String() string {
 func (*SchemaResponse) ProtoMessage() {}
 
 func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[2]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +366,7 @@ func (x *SchemaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SchemaResponse.ProtoReflect.Descriptor instead.
 func (*SchemaResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{2}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SchemaResponse) GetAttributes() []*Attribute {
@@ -271,7 +396,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[3]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +408,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[3]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +421,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{3}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ConfigureRequest) GetConfigJson() []byte {
@@ -334,7 +459,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[4]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +471,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[4]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +484,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{4}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Diagnostic) GetSeverity() int32 {
@@ -399,7 +524,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[5]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +536,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[5]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +549,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{5}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ConfigureResponse) GetDiagnostics() []*Diagnostic {
@@ -451,7 +576,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +588,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[6]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +601,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{6}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Event) GetTitle() string {
@@ -556,7 +681,7 @@ type ServiceCheck struct {
 
 func (x *ServiceCheck) Reset() {
 	*x = ServiceCheck{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +693,7 @@ func (x *ServiceCheck) String() string {
 func (*ServiceCheck) ProtoMessage() {}
 
 func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[7]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +706,7 @@ func (x *ServiceCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheck.ProtoReflect.Descriptor instead.
 func (*ServiceCheck) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{7}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServiceCheck) GetName() string {
@@ -643,7 +768,7 @@ type FlushChunk struct {
 
 func (x *FlushChunk) Reset() {
 	*x = FlushChunk{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +780,7 @@ func (x *FlushChunk) String() string {
 func (*FlushChunk) ProtoMessage() {}
 
 func (x *FlushChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[8]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +793,7 @@ func (x *FlushChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushChunk.ProtoReflect.Descriptor instead.
 func (*FlushChunk) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{8}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FlushChunk) GetPoints() []byte {
@@ -712,7 +837,7 @@ type FlushResult struct {
 
 func (x *FlushResult) Reset() {
 	*x = FlushResult{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +849,7 @@ func (x *FlushResult) String() string {
 func (*FlushResult) ProtoMessage() {}
 
 func (x *FlushResult) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[9]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +862,7 @@ func (x *FlushResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlushResult.ProtoReflect.Descriptor instead.
 func (*FlushResult) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{9}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FlushResult) GetPoints() uint64 {
@@ -767,7 +892,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +904,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[10]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +917,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{10}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Count) GetName() string {
@@ -828,7 +953,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -840,7 +965,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[11]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -853,7 +978,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{11}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Listener) GetFd() uint32 {
@@ -886,7 +1011,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1023,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[12]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1036,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{12}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RunRequest) GetListeners() []*Listener {
@@ -955,7 +1080,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1092,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[13]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1105,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{13}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Limits) GetMaxSeries() uint64 {
@@ -1009,7 +1134,7 @@ type DropRule struct {
 
 func (x *DropRule) Reset() {
 	*x = DropRule{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1146,7 @@ func (x *DropRule) String() string {
 func (*DropRule) ProtoMessage() {}
 
 func (x *DropRule) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[14]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1159,7 @@ func (x *DropRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DropRule.ProtoReflect.Descriptor instead.
 func (*DropRule) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{14}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DropRule) GetName() string {
@@ -1062,7 +1187,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1074,7 +1199,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[15]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1087,7 +1212,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{15}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Condition) GetName() *Matcher {
@@ -1116,7 +1241,7 @@ type Matcher struct {
 
 func (x *Matcher) Reset() {
 	*x = Matcher{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1253,7 @@ func (x *Matcher) String() string {
 func (*Matcher) ProtoMessage() {}
 
 func (x *Matcher) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[16]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1266,7 @@ func (x *Matcher) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Matcher.ProtoReflect.Descriptor instead.
 func (*Matcher) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{16}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Matcher) GetKind() Matcher_Kind {
@@ -1176,7 +1301,7 @@ type StateParams struct {
 
 func (x *StateParams) Reset() {
 	*x = StateParams{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1313,7 @@ func (x *StateParams) String() string {
 func (*StateParams) ProtoMessage() {}
 
 func (x *StateParams) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[17]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1326,7 @@ func (x *StateParams) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateParams.ProtoReflect.Descriptor instead.
 func (*StateParams) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{17}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StateParams) GetCompression() float64 {
@@ -1232,7 +1357,7 @@ type CutRequest struct {
 
 func (x *CutRequest) Reset() {
 	*x = CutRequest{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1244,7 +1369,7 @@ func (x *CutRequest) String() string {
 func (*CutRequest) ProtoMessage() {}
 
 func (x *CutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[18]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1257,7 +1382,7 @@ func (x *CutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CutRequest.ProtoReflect.Descriptor instead.
 func (*CutRequest) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{18}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CutRequest) GetParams() *StateParams {
@@ -1284,7 +1409,7 @@ type State struct {
 
 func (x *State) Reset() {
 	*x = State{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1421,7 @@ func (x *State) String() string {
 func (*State) ProtoMessage() {}
 
 func (x *State) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[19]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1434,7 @@ func (x *State) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use State.ProtoReflect.Descriptor instead.
 func (*State) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{19}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *State) GetRecords() []byte {
@@ -1348,14 +1473,18 @@ type Batch struct {
 	SeriesLimited uint64 `protobuf:"varint,13,opt,name=series_limited,json=seriesLimited,proto3" json:"series_limited,omitempty"`
 	// Names whose series hit a limit, each sent once per interval (at most
 	// a few per interval).
-	LimitedNames  []string `protobuf:"bytes,14,rep,name=limited_names,json=limitedNames,proto3" json:"limited_names,omitempty"`
+	LimitedNames []string `protobuf:"bytes,14,rep,name=limited_names,json=limitedNames,proto3" json:"limited_names,omitempty"`
+	// Samples a tap asked for (see Source.Tap), at most a few thousand per
+	// batch; tap_lost counts those left out past that.
+	Tapped        []*TappedSample `protobuf:"bytes,15,rep,name=tapped,proto3" json:"tapped,omitempty"`
+	TapLost       uint64          `protobuf:"varint,16,opt,name=tap_lost,json=tapLost,proto3" json:"tap_lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1496,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[20]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1509,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{20}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Batch) GetProcessed() uint64 {
@@ -1460,6 +1589,20 @@ func (x *Batch) GetLimitedNames() []string {
 	return nil
 }
 
+func (x *Batch) GetTapped() []*TappedSample {
+	if x != nil {
+		return x.Tapped
+	}
+	return nil
+}
+
+func (x *Batch) GetTapLost() uint64 {
+	if x != nil {
+		return x.TapLost
+	}
+	return 0
+}
+
 type RuleCount struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
@@ -1470,7 +1613,7 @@ type RuleCount struct {
 
 func (x *RuleCount) Reset() {
 	*x = RuleCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1625,7 @@ func (x *RuleCount) String() string {
 func (*RuleCount) ProtoMessage() {}
 
 func (x *RuleCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[21]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1638,7 @@ func (x *RuleCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleCount.ProtoReflect.Descriptor instead.
 func (*RuleCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{21}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RuleCount) GetRule() string {
@@ -1523,7 +1666,7 @@ type ErrorCount struct {
 
 func (x *ErrorCount) Reset() {
 	*x = ErrorCount{}
-	mi := &file_sdk_proto_plugin_proto_msgTypes[22]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1678,7 @@ func (x *ErrorCount) String() string {
 func (*ErrorCount) ProtoMessage() {}
 
 func (x *ErrorCount) ProtoReflect() protoreflect.Message {
-	mi := &file_sdk_proto_plugin_proto_msgTypes[22]
+	mi := &file_sdk_proto_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1691,7 @@ func (x *ErrorCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorCount.ProtoReflect.Descriptor instead.
 func (*ErrorCount) Descriptor() ([]byte, []int) {
-	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{22}
+	return file_sdk_proto_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ErrorCount) GetPacketType() string {
@@ -1576,7 +1719,16 @@ var File_sdk_proto_plugin_proto protoreflect.FileDescriptor
 
 const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x16sdk/proto/plugin.proto\x12\x11veneurd.plugin.v1\"\a\n" +
+	"\x16sdk/proto/plugin.proto\x12\x11veneurd.plugin.v1\">\n" +
+	"\n" +
+	"TapRequest\x120\n" +
+	"\x05names\x18\x01 \x03(\v2\x1a.veneurd.plugin.v1.MatcherR\x05names\"t\n" +
+	"\fTappedSample\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04tags\x18\x02 \x01(\tR\x04tags\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\x05R\x04type\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\x01R\x04rate\"\a\n" +
 	"\x05Empty\"\xdb\x01\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1675,7 +1827,7 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\x12!\n" +
 	"\finterval_end\x18\x03 \x01(\bR\vintervalEndJ\x04\b\x01\x10\x02\"!\n" +
 	"\x05State\x12\x18\n" +
-	"\arecords\x18\x01 \x01(\fR\arecords\"\xeb\x03\n" +
+	"\arecords\x18\x01 \x01(\fR\arecords\"\xbf\x04\n" +
 	"\x05Batch\x12\x1c\n" +
 	"\tprocessed\x18\b \x01(\x04R\tprocessed\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
@@ -1688,7 +1840,9 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\adropped\x18\v \x03(\v2\x1c.veneurd.plugin.v1.RuleCountR\adropped\x12,\n" +
 	"\x12drop_rules_applied\x18\f \x01(\bR\x10dropRulesApplied\x12%\n" +
 	"\x0eseries_limited\x18\r \x01(\x04R\rseriesLimited\x12#\n" +
-	"\rlimited_names\x18\x0e \x03(\tR\flimitedNamesJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
+	"\rlimited_names\x18\x0e \x03(\tR\flimitedNames\x127\n" +
+	"\x06tapped\x18\x0f \x03(\v2\x1f.veneurd.plugin.v1.TappedSampleR\x06tapped\x12\x19\n" +
+	"\btap_lost\x18\x10 \x01(\x04R\atapLostJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
 	"\"5\n" +
 	"\tRuleCount\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
@@ -1705,11 +1859,12 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x04Sink\x12;\n" +
 	"\x05Start\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty\x12H\n" +
 	"\x05Flush\x12\x1d.veneurd.plugin.v1.FlushChunk\x1a\x1e.veneurd.plugin.v1.FlushResult(\x01\x12:\n" +
-	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\xc8\x01\n" +
+	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty2\x88\x02\n" +
 	"\x06Source\x12@\n" +
 	"\x03Run\x12\x1d.veneurd.plugin.v1.RunRequest\x1a\x18.veneurd.plugin.v1.Batch0\x01\x12@\n" +
 	"\x03Cut\x12\x1d.veneurd.plugin.v1.CutRequest\x1a\x18.veneurd.plugin.v1.State0\x01\x12:\n" +
-	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.EmptyB/Z-github.com/veneurd/veneurd/sdk/proto;pluginpbb\x06proto3"
+	"\x04Stop\x12\x18.veneurd.plugin.v1.Empty\x1a\x18.veneurd.plugin.v1.Empty\x12>\n" +
+	"\x03Tap\x12\x1d.veneurd.plugin.v1.TapRequest\x1a\x18.veneurd.plugin.v1.EmptyB/Z-github.com/veneurd/veneurd/sdk/proto;pluginpbb\x06proto3"
 
 var (
 	file_sdk_proto_plugin_proto_rawDescOnce sync.Once
@@ -1724,73 +1879,79 @@ func file_sdk_proto_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_sdk_proto_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_sdk_proto_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_sdk_proto_plugin_proto_goTypes = []any{
 	(Matcher_Kind)(0),         // 0: veneurd.plugin.v1.Matcher.Kind
-	(*Empty)(nil),             // 1: veneurd.plugin.v1.Empty
-	(*Attribute)(nil),         // 2: veneurd.plugin.v1.Attribute
-	(*SchemaResponse)(nil),    // 3: veneurd.plugin.v1.SchemaResponse
-	(*ConfigureRequest)(nil),  // 4: veneurd.plugin.v1.ConfigureRequest
-	(*Diagnostic)(nil),        // 5: veneurd.plugin.v1.Diagnostic
-	(*ConfigureResponse)(nil), // 6: veneurd.plugin.v1.ConfigureResponse
-	(*Event)(nil),             // 7: veneurd.plugin.v1.Event
-	(*ServiceCheck)(nil),      // 8: veneurd.plugin.v1.ServiceCheck
-	(*FlushChunk)(nil),        // 9: veneurd.plugin.v1.FlushChunk
-	(*FlushResult)(nil),       // 10: veneurd.plugin.v1.FlushResult
-	(*Count)(nil),             // 11: veneurd.plugin.v1.Count
-	(*Listener)(nil),          // 12: veneurd.plugin.v1.Listener
-	(*RunRequest)(nil),        // 13: veneurd.plugin.v1.RunRequest
-	(*Limits)(nil),            // 14: veneurd.plugin.v1.Limits
-	(*DropRule)(nil),          // 15: veneurd.plugin.v1.DropRule
-	(*Condition)(nil),         // 16: veneurd.plugin.v1.Condition
-	(*Matcher)(nil),           // 17: veneurd.plugin.v1.Matcher
-	(*StateParams)(nil),       // 18: veneurd.plugin.v1.StateParams
-	(*CutRequest)(nil),        // 19: veneurd.plugin.v1.CutRequest
-	(*State)(nil),             // 20: veneurd.plugin.v1.State
-	(*Batch)(nil),             // 21: veneurd.plugin.v1.Batch
-	(*RuleCount)(nil),         // 22: veneurd.plugin.v1.RuleCount
-	(*ErrorCount)(nil),        // 23: veneurd.plugin.v1.ErrorCount
+	(*TapRequest)(nil),        // 1: veneurd.plugin.v1.TapRequest
+	(*TappedSample)(nil),      // 2: veneurd.plugin.v1.TappedSample
+	(*Empty)(nil),             // 3: veneurd.plugin.v1.Empty
+	(*Attribute)(nil),         // 4: veneurd.plugin.v1.Attribute
+	(*SchemaResponse)(nil),    // 5: veneurd.plugin.v1.SchemaResponse
+	(*ConfigureRequest)(nil),  // 6: veneurd.plugin.v1.ConfigureRequest
+	(*Diagnostic)(nil),        // 7: veneurd.plugin.v1.Diagnostic
+	(*ConfigureResponse)(nil), // 8: veneurd.plugin.v1.ConfigureResponse
+	(*Event)(nil),             // 9: veneurd.plugin.v1.Event
+	(*ServiceCheck)(nil),      // 10: veneurd.plugin.v1.ServiceCheck
+	(*FlushChunk)(nil),        // 11: veneurd.plugin.v1.FlushChunk
+	(*FlushResult)(nil),       // 12: veneurd.plugin.v1.FlushResult
+	(*Count)(nil),             // 13: veneurd.plugin.v1.Count
+	(*Listener)(nil),          // 14: veneurd.plugin.v1.Listener
+	(*RunRequest)(nil),        // 15: veneurd.plugin.v1.RunRequest
+	(*Limits)(nil),            // 16: veneurd.plugin.v1.Limits
+	(*DropRule)(nil),          // 17: veneurd.plugin.v1.DropRule
+	(*Condition)(nil),         // 18: veneurd.plugin.v1.Condition
+	(*Matcher)(nil),           // 19: veneurd.plugin.v1.Matcher
+	(*StateParams)(nil),       // 20: veneurd.plugin.v1.StateParams
+	(*CutRequest)(nil),        // 21: veneurd.plugin.v1.CutRequest
+	(*State)(nil),             // 22: veneurd.plugin.v1.State
+	(*Batch)(nil),             // 23: veneurd.plugin.v1.Batch
+	(*RuleCount)(nil),         // 24: veneurd.plugin.v1.RuleCount
+	(*ErrorCount)(nil),        // 25: veneurd.plugin.v1.ErrorCount
 }
 var file_sdk_proto_plugin_proto_depIdxs = []int32{
-	2,  // 0: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
-	2,  // 1: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
-	5,  // 2: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
-	7,  // 3: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
-	11, // 4: veneurd.plugin.v1.FlushResult.counts:type_name -> veneurd.plugin.v1.Count
-	12, // 5: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
-	18, // 6: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	15, // 7: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
-	14, // 8: veneurd.plugin.v1.RunRequest.limits:type_name -> veneurd.plugin.v1.Limits
-	16, // 9: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
-	17, // 10: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
-	17, // 11: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
-	0,  // 12: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
-	18, // 13: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
-	7,  // 14: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
-	8,  // 15: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
-	23, // 16: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
-	22, // 17: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
-	1,  // 18: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	4,  // 19: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	1,  // 20: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	9,  // 21: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	1,  // 22: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	13, // 23: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	19, // 24: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
-	1,  // 25: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	3,  // 26: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	6,  // 27: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	1,  // 28: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	10, // 29: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	1,  // 30: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	21, // 31: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	20, // 32: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
-	1,  // 33: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	26, // [26:34] is the sub-list for method output_type
-	18, // [18:26] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 0: veneurd.plugin.v1.TapRequest.names:type_name -> veneurd.plugin.v1.Matcher
+	4,  // 1: veneurd.plugin.v1.Attribute.nested:type_name -> veneurd.plugin.v1.Attribute
+	4,  // 2: veneurd.plugin.v1.SchemaResponse.attributes:type_name -> veneurd.plugin.v1.Attribute
+	7,  // 3: veneurd.plugin.v1.ConfigureResponse.diagnostics:type_name -> veneurd.plugin.v1.Diagnostic
+	9,  // 4: veneurd.plugin.v1.FlushChunk.events:type_name -> veneurd.plugin.v1.Event
+	13, // 5: veneurd.plugin.v1.FlushResult.counts:type_name -> veneurd.plugin.v1.Count
+	14, // 6: veneurd.plugin.v1.RunRequest.listeners:type_name -> veneurd.plugin.v1.Listener
+	20, // 7: veneurd.plugin.v1.RunRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	17, // 8: veneurd.plugin.v1.RunRequest.drop_rules:type_name -> veneurd.plugin.v1.DropRule
+	16, // 9: veneurd.plugin.v1.RunRequest.limits:type_name -> veneurd.plugin.v1.Limits
+	18, // 10: veneurd.plugin.v1.DropRule.match:type_name -> veneurd.plugin.v1.Condition
+	19, // 11: veneurd.plugin.v1.Condition.name:type_name -> veneurd.plugin.v1.Matcher
+	19, // 12: veneurd.plugin.v1.Condition.tags:type_name -> veneurd.plugin.v1.Matcher
+	0,  // 13: veneurd.plugin.v1.Matcher.kind:type_name -> veneurd.plugin.v1.Matcher.Kind
+	20, // 14: veneurd.plugin.v1.CutRequest.params:type_name -> veneurd.plugin.v1.StateParams
+	9,  // 15: veneurd.plugin.v1.Batch.events:type_name -> veneurd.plugin.v1.Event
+	10, // 16: veneurd.plugin.v1.Batch.service_checks:type_name -> veneurd.plugin.v1.ServiceCheck
+	25, // 17: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
+	24, // 18: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
+	2,  // 19: veneurd.plugin.v1.Batch.tapped:type_name -> veneurd.plugin.v1.TappedSample
+	3,  // 20: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	6,  // 21: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	3,  // 22: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	11, // 23: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	3,  // 24: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	15, // 25: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	21, // 26: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
+	3,  // 27: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	1,  // 28: veneurd.plugin.v1.Source.Tap:input_type -> veneurd.plugin.v1.TapRequest
+	5,  // 29: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	8,  // 30: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	3,  // 31: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	12, // 32: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	3,  // 33: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	23, // 34: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	22, // 35: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
+	3,  // 36: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	3,  // 37: veneurd.plugin.v1.Source.Tap:output_type -> veneurd.plugin.v1.Empty
+	29, // [29:38] is the sub-list for method output_type
+	20, // [20:29] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
@@ -1804,7 +1965,7 @@ func file_sdk_proto_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_sdk_proto_plugin_proto_rawDesc), len(file_sdk_proto_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

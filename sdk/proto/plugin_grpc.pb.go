@@ -357,6 +357,7 @@ const (
 	Source_Run_FullMethodName  = "/veneurd.plugin.v1.Source/Run"
 	Source_Cut_FullMethodName  = "/veneurd.plugin.v1.Source/Cut"
 	Source_Stop_FullMethodName = "/veneurd.plugin.v1.Source/Stop"
+	Source_Tap_FullMethodName  = "/veneurd.plugin.v1.Source/Tap"
 )
 
 // SourceClient is the client API for Source service.
@@ -378,6 +379,10 @@ type SourceClient interface {
 	Cut(ctx context.Context, in *CutRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[State], error)
 	// Stop asks a running Run to stop reading and drain.
 	Stop(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*Empty, error)
+	// Tap sets which samples the source copies to its Run stream as it
+	// reads them (Batch.tapped), for `veneurd tap`; none stops it. A source
+	// that no one taps checks one pointer per sample.
+	Tap(ctx context.Context, in *TapRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type sourceClient struct {
@@ -436,6 +441,16 @@ func (c *sourceClient) Stop(ctx context.Context, in *Empty, opts ...grpc.CallOpt
 	return out, nil
 }
 
+func (c *sourceClient) Tap(ctx context.Context, in *TapRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Source_Tap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -455,6 +470,10 @@ type SourceServer interface {
 	Cut(*CutRequest, grpc.ServerStreamingServer[State]) error
 	// Stop asks a running Run to stop reading and drain.
 	Stop(context.Context, *Empty) (*Empty, error)
+	// Tap sets which samples the source copies to its Run stream as it
+	// reads them (Batch.tapped), for `veneurd tap`; none stops it. A source
+	// that no one taps checks one pointer per sample.
+	Tap(context.Context, *TapRequest) (*Empty, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -473,6 +492,9 @@ func (UnimplementedSourceServer) Cut(*CutRequest, grpc.ServerStreamingServer[Sta
 }
 func (UnimplementedSourceServer) Stop(context.Context, *Empty) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Stop not implemented")
+}
+func (UnimplementedSourceServer) Tap(context.Context, *TapRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Tap not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -535,6 +557,24 @@ func _Source_Stop_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_Tap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Tap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Tap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Tap(ctx, req.(*TapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -545,6 +585,10 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stop",
 			Handler:    _Source_Stop_Handler,
+		},
+		{
+			MethodName: "Tap",
+			Handler:    _Source_Tap_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

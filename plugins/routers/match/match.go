@@ -371,3 +371,22 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 func sameString(a, b string) bool {
 	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }
+
+// MatchesName reports whether name holds for the matcher, for a tap's
+// name pattern (see ParseName).
+func (m *Matcher) MatchesName(name string) bool { return m.match(name) != m.Unset }
+
+// ParseName compiles a name pattern as `veneurd tap` takes it: "" is any
+// name, "pay.*" the names that start with "pay.", "/^pay\.(a|b)$/" a
+// regular expression, anything else exactly that name.
+func ParseName(pattern string) (Matcher, error) {
+	switch {
+	case pattern == "":
+		return Compile(Any, "", false)
+	case len(pattern) >= 2 && strings.HasPrefix(pattern, "/") && strings.HasSuffix(pattern, "/"):
+		return Compile(Regex, pattern[1:len(pattern)-1], false)
+	case strings.HasSuffix(pattern, "*"):
+		return Compile(Prefix, strings.TrimSuffix(pattern, "*"), false)
+	}
+	return Compile(Exact, pattern, false)
+}
