@@ -51,10 +51,12 @@ type Server struct {
 
 	// taps are the taps in effect; tapping counts them, so that a flush
 	// with none looks no further.
-	tapSet  sync.Mutex // one tap starts or ends at a time
-	tapMu   sync.Mutex // guards taps
-	taps    []*Tap
-	tapping atomic.Int64
+	tapSet sync.Mutex // one tap starts or ends at a time
+	tapMu  sync.Mutex // guards taps and tapPaused
+	taps   []*Tap
+	// tapPaused holds the sources whose taps' readers are all behind.
+	tapPaused map[string]bool
+	tapping   atomic.Int64
 
 	reloadMu sync.Mutex // one Apply at a time
 	flushes  sync.WaitGroup
@@ -214,6 +216,7 @@ func New(cfg *config.Config, opts Options) *Server {
 		tel:           tel,
 		drops:         map[string]uint64{},
 		startedAt:     time.Now(),
+		tapPaused:     map[string]bool{},
 		rates:         newRates(),
 		processed:     tel.Counter(telemetry.MetricsProcessed),
 		seriesLimited: tel.Counter(telemetry.MetricsDropped, "reason:"+telemetry.ReasonSeriesLimit),

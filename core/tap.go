@@ -74,9 +74,16 @@ func (t *Tap) offer(p status.TapPoint) {
 	select {
 	case t.points <- p:
 	default:
-		t.lost.Add(1)
-		t.counted.Inc()
+		t.loseOne()
 	}
+}
+
+// full reports whether the tap's reader has left its buffer full.
+func (t *Tap) full() bool { return len(t.points) == cap(t.points) }
+
+func (t *Tap) loseOne() {
+	t.lost.Add(1)
+	t.counted.Inc()
 }
 
 // Tap starts tapping the block at address (a source or a sink of the
@@ -128,7 +135,9 @@ func (s *Server) tapsOn(address string) []*Tap {
 // tapRequest is what the source at address is asked to copy: the names of
 // every tap on it, and of more.
 func (s *Server) tapRequest(address string, more ...*Tap) *pb.TapRequest {
-	req := &pb.TapRequest{}
+	s.tapMu.Lock()
+	req := &pb.TapRequest{Paused: s.tapPaused[address]}
+	s.tapMu.Unlock()
 	for _, t := range append(s.tapsOn(address), more...) {
 		req.Names = append(req.Names, matcherToProto(t.name))
 	}
@@ -172,7 +181,9 @@ func (s *Server) tapSource(src *liveSource, more ...*Tap) error {
 	return tp.Tap(ctx, s.tapRequest(src.Address(), more...))
 }
 
-// tapSamples hands the samples a source copied to its taps.
+// tapSamples hands the samples a source copied to its taps. A tap whose
+// reader has fallen behind (its buffer is full) costs a match and a count
+// per sample, nothing more.
 func (s *Server) tapSamples(address string, b *pb.Batch) {
 	taps := s.tapsOn(address)
 	for _, t := range taps {
@@ -182,16 +193,82 @@ func (s *Server) tapSamples(address string, b *pb.Batch) {
 		}
 	}
 	for _, ts := range b.Tapped {
-		var tags []string
-		if ts.Tags != "" {
-			tags = strings.Split(ts.Tags, ",")
-		}
+		var p *status.TapPoint
 		for _, t := range taps {
-			if t.name.MatchesName(ts.Name) {
-				t.offer(status.TapPoint{Block: address, Name: ts.Name, Tags: tags, Type: sdk.MetricType(ts.Type).String(),
-					Value: ts.Value, Rate: ts.Rate})
+			if !t.name.MatchesName(ts.Name) {
+				continue
+			}
+			if t.full() {
+				t.loseOne()
+				continue
+			}
+			if p == nil {
+				p = &status.TapPoint{Block: address, Name: ts.Name, Type: sdk.MetricType(ts.Type).String(),
+					Value: ts.Value, Rate: ts.Rate}
+				if ts.Tags != "" {
+					p.Tags = strings.Split(ts.Tags, ",")
+				}
+			}
+			t.offer(*p)
+		}
+	}
+	if len(taps) > 0 && allFull(taps) {
+		s.pauseTaps(address)
+	}
+}
+
+// allFull reports whether every one of taps has its buffer full.
+func allFull(taps []*Tap) bool {
+	for _, t := range taps {
+		if !t.full() {
+			return false
+		}
+	}
+	return true
+}
+
+// tapResumeEvery is how often a paused source's taps are checked for room.
+const tapResumeEvery = 200 * time.Millisecond
+
+// pauseTaps has the source at address count rather than copy what its taps
+// ask for, while every tap's reader is behind: a tap nobody reads costs the
+// source a match and a count per sample, not a copy sent to the daemon. The
+// copies resume once a reader has taken half its buffer.
+func (s *Server) pauseTaps(address string) {
+	s.tapMu.Lock()
+	if s.tapPaused[address] {
+		s.tapMu.Unlock()
+		return
+	}
+	s.tapPaused[address] = true
+	s.tapMu.Unlock()
+	go func() {
+		s.retapLocked(address)
+		t := time.NewTicker(tapResumeEvery)
+		defer t.Stop()
+		for range t.C {
+			taps := s.tapsOn(address)
+			room := len(taps) == 0
+			for _, tp := range taps {
+				room = room || len(tp.points) <= cap(tp.points)/2
+			}
+			if room {
+				s.tapMu.Lock()
+				delete(s.tapPaused, address)
+				s.tapMu.Unlock()
+				s.retapLocked(address)
+				return
 			}
 		}
+	}()
+}
+
+// retapLocked is retap, one tap change at a time.
+func (s *Server) retapLocked(address string) {
+	s.tapSet.Lock()
+	defer s.tapSet.Unlock()
+	if err := s.retap(address); err != nil {
+		s.log.Warn("cannot change the source's taps", "source", address, "error", err)
 	}
 }
 
@@ -213,7 +290,12 @@ func (s *Server) tapFlush(taps []*Tap, address string, b *pluginhost.FlushBatch,
 		for j := range points {
 			p := &points[j]
 			for _, t := range taps {
-				if t.name.MatchesName(p.Name) {
+				if !t.name.MatchesName(p.Name) {
+					continue
+				}
+				if t.full() {
+					t.loseOne()
+				} else {
 					t.offer(status.TapPoint{Block: address, Name: p.Name, Tags: p.Tags, Type: p.Type.String(),
 						Value: p.Value, Timestamp: p.Timestamp, Hostname: p.Hostname, Message: p.Message})
 				}

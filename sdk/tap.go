@@ -14,12 +14,15 @@ import (
 // taps almost always: a Writer then checks one pointer per sample. A tap
 // takes at most maxTapped samples per report (a few thousand a second) and
 // counts the rest as lost: a tap shows what flows, it does not carry it.
+// While the taps' readers are behind, the daemon pauses the copies: the
+// samples are only matched and counted.
 const maxTapped = 2000
 
 // tapFilter is a tap in effect: the names it asks for and the samples
 // copied since the last report.
 type tapFilter struct {
-	names []match.Matcher
+	names  []match.Matcher
+	paused bool // count what names match as lost, copy nothing
 
 	mu      sync.Mutex
 	samples []*pb.TappedSample
@@ -32,7 +35,7 @@ func newTapFilter(req *pb.TapRequest) (*tapFilter, error) {
 	if req == nil || len(req.Names) == 0 {
 		return nil, nil
 	}
-	f := &tapFilter{}
+	f := &tapFilter{paused: req.Paused}
 	for _, m := range req.Names {
 		c, err := matcherFromProto(m)
 		if err != nil {
@@ -56,7 +59,7 @@ func (f *tapFilter) offer(typ MetricType, name, tags []byte, value, rate float64
 	if !found {
 		return
 	}
-	if f.held.Load() >= maxTapped { // full until the next report: no lock
+	if f.paused || f.held.Load() >= maxTapped { // full until the next report: no lock
 		f.lost.Add(1)
 		return
 	}

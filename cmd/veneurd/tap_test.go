@@ -178,9 +178,9 @@ sink "blackhole" "null" {}
 	waitTapped(t, d, "source.dogstatsd.in", 0)
 }
 
-// TestStalledTapLosesTapLinesNotData holds a tap open that never reads
-// while a sink receives 40,000 points a flush: the tap loses lines and
-// counts them, and the sink still gets every sample, exactly.
+// TestStalledTapLosesTapLinesNotData holds taps open that never read, on a
+// sink that receives 40,000 points a flush and on its source: the taps lose
+// lines and count them, and the sink still gets every sample, exactly.
 func TestStalledTapLosesTapLinesNotData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
@@ -207,6 +207,16 @@ sink "localfile" "out" { path = %q }
 	c.(*net.TCPConn).SetReadBuffer(4096)
 	fmt.Fprintf(c, "GET /api/tap?block=sink.localfile.out HTTP/1.1\r\nHost: veneurd\r\n\r\n")
 	waitTapped(t, d, "sink.localfile.out", 1)
+	// And one on the source, for every name: once its buffer is full, the
+	// source only counts what it would copy.
+	sc, err := net.Dial("tcp", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(sc, "GET /api/tap?block=source.dogstatsd.in HTTP/1.1\r\nHost: veneurd\r\n\r\n")
+	waitTapped(t, d, "source.dogstatsd.in", 1)
 
 	const series, rounds = 40_000, 3
 	uc, err := net.Dial("udp", udp)
@@ -236,8 +246,8 @@ sink "localfile" "out" { path = %q }
 			t.Errorf("flood.c%d = %v, want %d", i, got, rounds)
 		}
 	}
-	if n := d.WaitMetric(`veneur_tap_lines_dropped_total{block="sink.localfile.out"}`, 10*time.Second, func(v float64) bool { return v > 0 }); n <= 0 {
-		t.Errorf("the stalled tap lost no line")
+	for _, block := range []string{"sink.localfile.out", "source.dogstatsd.in"} {
+		d.WaitMetric(`veneur_tap_lines_dropped_total{block="`+block+`"}`, 10*time.Second, func(v float64) bool { return v > 0 })
 	}
 	if drops, _ := d.Metric(`veneur_sink_flush_error_total{sink="sink.localfile.out"}`); drops != 0 {
 		t.Errorf("%v failed flushes", drops)

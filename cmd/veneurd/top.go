@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/core/status"
+	"github.com/veneurd/veneurd/internal/human"
 )
 
 // ANSI sequences of the live screen: the alternate screen keeps the user's
@@ -373,7 +373,7 @@ func renderTop(st *status.Status, v topView) []string {
 		add("flush: none yet")
 	} else {
 		add("flush %s: %s series, %s points in %s, %s with sinks",
-			topClock(f.At, now, loc), humanCount(f.Series), humanCount(f.Points),
+			topClock(f.At, now, loc), human.Count(f.Series), human.Count(f.Points),
 			topSeconds(f.DurationSeconds), topSeconds(f.TotalDurationSeconds))
 	}
 
@@ -399,7 +399,7 @@ func renderTop(st *status.Status, v topView) []string {
 	if f := st.Forward; f != nil {
 		w := fmt.Sprintf("forward (%s) to %d members: %d pending", orDash(f.Protocol), len(f.Members), f.Pending)
 		if e := sumCounts(f.Errors); e > 0 {
-			w += fmt.Sprintf(", %s errors (%s)", humanCount(e), countsText(f.Errors))
+			w += fmt.Sprintf(", %s errors (%s)", human.Count(e), countsText(f.Errors))
 		}
 		lines = append(lines, "", w)
 	}
@@ -411,13 +411,13 @@ func renderTop(st *status.Status, v topView) []string {
 		if st.Forward == nil {
 			lines = append(lines, "")
 		}
-		add("receive on %s, %s: %s series/s, %s in all", r.Address, mode, humanRate(r.SeriesPerSecond), humanCount(r.Series))
+		add("receive on %s, %s: %s series/s, %s in all", r.Address, mode, human.Rate(r.SeriesPerSecond), human.Count(r.Series))
 	}
 
 	if len(st.DropRules) > 0 {
 		rows := make([][]string, len(st.DropRules))
 		for i, r := range st.DropRules {
-			rows[i] = []string{r.Name, humanCount(r.Dropped), humanRate(r.PerSecond)}
+			rows[i] = []string{r.Name, human.Count(r.Dropped), human.Rate(r.PerSecond)}
 		}
 		lines = append(lines, "")
 		lines = append(lines, nameTable([]string{"DROP RULE", "DROPPED", "PER SEC"}, rows, width)...)
@@ -426,7 +426,7 @@ func renderTop(st *status.Status, v topView) []string {
 		names := st.TopNames[:min(len(st.TopNames), topTopNames)]
 		rows := make([][]string, len(names))
 		for i, n := range names {
-			rows[i] = []string{n.Name, humanCount(n.Series)}
+			rows[i] = []string{n.Name, human.Count(n.Series)}
 		}
 		lines = append(lines, "")
 		lines = append(lines, nameTable([]string{"TOP NAMES", "SERIES"}, rows, width)...)
@@ -464,15 +464,15 @@ func topBlocks(st *status.Status) []topBlock {
 	for _, s := range st.Sources {
 		state := blockState(s.Plugin, false, st)
 		bs = append(bs, topBlock{p: s.Plugin, kind: "source", state: state, cells: []string{
-			s.Address, "source", state, humanRate(s.ReceivedPerSecond), humanRate(s.ProcessedPerSecond),
-			humanCount(s.Errors), dropsText(s.Dropped), humanCount(s.Restarts), pidText(s.Pid),
+			s.Address, "source", state, human.Rate(s.ReceivedPerSecond), human.Rate(s.ProcessedPerSecond),
+			human.Count(s.Errors), dropsText(s.Dropped), human.Count(s.Restarts), pidText(s.Pid),
 		}})
 	}
 	for _, s := range st.Sinks {
 		state := blockState(s.Plugin, true, st)
 		bs = append(bs, topBlock{p: s.Plugin, kind: "sink", state: state, cells: []string{
-			s.Address, "sink", state, humanRate(s.PointsPerSecond), "-",
-			humanCount(s.FlushErrors), dropsText(s.Dropped), humanCount(s.Restarts), pidText(s.Pid),
+			s.Address, "sink", state, human.Rate(s.PointsPerSecond), "-",
+			human.Count(s.FlushErrors), dropsText(s.Dropped), human.Count(s.Restarts), pidText(s.Pid),
 		}})
 	}
 	return bs
@@ -620,7 +620,7 @@ func dropsText(counts map[string]uint64) string {
 			top = r
 		}
 	}
-	return humanCount(total) + " " + strings.TrimPrefix(top, "dropped_")
+	return human.Count(total) + " " + strings.TrimPrefix(top, "dropped_")
 }
 
 func sumCounts(counts map[string]uint64) uint64 {
@@ -645,7 +645,7 @@ func countsText(counts map[string]uint64) string {
 	})
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + " " + humanCount(counts[k])
+		parts[i] = k + " " + human.Count(counts[k])
 	}
 	return strings.Join(parts, ", ")
 }
@@ -662,43 +662,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// humanCount writes n as at most six characters: 999, 1.2k, 34.5M.
-func humanCount(n uint64) string {
-	if n < 1000 {
-		return strconv.FormatUint(n, 10)
-	}
-	return humanScaled(float64(n))
-}
-
-// humanRate writes a rate as at most six characters: 0, 2.5, 990.1, 260,
-// 1.2k, 34.5M; a whole rate has no decimals.
-func humanRate(v float64) string {
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		return "?"
-	case v < 0:
-		return "-" + humanRate(-v)
-	case v == math.Trunc(v) && v < 1000:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v < 999.95: // what %.1f would not round up to 1000.0
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	return humanScaled(v)
-}
-
-// humanScaled writes v >= 999.95 with one decimal and the unit that keeps
-// it under 1000.
-func humanScaled(v float64) string {
-	const units = "kMGTPE"
-	for i := range len(units) {
-		v /= 1000
-		if v < 999.95 || i == len(units)-1 {
-			return strconv.FormatFloat(v, 'f', 1, 64) + units[i:i+1]
-		}
-	}
-	panic("unreachable")
 }
 
 // topAgo writes a duration to the second, as people read it: 42s, 10m3s,

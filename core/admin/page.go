@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/veneurd/veneurd/core/status"
+	"github.com/veneurd/veneurd/internal/human"
 )
 
 // The page is one server-rendered document: the graph is SVG laid out here,
@@ -26,9 +27,9 @@ import (
 var pageSource string
 
 var page = template.Must(template.New("page").Funcs(template.FuncMap{
-	"count":    humanCount,
-	"rate":     humanRate,
-	"dur":      humanDuration,
+	"count":    human.Count,
+	"rate":     human.Rate,
+	"dur":      human.Duration,
 	"when":     formatTime,
 	"ago":      ago,
 	"kv":       sortedCounts,
@@ -213,7 +214,7 @@ func layout(st *status.Status, now time.Time) graph {
 		if from == nil || to == nil || from == to {
 			continue
 		}
-		g := &edge{From: e.From, To: e.To, Rate: e.PerSecond, Label: humanRate(e.PerSecond) + " " + e.Unit + "/s"}
+		g := &edge{From: e.From, To: e.To, Rate: e.PerSecond, Label: human.Rate(e.PerSecond) + " " + e.Unit + "/s"}
 		if math.IsNaN(g.Rate) || math.IsInf(g.Rate, 0) {
 			g.Rate = 0
 		}
@@ -362,7 +363,7 @@ func stateLine(p status.Plugin) []span {
 	if p.Restarts > 0 {
 		restarts = "warn"
 	}
-	return append(l, span{"  restarts ", "label"}, span{humanCount(p.Restarts), restarts})
+	return append(l, span{"  restarts ", "label"}, span{human.Count(p.Restarts), restarts})
 }
 
 // errorLine is a plugin node's last error and how long ago, or nil.
@@ -385,7 +386,7 @@ func droppedLine(m map[string]uint64) []span {
 	}
 	l := []span{{"dropped", "label"}}
 	for _, kv := range kvs {
-		l = append(l, span{" " + reason(kv.Key) + " ", "label"}, span{humanCount(kv.Value), "warn"})
+		l = append(l, span{" " + reason(kv.Key) + " ", "label"}, span{human.Count(kv.Value), "warn"})
 	}
 	return l
 }
@@ -393,9 +394,9 @@ func droppedLine(m map[string]uint64) []span {
 func sourceNode(s status.Source, now time.Time) *node {
 	n := newNode("source", pluginState(s.Plugin), s.Address,
 		stateLine(s.Plugin),
-		[]span{{"in ", "label"}, {humanRate(s.ReceivedPerSecond) + "/s", "value"},
-			{"  aggregated ", "label"}, {humanRate(s.ProcessedPerSecond) + "/s", "value"}},
-		[]span{{"errors ", "label"}, {humanCount(s.Errors), countClass(s.Errors)},
+		[]span{{"in ", "label"}, {human.Rate(s.ReceivedPerSecond) + "/s", "value"},
+			{"  aggregated ", "label"}, {human.Rate(s.ProcessedPerSecond) + "/s", "value"}},
+		[]span{{"errors ", "label"}, {human.Count(s.Errors), countClass(s.Errors)},
 			{"  listen ", "label"}, {listenSummary(s.Listen), "value"}},
 		droppedLine(s.Dropped),
 		errorLine(s.Plugin, now))
@@ -407,10 +408,10 @@ func sourceNode(s status.Source, now time.Time) *node {
 func sinkNode(s status.Sink, now time.Time) *node {
 	n := newNode("sink", pluginState(s.Plugin), s.Address,
 		stateLine(s.Plugin),
-		[]span{{"last flush ", "label"}, {humanCount(s.LastFlushPoints) + " points", "value"},
-			{" in ", "label"}, {humanDuration(s.LastFlushSeconds), "value"}},
-		[]span{{"flushed ", "label"}, {humanCount(s.Flushed), "value"},
-			{"  failed flushes ", "label"}, {humanCount(s.FlushErrors), countClass(s.FlushErrors)}},
+		[]span{{"last flush ", "label"}, {human.Count(s.LastFlushPoints) + " points", "value"},
+			{" in ", "label"}, {human.Duration(s.LastFlushSeconds), "value"}},
+		[]span{{"flushed ", "label"}, {human.Count(s.Flushed), "value"},
+			{"  failed flushes ", "label"}, {human.Count(s.FlushErrors), countClass(s.FlushErrors)}},
 		droppedLine(s.Dropped),
 		errorLine(s.Plugin, now))
 	n.HasProcess, n.Pid, n.Restarts = true, s.Pid, s.Restarts
@@ -432,7 +433,7 @@ func forwardNode(f *status.Forward) *node {
 			if i > 0 {
 				errs = append(errs, span{" ", "label"})
 			}
-			errs = append(errs, span{kv.Key + " ", "label"}, span{humanCount(kv.Value), "warn"})
+			errs = append(errs, span{kv.Key + " ", "label"}, span{human.Count(kv.Value), "warn"})
 		}
 	}
 	pending := "value"
@@ -452,8 +453,8 @@ func receiveNode(r *status.Receive) *node {
 	}
 	return newNode("receive", stateRunning, status.NodeReceive,
 		[]span{{"on ", "label"}, {r.Address, "value"}},
-		[]span{{"series ", "label"}, {humanRate(r.SeriesPerSecond) + "/s", "value"},
-			{"  total ", "label"}, {humanCount(r.Series), "value"}},
+		[]span{{"series ", "label"}, {human.Rate(r.SeriesPerSecond) + "/s", "value"},
+			{"  total ", "label"}, {human.Count(r.Series), "value"}},
 		[]span{{role, "label"}})
 }
 
@@ -462,11 +463,11 @@ func receiveNode(r *status.Receive) *node {
 // sinks.
 func pipelineNode(st *status.Status) *node {
 	lines := [][]span{
-		{{"aggregates every ", "label"}, {humanDuration(st.Config.IntervalSeconds), "value"}},
-		{{"last flush ", "label"}, {humanCount(st.Flush.Series) + " series", "value"},
-			{" → ", "label"}, {humanCount(st.Flush.Points) + " points", "value"}},
-		{{"took ", "label"}, {humanDuration(st.Flush.DurationSeconds), "value"},
-			{", with delivery ", "label"}, {humanDuration(st.Flush.TotalDurationSeconds), "value"}},
+		{{"aggregates every ", "label"}, {human.Duration(st.Config.IntervalSeconds), "value"}},
+		{{"last flush ", "label"}, {human.Count(st.Flush.Series) + " series", "value"},
+			{" → ", "label"}, {human.Count(st.Flush.Points) + " points", "value"}},
+		{{"took ", "label"}, {human.Duration(st.Flush.DurationSeconds), "value"},
+			{", with delivery ", "label"}, {human.Duration(st.Flush.TotalDurationSeconds), "value"}},
 	}
 	if l := limitsLine(st.Limits); l != nil {
 		lines = append(lines, l)
@@ -477,7 +478,7 @@ func pipelineNode(st *status.Status) *node {
 	}
 	for _, r := range st.DropRules {
 		lines = append(lines, []span{{"× ", "warn"}, {r.Name, "name"},
-			{" " + humanCount(r.Dropped), countClass(r.Dropped)}, {" · " + humanRate(r.PerSecond) + "/s", "label"}})
+			{" " + human.Count(r.Dropped), countClass(r.Dropped)}, {" · " + human.Rate(r.PerSecond) + "/s", "label"}})
 	}
 	lines = append(lines, []span{{"routes", "head"}})
 	if len(st.Routes) == 0 {
@@ -497,10 +498,10 @@ func limitsLine(l status.Limits) []span {
 	}
 	s := []span{{"limits", "label"}}
 	if l.MaxSeries > 0 {
-		s = append(s, span{" series ", "label"}, span{humanCount(uint64(l.MaxSeries)), "value"})
+		s = append(s, span{" series ", "label"}, span{human.Count(uint64(l.MaxSeries)), "value"})
 	}
 	if l.MaxSeriesPerName > 0 {
-		s = append(s, span{" per name ", "label"}, span{humanCount(uint64(l.MaxSeriesPerName)), "value"})
+		s = append(s, span{" per name ", "label"}, span{human.Count(uint64(l.MaxSeriesPerName)), "value"})
 	}
 	return s
 }
@@ -588,73 +589,6 @@ func sortedCounts(m map[string]uint64) []kv {
 	return out
 }
 
-// humanCount is u in at most four characters and a unit: 999, 1.2k, 12k,
-// 120k, 1.2M.
-func humanCount(u uint64) string {
-	if u < 1000 {
-		return strconv.FormatUint(u, 10)
-	}
-	return humanFloat(float64(u))
-}
-
-// humanRate is a rate per second: like humanCount, with a decimal below 10
-// (2.5), two significant digits below 1 (0.25).
-func humanRate(v float64) string {
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		return "?"
-	case v < 0:
-		return "-" + humanRate(-v)
-	case v == 0:
-		return "0"
-	case v < 0.01:
-		return "<0.01"
-	case v < 1:
-		return strconv.FormatFloat(v, 'g', 2, 64)
-	case v < 9.95:
-		return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0")
-	case v < 999.5:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return humanFloat(v)
-}
-
-// humanFloat is v >= 999.5 with a unit prefix.
-func humanFloat(v float64) string {
-	units := []string{"", "k", "M", "G", "T", "P", "E"}
-	i := 0
-	for v >= 999.5 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	if v < 9.95 {
-		return strconv.FormatFloat(v, 'f', 1, 64) + units[i]
-	}
-	return strconv.FormatFloat(v, 'f', 0, 64) + units[i]
-}
-
-// humanDuration is a duration in seconds in the unit that reads best:
-// 340 µs, 3.2 ms, 12 ms, 2.5 s, 10 s, 2m30s.
-func humanDuration(sec float64) string {
-	switch {
-	case math.IsNaN(sec) || math.IsInf(sec, 0) || sec < 0:
-		return "?"
-	case sec == 0:
-		return "0"
-	case sec < 0.001:
-		return strconv.FormatFloat(sec*1e6, 'f', 0, 64) + " µs"
-	case sec < 0.00995:
-		return strconv.FormatFloat(sec*1e3, 'f', 1, 64) + " ms"
-	case sec < 0.9995:
-		return strconv.FormatFloat(sec*1e3, 'f', 0, 64) + " ms"
-	case sec < 9.95:
-		return strings.TrimSuffix(strconv.FormatFloat(sec, 'f', 1, 64), ".0") + " s"
-	case sec < 59.5:
-		return strconv.FormatFloat(sec, 'f', 0, 64) + " s"
-	}
-	return time.Duration(math.Round(sec) * float64(time.Second)).String()
-}
-
 // formatTime is t in UTC to the second, or a dash when it is zero.
 func formatTime(t time.Time) string {
 	if t.IsZero() {
@@ -690,7 +624,7 @@ func humanLimit(l int) string {
 	if l <= 0 {
 		return "none"
 	}
-	return humanCount(uint64(l))
+	return human.Count(uint64(l))
 }
 
 // percent is part of whole, 0 to 100, for the width of a bar.

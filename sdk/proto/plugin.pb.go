@@ -79,8 +79,12 @@ func (Matcher_Kind) EnumDescriptor() ([]byte, []int) {
 // TapRequest names the samples to copy: those whose name one of names
 // matches; none is no tap.
 type TapRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Names         []*Matcher             `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Names []*Matcher             `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
+	// The taps' readers are behind: the source counts the samples the names
+	// match as lost (Batch.tap_lost) rather than copying them, until a
+	// request without it.
+	Paused        bool `protobuf:"varint,2,opt,name=paused,proto3" json:"paused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +124,13 @@ func (x *TapRequest) GetNames() []*Matcher {
 		return x.Names
 	}
 	return nil
+}
+
+func (x *TapRequest) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
 }
 
 // TappedSample is a sample a source read, as it read it.
@@ -1719,10 +1730,11 @@ var File_sdk_proto_plugin_proto protoreflect.FileDescriptor
 
 const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x16sdk/proto/plugin.proto\x12\x11veneurd.plugin.v1\">\n" +
+	"\x16sdk/proto/plugin.proto\x12\x11veneurd.plugin.v1\"V\n" +
 	"\n" +
 	"TapRequest\x120\n" +
-	"\x05names\x18\x01 \x03(\v2\x1a.veneurd.plugin.v1.MatcherR\x05names\"t\n" +
+	"\x05names\x18\x01 \x03(\v2\x1a.veneurd.plugin.v1.MatcherR\x05names\x12\x16\n" +
+	"\x06paused\x18\x02 \x01(\bR\x06paused\"t\n" +
 	"\fTappedSample\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04tags\x18\x02 \x01(\tR\x04tags\x12\x12\n" +
