@@ -114,25 +114,34 @@ run_routing_throughput() {
   done
 }
 
-# tap_throughput: T1 with a tap that never reads (a curl stopped with
-# SIGSTOP: its socket fills, then the tap loses lines) on the sink, and on
-# the source for every name, against T1 untapped, in alternating runs.
+# stall_tap BLOCK: a tap on BLOCK that never reads: a curl stopped with
+# SIGSTOP, whose socket fills; "none" for no tap. release_tap ends it.
+stall_tap() {
+  tap=
+  [[ $1 == none ]] && return
+  curl -sN "http://$admin/api/tap?block=$1" >/dev/null &
+  tap=$!
+  sleep 1 # the tap is set in the source process
+  kill -STOP "$tap"
+}
+release_tap() {
+  [[ -z $tap ]] && return
+  kill -CONT "$tap"; kill "$tap"; wait "$tap" 2>/dev/null || true
+}
+
+# tap_throughput: T1 with a tap that never reads (its socket fills, then
+# the tap loses lines) on the sink, and on the source for every name,
+# against T1 untapped, in alternating runs.
 run_tap_throughput() {
   scenario "TAP: T1 untapped, with a stalled tap on the sink, and with one on the source (every name), in alternating runs"
   for _ in $(seq "$runs"); do
     for kind in none sink.blackhole.null source.dogstatsd.bench; do
       start_daemon 10s
-      tap=
-      if [[ $kind != none ]]; then
-        curl -sN "http://$admin/api/tap?block=$kind" >/dev/null &
-        tap=$!
-        sleep 1 # the tap is set in the source process
-        kill -STOP "$tap"
-      fi
+      stall_tap "$kind"
       result=$(bench -rate 1000000 -duration 5s -find-max | tail -1)
       lost=$(metric "veneur_tap_lines_dropped_total{block=\"$kind\"}")
       echo "$result" | sed "s/^{/{\"tap\":\"$kind\",\"tap_lines_dropped\":${lost:-0},/"
-      if [[ -n $tap ]]; then kill -CONT "$tap"; kill "$tap"; wait "$tap" 2>/dev/null || true; fi
+      release_tap
       stop_daemon
     done
   done
@@ -146,15 +155,9 @@ run_tap_efficiency() {
   for _ in $(seq "$runs"); do
     for kind in none sink.blackhole.null source.dogstatsd.bench; do
       start_daemon 10s
-      tap=
-      if [[ $kind != none ]]; then
-        curl -sN "http://$admin/api/tap?block=$kind" >/dev/null &
-        tap=$!
-        sleep 1
-        kill -STOP "$tap"
-      fi
-      bench -rate 200000 -duration 10s -settle 12s | tail -1 | sed "s/^{/{\"tap\":\"$kind\",/"
-      if [[ -n $tap ]]; then kill -CONT "$tap"; kill "$tap"; wait "$tap" 2>/dev/null || true; fi
+      stall_tap "$kind"
+      bench -rate 200000 -duration "${TAP_DURATION:-30s}" -settle 12s | tail -1 | sed "s/^{/{\"tap\":\"$kind\",/"
+      release_tap
       stop_daemon
     done
   done

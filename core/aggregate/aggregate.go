@@ -88,6 +88,21 @@ type Aggregator struct {
 	checks  map[string]*sdk.ServiceCheck
 	dropped [drops]uint64 // points not emitted, by reason, since TakeDropped
 	last    FlushStats
+	// names are the flush workers' name counters, kept between flushes
+	// (each is half a megabyte).
+	names []*nameCounter
+}
+
+// nameCounter returns flush worker i's name counter, emptied. Flushes are
+// one at a time.
+func (a *Aggregator) nameCounter(i int) *nameCounter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(a.names) <= i {
+		a.names = append(a.names, &nameCounter{})
+	}
+	a.names[i].reset()
+	return a.names[i]
 }
 
 // FlushStats says what a flush held.
@@ -97,7 +112,7 @@ type FlushStats struct {
 	Series    uint64
 	Forwarded uint64
 	// TopNames are the names with the most series, most first, at most
-	// TopNames of them.
+	// TopNames of them; their counts are estimates (see nameCounter).
 	TopNames []NameCount
 }
 
@@ -288,7 +303,7 @@ func (a *Aggregator) FlushToEach(emitters []Emitter) []*pb.Event {
 	}
 	ems := make([]*emission, len(emitters))
 	for i, e := range emitters {
-		ems[i] = &emission{e: e, cfg: cfg, imports: imports, forward: forward, names: map[string]uint64{}}
+		ems[i] = &emission{e: e, cfg: cfg, imports: imports, forward: forward, names: a.nameCounter(i)}
 	}
 	if len(cfg.ExtendTags) > 0 {
 		// Extended tags may make one series of several: the imported ones
@@ -401,43 +416,22 @@ type emission struct {
 	forward         func(frame []byte) // set on a local
 	frame           []byte             // records to forward, not yet handed over
 	// names counts series by name, and forwarded the series forwarded.
-	names     map[string]uint64
+	names     *nameCounter
 	forwarded uint64
 }
 
-// count counts a series under its name. The key is a slice of the series'
-// key, kept only until the flush ends (flushStats copies the few it keeps).
-func (em *emission) count(se *state.Series) {
-	em.names[se.Name()]++
-}
+// count counts a series under its name, for the flush's top names.
+func (em *emission) count(se *state.Series) { em.names.add(se.Name()) }
 
 // flushStats sums what the emissions of a flush counted.
 func flushStats(ems []*emission) FlushStats {
 	var st FlushStats
-	names := ems[0].names
+	counters := make([]*nameCounter, len(ems))
 	for i, em := range ems {
 		st.Forwarded += em.forwarded
-		if i > 0 {
-			for n, c := range em.names {
-				names[n] += c
-			}
-		}
+		counters[i] = em.names
 	}
-	for n, c := range names {
-		st.Series += c
-		if len(st.TopNames) == TopNames && c <= st.TopNames[TopNames-1].Series {
-			continue
-		}
-		i := sort.Search(len(st.TopNames), func(i int) bool {
-			t := st.TopNames[i]
-			return t.Series < c || (t.Series == c && t.Name > n)
-		})
-		if len(st.TopNames) < TopNames {
-			st.TopNames = append(st.TopNames, NameCount{})
-		}
-		copy(st.TopNames[i+1:], st.TopNames[i:])
-		st.TopNames[i] = NameCount{Name: strings.Clone(n), Series: c}
-	}
+	st.TopNames, st.Series = mergeNames(counters)
 	return st
 }
 

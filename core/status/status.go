@@ -47,7 +47,9 @@ type Status struct {
 	// the series the daemon merges in an interval.
 	Limits Limits `json:"limits"`
 	// TopNames are the series names with the most series in the last
-	// flushed interval, most first.
+	// flushed interval, most first. The counts are estimates made in fixed
+	// memory: never under the true count, over it by at most about 80 per
+	// million series in the interval.
 	TopNames []NameCount `json:"top_names"`
 	// Edges are the graph's edges with their rates: source -> pipeline,
 	// receive -> pipeline, pipeline -> sink and pipeline -> forward.
