@@ -13,7 +13,9 @@
 //	forward/     the forwarding protocol between tiers: Forwarder and Receiver
 //	discovery/   a tier's members: a static list, or Consul's passing instances
 //	telemetry/   veneurd's own metrics under Veneur's names
-//	admin/       the admin HTTP interface
+//	status/      what /api/status, the status page and veneurd top say of the
+//	             running pipeline (status.go fills it, sampling rates each second)
+//	admin/       the admin HTTP interface: the status page, /api/status, taps
 //
 // Beside core, in internal/: state/ (an interval's mergeable series state and
 // its packed records), tdigest/, and proc/ (the one reader of /proc, through
@@ -36,8 +38,10 @@
 // sink with a tag policy gets its own copy of its points, as the policy
 // leaves them. The chunks stream to every sink process concurrently, each
 // sink within its flush_timeout. Sinks receive a large flush part by part.
-// Drop rules act earlier: every source process applies them as it reads
-// (sdk's Writer), so a dropped sample is never aggregated. A source's Run stream carries the rest: counts, events
+// Drop rules and series limits act earlier: every source process applies
+// them as it reads (sdk's Writer, through its table's admit), so a dropped
+// sample is never aggregated, and a flood of new series costs a source a
+// lookup per sample, not memory. A source's Run stream carries the rest: counts, events
 // and service checks (Server.ingest). The t-digest and the state records
 // live in internal/ because both sides of the boundary use them and sdk must
 // not import core.
@@ -62,6 +66,13 @@
 // dies is restarted with backoff and its configuration re-sent; a flush that
 // failed because its sink died is retried once on the new process, or held
 // and delivered before the next flush when the process is not back in time.
+//
+// Seeing it: Server.Status describes every block, the rates along the
+// pipeline's edges and the last flush (its top names estimated by the
+// Aggregator as it emits). A tap (tap.go) copies what flows through one block
+// to a bounded buffer: a sink's chunks decoded beside its delivery, or the
+// samples a source process copies as it reads them; a reader that falls
+// behind loses lines, never data.
 //
 // Reload (Apply): the new config is loaded and its new plugin processes
 // started before anything changes. Blocks are matched by address and config

@@ -119,7 +119,11 @@ type Writer interface {
 	// rate) is not aggregated but counted as a rejected metric, reason
 	// invalid_value, and a rate out of range as invalid_rate. A sample that
 	// one of the pipeline's drop rules takes is discarded and counted under
-	// its rule (veneur.worker.metrics_dropped_total).
+	// its rule (veneur.worker.metrics_dropped_total), and so is a sample of
+	// a series new in the interval past the source's series limits (reason
+	// series_limit). A tap (veneurd tap -source) gets a copy of the sample
+	// as written. A source gets all of this from the Writer: it does
+	// nothing for it.
 	Metric(typ MetricType, scope Scope, name, tags []byte, value, rate float64)
 	Event(e Event)
 	ServiceCheck(c ServiceCheck)
