@@ -93,7 +93,6 @@ func (s *Server) flush(t time.Time) <-chan struct{} {
 	finish(rfs...)
 	s.countPolicyDrops(sinks, rfs)
 	s.flushDuration.Set(float64(time.Since(start).Nanoseconds()))
-	s.flushNanos.Store(time.Since(start).Nanoseconds())
 	s.lastFlush.Store(t.UnixNano())
 	s.log.Debug("flush", "points", byType[0]+byType[1]+byType[2]+byType[3], "events", len(events),
 		"aggregate_duration", time.Since(start))

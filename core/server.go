@@ -68,9 +68,9 @@ type Server struct {
 	startedAt time.Time
 	rates     *rates // sampled while the pipeline runs
 	// lastFlush is the end of the last flushed interval, Unix
-	// nanoseconds, and flushNanos its flush's duration.
-	lastFlush, flushNanos atomic.Int64
-	flushPoints           atomic.Uint64
+	// nanoseconds, and flushPoints the points it emitted.
+	lastFlush   atomic.Int64
+	flushPoints atomic.Uint64
 
 	processed     telemetry.Counter
 	seriesLimited telemetry.Counter
@@ -99,24 +99,6 @@ type sourceCounts struct {
 	// limited are the names that hit a series limit since the last flush,
 	// lastLimited those of the interval before it.
 	limited, lastLimited []string
-}
-
-// add counts b.
-func (c *sourceCounts) add(b *pb.Batch) {
-	c.received.Add(b.Received)
-	c.processed.Add(b.Processed)
-	for _, e := range b.Errors {
-		c.errors.Add(e.Count)
-	}
-	for _, d := range b.Dropped {
-		c.droppedByRule.Add(d.Count)
-	}
-	c.seriesLimit.Add(b.SeriesLimited)
-	if len(b.LimitedNames) > 0 {
-		c.mu.Lock()
-		c.limited = append(c.limited, b.LimitedNames...)
-		c.mu.Unlock()
-	}
 }
 
 // endInterval returns the names that hit a limit in the interval that
@@ -368,8 +350,7 @@ func (s *Server) startSource(b *config.PluginBlock) (*liveSource, error) {
 	counts := &sourceCounts{}
 	addr := b.Address()
 	h := pluginhost.SourceHandlers{Batch: func(batch *pb.Batch) {
-		counts.add(batch)
-		s.ingest(batch)
+		s.ingest(counts, batch)
 		if len(batch.Tapped) > 0 || batch.TapLost > 0 {
 			s.tapSamples(addr, batch)
 		}
@@ -416,30 +397,47 @@ func (s *Server) stateParams() *pb.StateParams {
 }
 
 // ingest takes what a source sends besides its state: counts, events and
-// service checks.
-func (s *Server) ingest(b *pb.Batch) {
+// service checks. The counts go to the self-metrics and, when the batch is
+// a source's (c is not nil), to that source's own.
+func (s *Server) ingest(c *sourceCounts, b *pb.Batch) {
 	s.processed.Add(b.Processed)
 	for _, e := range b.Events {
 		s.agg.AddEvent(e)
 	}
-	for _, c := range b.ServiceChecks {
-		s.agg.AddServiceCheck(sdk.ServiceCheckFromProto(c))
+	for _, sc := range b.ServiceChecks {
+		s.agg.AddServiceCheck(sdk.ServiceCheckFromProto(sc))
 	}
+	var errs, dropped uint64
 	for _, e := range b.Errors {
 		s.tel.Counter(telemetry.PacketErrors, "packet_type:"+e.PacketType, "reason:"+e.Reason).Add(e.Count)
+		errs += e.Count
 	}
 	for _, d := range b.Dropped {
 		s.tel.Counter(telemetry.MetricsDropped, "reason:dropped_by_rule", "rule:"+d.Rule).Add(d.Count)
+		dropped += d.Count
 	}
 	if b.SeriesLimited > 0 {
 		s.seriesLimited.Add(b.SeriesLimited)
 	}
 	if b.Received > 0 {
-		c, ok := s.received.Load(b.Protocol)
+		rc, ok := s.received.Load(b.Protocol)
 		if !ok {
-			c, _ = s.received.LoadOrStore(b.Protocol, s.tel.Counter(telemetry.ReceivedPerProtocol, "protocol:"+b.Protocol))
+			rc, _ = s.received.LoadOrStore(b.Protocol, s.tel.Counter(telemetry.ReceivedPerProtocol, "protocol:"+b.Protocol))
 		}
-		c.(telemetry.Counter).Add(b.Received)
+		rc.(telemetry.Counter).Add(b.Received)
+	}
+	if c == nil {
+		return
+	}
+	c.received.Add(b.Received)
+	c.processed.Add(b.Processed)
+	c.errors.Add(errs)
+	c.droppedByRule.Add(dropped)
+	c.seriesLimit.Add(b.SeriesLimited)
+	if len(b.LimitedNames) > 0 {
+		c.mu.Lock()
+		c.limited = append(c.limited, b.LimitedNames...)
+		c.mu.Unlock()
 	}
 }
 

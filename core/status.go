@@ -152,7 +152,7 @@ func (s *Server) Status() *status.Status {
 	if ts := s.lastFlush.Load(); ts > 0 {
 		st.Flush.At = time.Unix(0, ts)
 	}
-	st.Flush.DurationSeconds = time.Duration(s.flushNanos.Load()).Seconds()
+	st.Flush.DurationSeconds = s.flushDuration.Value() / 1e9
 	st.Flush.TotalDurationSeconds = s.flushTotal.Value() / 1e9
 	st.Flush.Points = s.flushPoints.Load()
 	last := s.agg.LastFlush()

@@ -90,9 +90,9 @@ func (t *Tap) loseOne() {
 // running pipeline) for the names name matches.
 func (s *Server) Tap(address string, name match.Matcher) (*Tap, error) {
 	s.mu.Lock()
-	var isSource, found bool
+	found := false
 	for _, src := range s.sources {
-		found, isSource = found || src.Address() == address, isSource || src.Address() == address
+		found = found || src.Address() == address
 	}
 	for _, k := range s.sinks {
 		found = found || k.Address() == address
@@ -101,6 +101,7 @@ func (s *Server) Tap(address string, name match.Matcher) (*Tap, error) {
 	if !found {
 		return nil, fmt.Errorf("the pipeline has no source or sink %q", address)
 	}
+	isSource := strings.HasPrefix(address, "source.")
 	t := &Tap{s: s, block: address, source: isSource, name: name, points: make(chan status.TapPoint, tapBuffer),
 		counted: s.tel.Counter(TapLinesDropped, "block:"+address)}
 	// A source's process copies samples from the time it has the request:
@@ -139,13 +140,9 @@ func (s *Server) tapRequest(address string, more ...*Tap) *pb.TapRequest {
 	req := &pb.TapRequest{Paused: s.tapPaused[address]}
 	s.tapMu.Unlock()
 	for _, t := range append(s.tapsOn(address), more...) {
-		req.Names = append(req.Names, matcherToProto(t.name))
+		req.Names = append(req.Names, sdk.MatcherToProto(t.name))
 	}
 	return req
-}
-
-func matcherToProto(m match.Matcher) *pb.Matcher {
-	return &pb.Matcher{Kind: pb.Matcher_Kind(m.Kind), Value: m.Value, Unset: m.Unset}
 }
 
 // tappable is a source process that can be tapped.

@@ -126,7 +126,7 @@ func TestTrialAgreesWithAFlush(t *testing.T) {
 		for _, c := range checks {
 			res, err := trial.ServiceCheck(c)
 			check(res, err)
-			s.ingest(&pb.Batch{ServiceChecks: []*pb.ServiceCheck{sdk.ServiceCheckToProto(&c)}})
+			s.ingest(nil, &pb.Batch{ServiceChecks: []*pb.ServiceCheck{sdk.ServiceCheckToProto(&c)}})
 		}
 		for _, r := range records {
 			s.mergeState(r)

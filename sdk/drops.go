@@ -18,9 +18,9 @@ func DropRulesToProto(d match.Drops) []*pb.DropRule {
 	for i, r := range d {
 		pr := &pb.DropRule{Name: r.Name}
 		for _, c := range r.Match {
-			pc := &pb.Condition{Name: matcherToProto(c.Name)}
+			pc := &pb.Condition{Name: MatcherToProto(c.Name)}
 			for _, t := range c.Tags {
-				pc.Tags = append(pc.Tags, matcherToProto(t))
+				pc.Tags = append(pc.Tags, MatcherToProto(t))
 			}
 			pr.Match = append(pr.Match, pc)
 		}
@@ -29,7 +29,8 @@ func DropRulesToProto(d match.Drops) []*pb.DropRule {
 	return out
 }
 
-func matcherToProto(m match.Matcher) *pb.Matcher {
+// MatcherToProto encodes a matcher, as drop rules and taps send it.
+func MatcherToProto(m match.Matcher) *pb.Matcher {
 	return &pb.Matcher{Kind: pb.Matcher_Kind(m.Kind), Value: m.Value, Unset: m.Unset}
 }
 
