@@ -62,26 +62,47 @@ func Binary(t testing.TB) string {
 }
 
 // FreePort returns a loopback address with a free port for network ("udp"
-// or "tcp").
+// or "tcp"). It never returns the same address twice in a test binary: the
+// kernel may hand a just-closed port out again, and two daemons of one test
+// given the same port would talk to each other.
 func FreePort(t testing.TB, network string) string {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
 		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	default:
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	}()
+	for range 100 {
+		var addr string
+		switch network {
+		case "udp":
+			c, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, c)
+			addr = c.LocalAddr().String()
+		default:
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, l)
+			addr = l.Addr().String()
 		}
-		defer l.Close()
-		return l.Addr().String()
+		// Holding the ports already tried makes the kernel offer others.
+		if _, taken := portsGiven.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
+	t.Fatalf("no %s port that was not handed out before", network)
+	return ""
 }
+
+// portsGiven holds every address FreePort returned, whatever its network:
+// a UDP and a TCP listener on one port may clash in the programs tested.
+var portsGiven sync.Map
 
 // Daemon is a running veneurd.
 type Daemon struct {
