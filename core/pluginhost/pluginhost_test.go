@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 
 	"github.com/veneurd/veneurd/core/config"
 	"github.com/veneurd/veneurd/internal/daemontest"
+	"github.com/veneurd/veneurd/internal/state"
 	"github.com/veneurd/veneurd/sdk"
 	pb "github.com/veneurd/veneurd/sdk/proto"
 )
@@ -121,4 +125,97 @@ func (noBuiltins) Check(string, string, []byte) error { return nil }
 
 func rangeIn(file string, line int) hcl.Range {
 	return hcl.Range{Filename: file, Start: hcl.Pos{Line: line, Column: 3}, End: hcl.Pos{Line: line, Column: 9}}
+}
+
+// TestSkippedIntervalEndIsEndedByTheNextCut: a Cut that cannot start, for a
+// cut of the process's own still streaming, leaves the interval's end to the
+// next cut, so the series limits of the process count anew from there
+// rather than over two intervals.
+func TestSkippedIntervalEndIsEndedByTheNextCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a plugin process")
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UDPConn).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	var mu sync.Mutex
+	table := state.New(state.Params{}, 1)
+	var seen, limited atomic.Uint64 // samples the process read, and refused
+	h := SourceHandlers{
+		Batch: func(b *pb.Batch) {
+			seen.Add(b.Processed + b.SeriesLimited)
+			limited.Add(b.SeriesLimited)
+		},
+		State: func(records []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, err := table.MergeRecords(records); err != nil {
+				t.Error(err)
+			}
+		},
+	}
+	params := &pb.StateParams{Compression: 100, HllPrecision: 14}
+	addr := conn.LocalAddr().String()
+	s, err := StartSource(launcher(t), Spec{Type: "dogstatsd", Address: "source.dogstatsd.test", Files: []*os.File{f}},
+		[]string{"udp://" + addr}, &pb.ConfigureRequest{ConfigJson: []byte("{}")}, params, nil, &pb.Limits{MaxSeries: 1}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(10 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	send := func(line string, total uint64) {
+		t.Helper()
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		if !daemontest.Until(10*time.Second, func() bool { return seen.Load() >= total }) {
+			t.Fatalf("the source reported %d samples read, want %d", seen.Load(), total)
+		}
+	}
+
+	send("a:1|c", 1) // the interval's one series
+	// A cut of the process's own is streaming: the flush's Cut cannot start.
+	s.cutting <- struct{}{}
+	expired, stop := context.WithCancel(ctx)
+	stop()
+	if err := s.Cut(expired, params); err == nil {
+		t.Fatal("a Cut started while another held the token")
+	}
+	<-s.cutting
+	// The next cut, one the process asked for, ends the interval.
+	s.cutting <- struct{}{}
+	if err := s.cut(ctx, &pb.CutRequest{Params: params}); err != nil {
+		t.Fatal(err)
+	}
+	send("b:1|c", 2) // the next interval's one series
+	if err := s.Cut(ctx, params); err != nil {
+		t.Fatal(err)
+	}
+	if n := limited.Load(); n != 0 {
+		t.Errorf("%d samples refused by the series limit, want 0: the interval did not end", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	got := map[string]float64{}
+	for _, se := range table.Take(0) {
+		got[se.Name()] = se.Value
+	}
+	if got["a"] != 1 || got["b"] != 1 || len(got) != 2 {
+		t.Errorf("the cuts handed over %v, want a=1 and b=1", got)
+	}
 }

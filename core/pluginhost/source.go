@@ -34,9 +34,13 @@ type SourceProcess struct {
 	ended     chan struct{}
 	// cutting holds a token while a cut streams: one cut at a time, so that
 	// a cut's state is merged before the next cut's. earlyAsked is set when
-	// the process asks for a cut, until one starts.
+	// the process asks for a cut, until one starts. endSkipped is set when
+	// a Cut could not start for the cut still streaming: the next cut ends
+	// the interval in its place, so that the process's series limits count
+	// anew.
 	cutting    chan struct{}
 	earlyAsked atomic.Bool
+	endSkipped atomic.Bool
 }
 
 // SourceHandlers take what a source process sends.
@@ -154,7 +158,8 @@ func (s *SourceProcess) Cut(ctx context.Context, next *pb.StateParams) error {
 	case s.cutting <- struct{}{}:
 	case <-ctx.Done():
 		// The previous cut is still streaming; what this one would have
-		// taken stays in the process for the next.
+		// taken stays in the process for the next, which ends the interval.
+		s.endSkipped.Store(true)
 		return ctx.Err()
 	}
 	done := make(chan error, 1)
@@ -171,6 +176,9 @@ func (s *SourceProcess) Cut(ctx context.Context, next *pb.StateParams) error {
 // the cutting token, which cut gives back.
 func (s *SourceProcess) cut(ctx context.Context, req *pb.CutRequest) error {
 	s.earlyAsked.Store(false)
+	if s.endSkipped.Swap(false) {
+		req.IntervalEnd = true
+	}
 	defer func() {
 		<-s.cutting
 		// Checked after the token is given back: an ask that found the
