@@ -118,7 +118,7 @@ func (s *Server) flushSink(k *liveSink, batch *pluginhost.FlushBatch) {
 	pending := append(k.takeHeld(), batch)
 	for i, b := range pending {
 		counts, err := k.Flush(ctx, b)
-		s.addSinkCounts(k, counts)
+		s.addPluginCounts(counts, "sink:"+k.Address())
 		if err == nil {
 			k.flushed.Add(uint64(b.Points()))
 			k.lastPoints.Store(uint64(b.Points()))
@@ -234,11 +234,11 @@ func (s *Server) countPolicyDrops(sinks []*liveSink, fs []*routedFlush) {
 	}
 }
 
-// addSinkCounts adds what a sink counted (sdk.Stats) to the self-metrics,
-// tagged with the sink's address.
-func (s *Server) addSinkCounts(k *liveSink, counts []*pb.Count) {
+// addPluginCounts adds what a plugin counted (sdk.Stats) to the
+// self-metrics, with tag, which names the plugin.
+func (s *Server) addPluginCounts(counts []*pb.Count, tag string) {
 	for _, c := range counts {
-		s.tel.Counter(c.Name, append(c.Tags, "sink:"+k.Address())...).Add(c.Value)
+		s.tel.Counter(c.Name, append(c.Tags, tag)...).Add(c.Value)
 	}
 }
 

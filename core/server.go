@@ -93,6 +93,7 @@ type liveSource struct {
 
 // sourceCounts are what a source's batches counted, for its status.
 type sourceCounts struct {
+	tag                                                     string // source:ADDRESS, with which the source's own counts are kept
 	received, processed, errors, droppedByRule, seriesLimit atomic.Uint64
 
 	mu sync.Mutex
@@ -347,8 +348,8 @@ func (s *Server) startSource(b *config.PluginBlock) (*liveSource, error) {
 		files = append(files, f)
 		addrs[i] = k.Address
 	}
-	counts := &sourceCounts{}
 	addr := b.Address()
+	counts := &sourceCounts{tag: "source:" + addr}
 	h := pluginhost.SourceHandlers{Batch: func(batch *pb.Batch) {
 		s.ingest(counts, batch)
 		if len(batch.Tapped) > 0 || batch.TapLost > 0 {
@@ -398,7 +399,9 @@ func (s *Server) stateParams() *pb.StateParams {
 
 // ingest takes what a source sends besides its state: counts, events and
 // service checks. The counts go to the self-metrics and, when the batch is
-// a source's (c is not nil), to that source's own.
+// a source's (c is not nil), to that source's own; what the source's plugin
+// counted itself (sdk.Stats) goes to the self-metrics tagged with its
+// address.
 func (s *Server) ingest(c *sourceCounts, b *pb.Batch) {
 	s.processed.Add(b.Processed)
 	for _, e := range b.Events {
@@ -429,6 +432,7 @@ func (s *Server) ingest(c *sourceCounts, b *pb.Batch) {
 	if c == nil {
 		return
 	}
+	s.addPluginCounts(b.Counts, c.tag)
 	c.received.Add(b.Received)
 	c.processed.Add(b.Processed)
 	c.errors.Add(errs)

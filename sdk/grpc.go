@@ -48,7 +48,7 @@ type SourcePlugin struct {
 func (p *SourcePlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	ps := &pluginServer{impl: p.Impl, stats: NewStats()}
 	pb.RegisterPluginServer(s, ps)
-	pb.RegisterSourceServer(s, &sourceServer{impl: p.Impl})
+	pb.RegisterSourceServer(s, &sourceServer{impl: p.Impl, stats: ps.stats})
 	return nil
 }
 

@@ -46,7 +46,8 @@ type Env struct {
 	Hostname string
 	Logger   hclog.Logger
 	// Stats keeps the plugin's counts under veneurd's self-metric names;
-	// veneurd adds a sink's counts to its own after each flush.
+	// veneurd adds a sink's counts to its own after each flush, and a
+	// source's as it runs.
 	Stats *Stats
 }
 

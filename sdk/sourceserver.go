@@ -59,6 +59,9 @@ type sourceServer struct {
 	out *output
 	// tap is the tap in effect, which each Run's output starts with.
 	tap *tapFilter
+	// stats is the plugin's Env.Stats, whose counts each Run's reports
+	// carry.
+	stats *Stats
 }
 
 func (s *sourceServer) Tap(_ context.Context, req *pb.TapRequest) (*pb.Empty, error) {
@@ -114,6 +117,7 @@ func (s *sourceServer) Run(req *pb.RunRequest, stream pb.Source_RunServer) error
 	}
 	out := newOutput(paramsFromProto(req.Params))
 	out.setAdmit(drops, newLimiter(req.Limits))
+	out.stats = s.stats
 	if len(drops) > 0 {
 		out.batches <- &pb.Batch{DropRulesApplied: true}
 	}
@@ -167,6 +171,7 @@ type output struct {
 	dropped  []atomic.Uint64 // by drop rule, since the last report
 	limits   *limiter        // nil when the source has no series limits
 	tap      atomic.Pointer[tapFilter]
+	stats    *Stats // the plugin's own counts, sent with each report; may be nil
 
 	// workMu guards workClosed: a cut must not hand a barrier to the
 	// aggregating goroutine once close has ended it.
@@ -402,6 +407,7 @@ func (o *output) sendReport() {
 	if f := o.tap.Load(); f != nil {
 		f.report(b)
 	}
+	b.Counts = o.stats.Take()
 	var more []*pb.Batch
 	for proto, r := range o.received {
 		n := r.Swap(0)
@@ -415,7 +421,7 @@ func (o *output) sendReport() {
 	}
 	o.mu.Unlock()
 	if b.Processed > 0 || b.Received > 0 || len(b.Errors) > 0 || len(b.Dropped) > 0 || b.SeriesLimited > 0 ||
-		len(b.Tapped) > 0 || b.TapLost > 0 {
+		len(b.Tapped) > 0 || b.TapLost > 0 || len(b.Counts) > 0 {
 		o.batches <- b
 	}
 	for _, m := range more {

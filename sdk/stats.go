@@ -11,9 +11,10 @@ import (
 
 // Stats holds the counts a plugin keeps under veneurd's self-metric names,
 // such as veneur.sink.metrics_dropped_total. A sink's counts travel back
-// with each flush's result, and veneurd adds them to its own self-metrics,
-// tagged with the sink's address (sink:ADDRESS), so that a plugin never
-// needs a metrics client of its own. Safe for concurrent use; a nil *Stats
+// with each flush's result, a source's with the counts of lines it reports
+// every 200 ms, and veneurd adds them to its own self-metrics, tagged with
+// the plugin's address (sink:ADDRESS or source:ADDRESS), so that a plugin
+// never needs a metrics client of its own. Safe for concurrent use; a nil *Stats
 // counts nothing.
 type Stats struct {
 	mu     sync.Mutex

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -146,6 +147,46 @@ sink "example" "main" {
 	}
 	if strings.Contains(d.Logs(), token) || strings.Contains(string(out2), token) {
 		t.Errorf("the sensitive token was shown")
+	}
+}
+
+// TestExternalSourceCounts runs a third-party source that counts with
+// sdk.Stats: its counts reach veneurd's self-metrics, tagged with the
+// source's address, exactly, beside the samples it read.
+func TestExternalSourceCounts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	dir := t.TempDir()
+	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/counting", dir)
+	addr := daemontest.FreePort(t, "udp")
+	out := filepath.Join(dir, "out.jsonl")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd { interval = "1s" }
+plugin "source" "counting" { path = %q }
+source "counting" "in" { listen = ["udp://%s"] }
+sink "localfile" "out" { path = %q }
+`, bin, addr, out))
+
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 7 {
+		if _, err := c.Write([]byte("counted")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.WaitMetric(`veneur_counting_datagrams_total{protocol="udp",source="source.counting.in"}`, 10*time.Second,
+		func(v float64) bool { return v >= 7 })
+	lines := d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "counted") >= 7 })
+	if got := daemontest.Sum(lines, "counted"); got != 7 {
+		t.Errorf("counted = %v, want 7", got)
+	}
+	if got := d.WaitMetric(`veneur_counting_datagrams_total{protocol="udp",source="source.counting.in"}`, time.Second,
+		func(float64) bool { return true }); got != 7 {
+		t.Errorf("veneur.counting.datagrams_total = %v, want 7", got)
 	}
 }
 

@@ -1487,8 +1487,11 @@ type Batch struct {
 	LimitedNames []string `protobuf:"bytes,14,rep,name=limited_names,json=limitedNames,proto3" json:"limited_names,omitempty"`
 	// Samples a tap asked for (see Source.Tap), at most a few thousand per
 	// batch; tap_lost counts those left out past that.
-	Tapped        []*TappedSample `protobuf:"bytes,15,rep,name=tapped,proto3" json:"tapped,omitempty"`
-	TapLost       uint64          `protobuf:"varint,16,opt,name=tap_lost,json=tapLost,proto3" json:"tap_lost,omitempty"`
+	Tapped  []*TappedSample `protobuf:"bytes,15,rep,name=tapped,proto3" json:"tapped,omitempty"`
+	TapLost uint64          `protobuf:"varint,16,opt,name=tap_lost,json=tapLost,proto3" json:"tap_lost,omitempty"`
+	// What the source counted in its sdk.Stats since its previous batch,
+	// which veneurd adds to its self-metrics tagged source:ADDRESS.
+	Counts        []*Count `protobuf:"bytes,17,rep,name=counts,proto3" json:"counts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1612,6 +1615,13 @@ func (x *Batch) GetTapLost() uint64 {
 		return x.TapLost
 	}
 	return 0
+}
+
+func (x *Batch) GetCounts() []*Count {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
 }
 
 type RuleCount struct {
@@ -1839,7 +1849,7 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x06params\x18\x02 \x01(\v2\x1e.veneurd.plugin.v1.StateParamsR\x06params\x12!\n" +
 	"\finterval_end\x18\x03 \x01(\bR\vintervalEndJ\x04\b\x01\x10\x02\"!\n" +
 	"\x05State\x12\x18\n" +
-	"\arecords\x18\x01 \x01(\fR\arecords\"\xbf\x04\n" +
+	"\arecords\x18\x01 \x01(\fR\arecords\"\xf1\x04\n" +
 	"\x05Batch\x12\x1c\n" +
 	"\tprocessed\x18\b \x01(\x04R\tprocessed\x120\n" +
 	"\x06events\x18\x02 \x03(\v2\x18.veneurd.plugin.v1.EventR\x06events\x12F\n" +
@@ -1854,7 +1864,8 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\x0eseries_limited\x18\r \x01(\x04R\rseriesLimited\x12#\n" +
 	"\rlimited_names\x18\x0e \x03(\tR\flimitedNames\x127\n" +
 	"\x06tapped\x18\x0f \x03(\v2\x1f.veneurd.plugin.v1.TappedSampleR\x06tapped\x12\x19\n" +
-	"\btap_lost\x18\x10 \x01(\x04R\atapLostJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
+	"\btap_lost\x18\x10 \x01(\x04R\atapLost\x120\n" +
+	"\x06counts\x18\x11 \x03(\v2\x18.veneurd.plugin.v1.CountR\x06countsJ\x04\b\x01\x10\x02J\x04\b\a\x10\bJ\x04\b\t\x10\n" +
 	"\"5\n" +
 	"\tRuleCount\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
@@ -1941,29 +1952,30 @@ var file_sdk_proto_plugin_proto_depIdxs = []int32{
 	25, // 17: veneurd.plugin.v1.Batch.errors:type_name -> veneurd.plugin.v1.ErrorCount
 	24, // 18: veneurd.plugin.v1.Batch.dropped:type_name -> veneurd.plugin.v1.RuleCount
 	2,  // 19: veneurd.plugin.v1.Batch.tapped:type_name -> veneurd.plugin.v1.TappedSample
-	3,  // 20: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
-	6,  // 21: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
-	3,  // 22: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
-	11, // 23: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
-	3,  // 24: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
-	15, // 25: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
-	21, // 26: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
-	3,  // 27: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
-	1,  // 28: veneurd.plugin.v1.Source.Tap:input_type -> veneurd.plugin.v1.TapRequest
-	5,  // 29: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
-	8,  // 30: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
-	3,  // 31: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
-	12, // 32: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
-	3,  // 33: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
-	23, // 34: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
-	22, // 35: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
-	3,  // 36: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
-	3,  // 37: veneurd.plugin.v1.Source.Tap:output_type -> veneurd.plugin.v1.Empty
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 20: veneurd.plugin.v1.Batch.counts:type_name -> veneurd.plugin.v1.Count
+	3,  // 21: veneurd.plugin.v1.Plugin.Schema:input_type -> veneurd.plugin.v1.Empty
+	6,  // 22: veneurd.plugin.v1.Plugin.Configure:input_type -> veneurd.plugin.v1.ConfigureRequest
+	3,  // 23: veneurd.plugin.v1.Sink.Start:input_type -> veneurd.plugin.v1.Empty
+	11, // 24: veneurd.plugin.v1.Sink.Flush:input_type -> veneurd.plugin.v1.FlushChunk
+	3,  // 25: veneurd.plugin.v1.Sink.Stop:input_type -> veneurd.plugin.v1.Empty
+	15, // 26: veneurd.plugin.v1.Source.Run:input_type -> veneurd.plugin.v1.RunRequest
+	21, // 27: veneurd.plugin.v1.Source.Cut:input_type -> veneurd.plugin.v1.CutRequest
+	3,  // 28: veneurd.plugin.v1.Source.Stop:input_type -> veneurd.plugin.v1.Empty
+	1,  // 29: veneurd.plugin.v1.Source.Tap:input_type -> veneurd.plugin.v1.TapRequest
+	5,  // 30: veneurd.plugin.v1.Plugin.Schema:output_type -> veneurd.plugin.v1.SchemaResponse
+	8,  // 31: veneurd.plugin.v1.Plugin.Configure:output_type -> veneurd.plugin.v1.ConfigureResponse
+	3,  // 32: veneurd.plugin.v1.Sink.Start:output_type -> veneurd.plugin.v1.Empty
+	12, // 33: veneurd.plugin.v1.Sink.Flush:output_type -> veneurd.plugin.v1.FlushResult
+	3,  // 34: veneurd.plugin.v1.Sink.Stop:output_type -> veneurd.plugin.v1.Empty
+	23, // 35: veneurd.plugin.v1.Source.Run:output_type -> veneurd.plugin.v1.Batch
+	22, // 36: veneurd.plugin.v1.Source.Cut:output_type -> veneurd.plugin.v1.State
+	3,  // 37: veneurd.plugin.v1.Source.Stop:output_type -> veneurd.plugin.v1.Empty
+	3,  // 38: veneurd.plugin.v1.Source.Tap:output_type -> veneurd.plugin.v1.Empty
+	30, // [30:39] is the sub-list for method output_type
+	21, // [21:30] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_sdk_proto_plugin_proto_init() }
