@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -81,10 +79,9 @@ func TestVeneurLocalIntoVeneurdGlobal(t *testing.T) {
 	receivers.VeneurBinary(t)
 	grpcAddr := daemontest.FreePort(t, "tcp")
 	g := startNode(t, "global", fmt.Sprintf("receive {\n  grpc_address = %q\n}\n", grpcAddr))
-	api := httptest.NewServer(&fakeDatadog{})
-	defer api.Close()
+	dd := receivers.StartDatadogAPI(t)
 	udp, httpAddr := daemontest.FreePort(t, "udp"), daemontest.FreePort(t, "tcp")
-	receivers.StartVeneur(t, veneurConfig(t, udp, httpAddr, api.URL,
+	receivers.StartVeneur(t, veneurConfig(t, udp, httpAddr, dd.URL,
 		fmt.Sprintf("forward_address: %q\nforward_use_grpc: true\n", grpcAddr)), httpAddr)
 	local := &tierNode{addr: udp}
 	for round := range 3 {
@@ -119,12 +116,10 @@ func TestVeneurdLocalIntoVeneurGlobal(t *testing.T) {
 		t.Skip("end-to-end test")
 	}
 	receivers.VeneurBinary(t)
-	dd := &fakeDatadog{}
-	api := httptest.NewServer(dd)
-	defer api.Close()
+	dd := receivers.StartDatadogAPI(t)
 	grpcAddr := daemontest.FreePort(t, "tcp")
 	httpAddr := daemontest.FreePort(t, "tcp")
-	receivers.StartVeneur(t, veneurConfig(t, daemontest.FreePort(t, "udp"), httpAddr, api.URL,
+	receivers.StartVeneur(t, veneurConfig(t, daemontest.FreePort(t, "udp"), httpAddr, dd.URL,
 		fmt.Sprintf("grpc_address: %q\n", grpcAddr)), httpAddr)
 	l := startNode(t, "local", fmt.Sprintf("forward {\n  address  = %q\n  protocol = \"veneur\"\n}\n", grpcAddr))
 	for round := range 3 {
@@ -154,26 +149,12 @@ func TestVeneurdLocalIntoVeneurGlobal(t *testing.T) {
 }
 
 // ddPoints reads the series Veneur posted: each name's values, in order.
-func ddPoints(t *testing.T, dd *fakeDatadog) map[string][]float64 {
+func ddPoints(t *testing.T, dd *receivers.DatadogAPI) map[string][]float64 {
 	t.Helper()
 	out := map[string][]float64{}
-	for _, post := range dd.snapshot() {
-		if post.path != "/api/v1/series" {
-			continue
-		}
-		var body struct {
-			Series []struct {
-				Metric string       `json:"metric"`
-				Points [][2]float64 `json:"points"`
-			} `json:"series"`
-		}
-		if err := json.Unmarshal(post.body, &body); err != nil {
-			t.Fatalf("Veneur posted %q: %v", post.body, err)
-		}
-		for _, s := range body.Series {
-			for _, pt := range s.Points {
-				out[s.Metric] = append(out[s.Metric], pt[1])
-			}
+	for _, s := range dd.Series(t) {
+		for _, pt := range s.Points {
+			out[s.Metric] = append(out[s.Metric], pt[1])
 		}
 	}
 	return out

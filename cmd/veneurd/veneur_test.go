@@ -1,16 +1,11 @@
 package main
 
 import (
-	"compress/zlib"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,66 +48,12 @@ func TestPipelinesVeneur(t *testing.T) {
 	}
 }
 
-// ddPost is one request the fake Datadog API received.
-type ddPost struct {
-	path string
-	body []byte
-}
-
-// fakeDatadog records every request, inflating deflated bodies.
-type fakeDatadog struct {
-	mu    sync.Mutex
-	posts []ddPost
-}
-
-// reset forgets the requests received so far.
-func (f *fakeDatadog) reset() {
-	f.mu.Lock()
-	f.posts = nil
-	f.mu.Unlock()
-}
-
-func (f *fakeDatadog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "deflate" {
-		z, err := zlib.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = z
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	f.mu.Lock()
-	f.posts = append(f.posts, ddPost{path: r.URL.Path, body: b})
-	f.mu.Unlock()
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (f *fakeDatadog) snapshot() []ddPost {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]ddPost(nil), f.posts...)
-}
-
 // flushOrder ranks the Datadog sink's requests in the order a flush sends
 // them: events, service checks, series.
 var flushOrder = map[string]int{"/intake": 1, "/api/v1/check_run": 2, "/api/v1/series": 3}
 
 // The bodies of the Datadog sink's requests.
 type (
-	ddSeries struct {
-		Series []struct {
-			Metric string       `json:"metric"`
-			Points [][2]float64 `json:"points"`
-			Tags   []string     `json:"tags"`
-			Type   string       `json:"type"`
-		} `json:"series"`
-	}
 	ddCheck struct {
 		Check  string   `json:"check"`
 		Status int      `json:"status"`
@@ -133,9 +74,7 @@ type (
 // holds it, as lines formatted like the "want" section.
 func runVeneur(t *testing.T, bin string, ar pipelineArchive) []string {
 	t.Helper()
-	dd := &fakeDatadog{}
-	api := httptest.NewServer(dd)
-	defer api.Close()
+	dd := receivers.StartDatadogAPI(t)
 
 	udp := daemontest.FreePort(t, "udp")
 	tcp := daemontest.FreePort(t, "tcp")
@@ -160,7 +99,7 @@ metric_sinks:
       api_key: test
       api_hostname: %q
       flush_max_per_body: 25000
-`, httpAddr, stats, api.URL)
+`, httpAddr, stats, dd.URL)
 	cfg.WriteString(ar.files["veneur.yaml"])
 	receivers.StartVeneur(t, cfg.String(), httpAddr)
 
@@ -168,10 +107,10 @@ metric_sinks:
 	// sentinel sent first. On a loaded machine the input may still straddle
 	// two flushes, and is then sent again.
 	for attempt := 1; ; attempt++ {
-		dd.reset()
+		dd.Reset()
 		sendSentinel(t, udp)
 		awaitSentinel(t, dd)
-		dd.reset()
+		dd.Reset()
 		sendInput(t, ar, udp, tcp)
 		sendSentinel(t, udp)
 
@@ -201,12 +140,12 @@ func sendSentinel(t *testing.T, udp string) {
 
 // awaitSentinel waits for the series request holding the sentinel and
 // returns the requests so far and its index.
-func awaitSentinel(t *testing.T, dd *fakeDatadog) ([]ddPost, int) {
+func awaitSentinel(t *testing.T, dd *receivers.DatadogAPI) ([]receivers.DatadogPost, int) {
 	t.Helper()
-	var posts []ddPost
+	var posts []receivers.DatadogPost
 	last := -1
 	if !daemontest.Until(10*time.Second, func() bool {
-		posts = dd.snapshot()
+		posts = dd.Posts()
 		last = sentinelPost(t, posts)
 		return last >= 0
 	}) {
@@ -217,16 +156,12 @@ func awaitSentinel(t *testing.T, dd *fakeDatadog) ([]ddPost, int) {
 
 // sentinelPost returns the index of the series request holding the
 // sentinel, or -1.
-func sentinelPost(t *testing.T, posts []ddPost) int {
+func sentinelPost(t *testing.T, posts []receivers.DatadogPost) int {
 	for i, p := range posts {
-		if p.path != "/api/v1/series" {
+		if p.Path != "/api/v1/series" {
 			continue
 		}
-		var s ddSeries
-		if err := json.Unmarshal(p.body, &s); err != nil {
-			t.Fatalf("Veneur sent a bad series body: %v\n%s", err, p.body)
-		}
-		for _, m := range s.Series {
+		for _, m := range receivers.DecodeDatadogSeries(t, p.Body) {
 			if m.Metric == veneurSentinel {
 				return i
 			}
@@ -239,12 +174,12 @@ func sentinelPost(t *testing.T, posts []ddPost) int {
 // request last. A flush sends at most one request of each kind, in the order
 // of flushOrder, and the sentinel's flush must be the first to send any:
 // whole is false when an earlier flush took part of the input.
-func veneurFlush(t *testing.T, posts []ddPost, last int) (out []string, whole bool) {
+func veneurFlush(t *testing.T, posts []receivers.DatadogPost, last int) (out []string, whole bool) {
 	t.Helper()
 	for i, rank := 0, 0; i <= last; i++ {
-		r, ok := flushOrder[posts[i].path]
+		r, ok := flushOrder[posts[i].Path]
 		if !ok {
-			t.Fatalf("Veneur sent a request to %s", posts[i].path)
+			t.Fatalf("Veneur sent a request to %s", posts[i].Path)
 		}
 		if r <= rank {
 			return nil, false
@@ -252,11 +187,9 @@ func veneurFlush(t *testing.T, posts []ddPost, last int) (out []string, whole bo
 		rank = r
 	}
 	for _, p := range posts[:last+1] {
-		switch p.path {
+		switch p.Path {
 		case "/api/v1/series":
-			var s ddSeries
-			json.Unmarshal(p.body, &s)
-			for _, m := range s.Series {
+			for _, m := range receivers.DecodeDatadogSeries(t, p.Body) {
 				if m.Metric == veneurSentinel {
 					continue
 				}
@@ -268,16 +201,16 @@ func veneurFlush(t *testing.T, posts []ddPost, last int) (out []string, whole bo
 			}
 		case "/api/v1/check_run":
 			var checks []ddCheck
-			if err := json.Unmarshal(p.body, &checks); err != nil {
-				t.Fatalf("Veneur sent a bad check_run body: %v\n%s", err, p.body)
+			if err := json.Unmarshal(p.Body, &checks); err != nil {
+				t.Fatalf("Veneur sent a bad check_run body: %v\n%s", err, p.Body)
 			}
 			for _, c := range checks {
 				out = append(out, pipelinePoint(c.Check, sortedTags(c.Tags), "status", float64(c.Status)))
 			}
 		case "/intake":
 			var e ddEvents
-			if err := json.Unmarshal(p.body, &e); err != nil {
-				t.Fatalf("Veneur sent a bad intake body: %v\n%s", err, p.body)
+			if err := json.Unmarshal(p.Body, &e); err != nil {
+				t.Fatalf("Veneur sent a bad intake body: %v\n%s", err, p.Body)
 			}
 			for _, ev := range e.Events.API {
 				out = append(out, pipelineEvent(ev.Title, ev.Text, sortedTags(ev.Tags)))

@@ -1,15 +1,10 @@
 package forward
 
 import (
-	"compress/zlib"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -51,54 +46,10 @@ func veneurBin(t *testing.T) string {
 	return receivers.VeneurBinary(t)
 }
 
-// fakeDatadog is Datadog's API as Veneur's datadog sink posts to it: it
-// keeps the series posted.
-type fakeDatadog struct {
-	mu     sync.Mutex
-	series []ddSerie
-}
-
-type ddSerie struct {
-	Metric string       `json:"metric"`
-	Points [][2]float64 `json:"points"`
-	Tags   []string     `json:"tags"`
-	Type   string       `json:"type"`
-}
-
-func (f *fakeDatadog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "deflate" {
-		z, err := zlib.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = z
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.URL.Path == "/api/v1/series" {
-		var s struct{ Series []ddSerie }
-		if err := json.Unmarshal(b, &s); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		f.mu.Lock()
-		f.series = append(f.series, s.Series...)
-		f.mu.Unlock()
-	}
-	w.WriteHeader(http.StatusAccepted)
-}
-
-// values returns the last value posted of each series name.
-func (f *fakeDatadog) values() map[string]float64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// lastValues returns the last value posted of each series name.
+func lastValues(series []receivers.DatadogSeries) map[string]float64 {
 	m := map[string]float64{}
-	for _, s := range f.series {
+	for _, s := range series {
 		if len(s.Points) > 0 {
 			m[s.Metric] = s.Points[0][1]
 		}
@@ -241,12 +192,10 @@ func TestVeneurLocalsForwardToReceiver(t *testing.T) {
 			return h(srv, ss)
 		}))
 
-	dd := &fakeDatadog{}
-	api := httptest.NewServer(dd)
-	defer api.Close()
+	dd := receivers.StartDatadogAPI(t)
 	locals := []*veneurProc{
-		startVeneur(t, api.URL, fmt.Sprintf("forward_address: %q\nforward_use_grpc: true\n", addr)),
-		startVeneur(t, api.URL, fmt.Sprintf("forward_address: %q\nfeatures:\n  proxy_protocol: grpc-stream\n", addr)),
+		startVeneur(t, dd.URL, fmt.Sprintf("forward_address: %q\nforward_use_grpc: true\n", addr)),
+		startVeneur(t, dd.URL, fmt.Sprintf("forward_address: %q\nfeatures:\n  proxy_protocol: grpc-stream\n", addr)),
 	}
 
 	const (
@@ -344,11 +293,9 @@ func TestVeneurLocalsForwardToReceiver(t *testing.T) {
 // sets' cardinalities (one sparse sketch, one dense) within 2%.
 func TestVeneurSenderToVeneurGlobal(t *testing.T) {
 	veneurBin(t)
-	dd := &fakeDatadog{}
-	api := httptest.NewServer(dd)
-	defer api.Close()
+	dd := receivers.StartDatadogAPI(t)
 	grpcAddr := daemontest.FreePort(t, "tcp")
-	startVeneur(t, api.URL, fmt.Sprintf(`grpc_address: %q
+	startVeneur(t, dd.URL, fmt.Sprintf(`grpc_address: %q
 percentiles: [0.5, 0.9, 0.99]
 aggregates: [min, max, count]
 `, grpcAddr))
@@ -404,7 +351,7 @@ aggregates: [min, max, count]
 		"e2e.sent.sparse", "e2e.sent.dense"}
 	var got map[string]float64
 	if !daemontest.Until(20*time.Second, func() bool {
-		got = dd.values()
+		got = lastValues(dd.Series(t))
 		for _, name := range want {
 			if _, ok := got[name]; !ok {
 				return false
@@ -435,13 +382,11 @@ aggregates: [min, max, count]
 		}
 	}
 	var tags []string
-	dd.mu.Lock()
-	for _, s := range dd.series {
+	for _, s := range dd.Series(t) {
 		if s.Metric == "e2e.sent.counter" {
 			tags = s.Tags
 		}
 	}
-	dd.mu.Unlock()
 	if strings.Join(tags, ",") != "a:1,b:2" {
 		t.Errorf("counter tags %q, want a:1 and b:2", tags)
 	}

@@ -1,17 +1,11 @@
 package ssf
 
 import (
-	"compress/zlib"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,57 +13,12 @@ import (
 	"github.com/veneurd/veneurd/internal/receivers"
 )
 
-// fakeDatadog keeps the series Veneur's datadog sink posts.
-type fakeDatadog struct {
-	mu     sync.Mutex
-	series []ddSeries
-}
-
-type ddSeries struct {
-	Metric string       `json:"metric"`
-	Points [][2]float64 `json:"points"`
-	Tags   []string     `json:"tags"`
-	Type   string       `json:"type"`
-}
-
-func (f *fakeDatadog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "deflate" {
-		z, err := zlib.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = z
-	}
-	b, err := io.ReadAll(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.URL.Path == "/api/v1/series" {
-		var s struct {
-			Series []ddSeries `json:"series"`
-		}
-		if err := json.Unmarshal(b, &s); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		f.mu.Lock()
-		f.series = append(f.series, s.Series...)
-		f.mu.Unlock()
-	}
-	w.WriteHeader(http.StatusAccepted)
-}
-
-// lines returns the series as localfile lines, to be read as veneurd's
-// are: a counter (a rate per second of the one-second interval) is its
-// count.
-func (f *fakeDatadog) lines() []daemontest.Line {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// ddLines returns the series posted to dd as localfile lines, to be read as
+// veneurd's are: a counter (a rate per second of the one-second interval)
+// is its count.
+func ddLines(t *testing.T, dd *receivers.DatadogAPI) []daemontest.Line {
 	var out []daemontest.Line
-	for _, s := range f.series {
+	for _, s := range dd.Series(t) {
 		tags := slices.Clone(s.Tags)
 		sort.Strings(tags)
 		out = append(out, daemontest.Line{Name: s.Metric, Tags: tags, Type: s.Type, Value: s.Points[0][1], Timestamp: int64(s.Points[0][0])})
@@ -122,11 +71,9 @@ func TestCompareWithVeneur(t *testing.T) {
 	emitBin := veneurEmit(t)
 	receivers.VeneurBinary(t)
 	n := startSSFNode(t)
-	dd := &fakeDatadog{}
-	api := httptest.NewServer(dd)
-	defer api.Close()
+	dd := receivers.StartDatadogAPI(t)
 	vUDP, vGRPC := daemontest.FreePort(t, "udp"), daemontest.FreePort(t, "tcp")
-	startVeneur(t, vUDP, vGRPC, api.URL)
+	startVeneur(t, vUDP, vGRPC, dd.URL)
 
 	const p = "cmp"
 	spans := [][]string{
@@ -158,8 +105,8 @@ func TestCompareWithVeneur(t *testing.T) {
 	}
 	ours := n.WaitLines(n.out, 20*time.Second, complete)
 	var theirs []daemontest.Line
-	if !daemontest.Until(20*time.Second, func() bool { theirs = dd.lines(); return complete(theirs) }) {
-		t.Fatalf("Veneur did not flush the spans' metrics within 20s: %v", relevant(dd.lines()))
+	if !daemontest.Until(20*time.Second, func() bool { theirs = ddLines(t, dd); return complete(theirs) }) {
+		t.Fatalf("Veneur did not flush the spans' metrics within 20s: %v", relevant(ddLines(t, dd)))
 	}
 	got, want := summarize(relevant(ours)), summarize(relevant(theirs))
 	if !slices.Equal(got, want) {
