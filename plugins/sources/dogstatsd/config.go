@@ -2,10 +2,8 @@ package dogstatsd
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/veneurd/veneurd/sdk"
@@ -31,19 +29,10 @@ type Config struct {
 	// long.
 	IdleTimeout string `hcl:"idle_timeout,optional" description:"close idle TCP and UNIX stream connections after this long"`
 	// TLS turns tcp:// listeners into TLS listeners.
-	TLS *TLSConfig `hcl:"tls,block" description:"TLS for tcp:// listeners"`
+	TLS *sdk.ServerTLS `hcl:"tls,block" description:"TLS for tcp:// listeners"`
 
 	idleTimeout time.Duration
 	tlsConfig   *tls.Config
-}
-
-// TLSConfig is the tls block.
-type TLSConfig struct {
-	CertFile string `hcl:"cert_file" description:"PEM certificate chain"`
-	KeyFile  string `hcl:"key_file" description:"PEM private key"`
-	// ClientCAFile, when set, makes a certificate signed by this CA
-	// mandatory for clients: others are refused at the handshake.
-	ClientCAFile string `hcl:"client_ca_file,optional" description:"require client certificates signed by this CA"`
 }
 
 func defaultConfig() *Config {
@@ -75,35 +64,10 @@ func (c *Config) validate() error {
 	} else {
 		c.idleTimeout = d
 	}
-	if c.TLS != nil {
-		tc, err := c.TLS.load()
-		if err != nil {
-			errs = append(errs, err)
-		}
-		c.tlsConfig = tc
-	}
-	return errors.Join(errs...)
-}
-
-// load reads the certificate, key and client CA.
-func (t *TLSConfig) load() (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	tc, err := c.TLS.Config()
 	if err != nil {
-		return nil, &sdk.AttrError{Attribute: "tls.cert_file", Summary: "Cannot load the TLS certificate", Detail: err.Error() + "."}
+		errs = append(errs, err)
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, &sdk.AttrError{Attribute: "tls.client_ca_file", Summary: "Cannot read the client CA", Detail: err.Error() + "."}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &sdk.AttrError{Attribute: "tls.client_ca_file", Summary: "Invalid client CA",
-				Detail: fmt.Sprintf("%s holds no PEM certificate.", t.ClientCAFile)}
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
+	c.tlsConfig = tc
+	return errors.Join(errs...)
 }
