@@ -1,17 +1,10 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +12,7 @@ import (
 
 	"github.com/veneurd/veneurd/internal/daemontest"
 	"github.com/veneurd/veneurd/internal/proc"
+	"github.com/veneurd/veneurd/internal/testpki"
 )
 
 // testPKI is a CA with a server certificate for 127.0.0.1 and a client
@@ -34,57 +28,11 @@ type testPKI struct {
 func newTestPKI(t *testing.T) *testPKI {
 	t.Helper()
 	dir := t.TempDir()
-	p := &testPKI{dir: dir, roots: x509.NewCertPool()}
-	ca, caKey := newCert(t, "veneurd test CA", nil, nil, true)
-	p.roots.AddCert(ca)
-	p.caFile = writePEM(t, dir, "ca.pem", "CERTIFICATE", ca.Raw)
-	server, serverKey := newCert(t, "127.0.0.1", ca, caKey, false)
-	p.certFile = writePEM(t, dir, "server.pem", "CERTIFICATE", server.Raw)
-	der, _ := x509.MarshalECPrivateKey(serverKey)
-	p.keyFile = writePEM(t, dir, "server-key.pem", "EC PRIVATE KEY", der)
-	client, clientKey := newCert(t, "client", ca, caKey, false)
-	p.clientCert = tls.Certificate{Certificate: [][]byte{client.Raw}, PrivateKey: clientKey}
-	other, otherKey := newCert(t, "other CA", nil, nil, true)
-	stranger, strangerKey := newCert(t, "stranger", other, otherKey, false)
-	p.otherClientCert = tls.Certificate{Certificate: [][]byte{stranger.Raw}, PrivateKey: strangerKey}
+	ca := testpki.NewCA(t, "veneurd test")
+	p := &testPKI{dir: dir, roots: ca.Pool, caFile: ca.WriteCA(t, dir), clientCert: ca.Issue(t, "client"),
+		otherClientCert: testpki.NewCA(t, "other").Issue(t, "stranger")}
+	p.certFile, p.keyFile = testpki.WriteCert(t, dir, "server", ca.Issue(t, "127.0.0.1"))
 	return p
-}
-
-func newCert(t *testing.T, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, isCA bool) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:         isCA, BasicConstraintsValid: true,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
-}
-
-func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // TestTransports sends counters over every transport to one daemon and
