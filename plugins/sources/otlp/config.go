@@ -1,8 +1,10 @@
 package otlp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,9 +39,12 @@ type Config struct {
 	StreamExpiry string `hcl:"stream_expiry,optional" description:"forget a cumulative stream's last point after this long without one"`
 	// MaxStreams bounds the cumulative streams remembered.
 	MaxStreams int `hcl:"max_streams,optional" description:"most cumulative streams remembered; points of new streams past it are rejected"`
+	// TLS serves OTLP/gRPC and OTLP/HTTP over TLS on tcp:// listeners.
+	TLS *sdk.ServerTLS `hcl:"tls,block" description:"TLS for tcp:// listeners, OTLP/gRPC and OTLP/HTTP alike"`
 
 	idleTimeout  time.Duration
 	streamExpiry time.Duration
+	tlsConfig    *tls.Config
 }
 
 func defaultConfig() *Config {
@@ -92,5 +97,35 @@ func (c *Config) validate() error {
 		}
 		seen[a] = true
 	}
+	tc, err := c.TLS.Config()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.tlsConfig = withALPN(tc)
 	return errors.Join(errs...)
+}
+
+// withALPN returns tc choosing, for each client, the application protocol
+// that serves it: HTTP/1.1 for a client that offers it (OTLP/HTTP clients
+// do), HTTP/2 for one that offers only h2 (gRPC clients), and none for one
+// that offers neither, whose first bytes then tell. Each connection's first
+// bytes are read after the handshake, as on cleartext, so that one port
+// serves OTLP/gRPC and OTLP/HTTP over TLS as it does without. nil for nil.
+func withALPN(tc *tls.Config) *tls.Config {
+	if tc == nil {
+		return nil
+	}
+	h1, h2 := tc.Clone(), tc.Clone()
+	h1.NextProtos, h2.NextProtos = []string{"http/1.1"}, []string{"h2"}
+	out := tc.Clone()
+	out.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		switch {
+		case slices.Contains(hello.SupportedProtos, "http/1.1"):
+			return h1, nil
+		case slices.Contains(hello.SupportedProtos, "h2"):
+			return h2, nil
+		}
+		return nil, nil
+	}
+	return out
 }

@@ -31,6 +31,7 @@ const (
 	ReasonUnsupportedMedia = "unsupported_media" // HTTP Content-Type or Content-Encoding not OTLP's
 	ReasonBadRequest       = "bad_request"       // any other refusal: wrong path or method, gRPC errors
 	ReasonConnections      = "too_many_connections"
+	ReasonTLSHandshake     = "tls_handshake" // a TLS client refused at the handshake
 
 	// One data point (or metric).
 	ReasonNoName         = "no_name"          // metric without a name

@@ -2,9 +2,11 @@ package otlp
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,10 +23,12 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/veneurd/veneurd/internal/daemontest"
 	"github.com/veneurd/veneurd/internal/proc"
+	"github.com/veneurd/veneurd/internal/testpki"
 )
 
 // exporter is what otlpmetricgrpc and otlpmetrichttp both are.
@@ -322,6 +326,93 @@ sink "localfile" "out" {
 			if rss > 200<<20 {
 				t.Errorf("the otlp source's RSS is %d MB", rss>>20)
 			}
+		}
+	}
+}
+
+// TestSDKExportersOverTLS serves OTLP/gRPC and OTLP/HTTP over mutual TLS on
+// one port: the OpenTelemetry SDK's exporters, each with a client
+// certificate of the CA, deliver exact counts; a TLS client without a
+// certificate and a cleartext one are refused at the handshake, and
+// counted.
+func TestSDKExportersOverTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test")
+	}
+	ca := testpki.NewCA(t, "otlp test")
+	dir := t.TempDir()
+	certFile, keyFile := testpki.WriteCert(t, dir, "server", ca.Issue(t, "127.0.0.1"))
+	addr := daemontest.FreePort(t, "tcp")
+	out := filepath.Join(dir, "out.jsonl")
+	d := daemontest.Start(t, fmt.Sprintf(`
+veneurd {
+  interval     = "1s"
+  http_address = %q
+}
+source "otlp" "in" {
+  listen = ["tcp://%s"]
+  tls {
+    cert_file      = %q
+    key_file       = %q
+    client_ca_file = %q
+  }
+}
+sink "localfile" "out" {
+  path = %q
+}
+`, daemontest.FreePort(t, "tcp"), addr, certFile, keyFile, ca.WriteCA(t, dir), out))
+
+	ctx := context.Background()
+	clientTLS := &tls.Config{RootCAs: ca.Pool, Certificates: []tls.Certificate{ca.Issue(t, "client")}}
+	ge, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpoint(addr),
+		otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(clientTLS)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	he, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(addr), otlpmetrichttp.WithTLSClientConfig(clientTLS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, exp := range map[string]exporter{"grpc": ge, "http": he} {
+		c := newClient(t, exp, metricdata.DeltaTemporality)
+		counter, _ := c.mp.Meter("e2e").Int64Counter(p + ".secure")
+		counter.Add(ctx, 3)
+		c.export()
+		counter.Add(ctx, 4)
+		c.export()
+	}
+
+	// Refused at the handshake: a client without a certificate (TLS 1.3
+	// tells it at its first read), and one that speaks cleartext.
+	noCert, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool})
+	if err == nil {
+		noCert.Write([]byte("POST /v1/metrics HTTP/1.1\r\nHost: x\r\n\r\n"))
+		_, err = noCert.Read(make([]byte, 1))
+		noCert.Close()
+	}
+	if err == nil {
+		t.Error("a client without a certificate was served")
+	}
+	if resp, err := http.Post("http://"+addr+"/v1/metrics", contentProtobuf, strings.NewReader("")); err == nil {
+		resp.Body.Close()
+		t.Errorf("a cleartext request got %s", resp.Status)
+	}
+	d.WaitMetric(`veneur_packet_error_total{packet_type="connection",reason="tls_handshake"}`, 10*time.Second,
+		func(v float64) bool { return v == 2 })
+
+	want := map[string]float64{"grpc.secure": 7, "http.secure": 7}
+	d.WaitLines(out, 20*time.Second, func(lines []daemontest.Line) bool {
+		for name, v := range want {
+			if daemontest.Sum(lines, name, "service.name:e2e") < v {
+				return false
+			}
+		}
+		return true
+	})
+	lines := d.WaitFlushed(out, 2, 20*time.Second)
+	for name, v := range want {
+		if got := daemontest.Sum(lines, name, "service.name:e2e"); got != v {
+			t.Errorf("%s adds up to %g, want %g", name, got, v)
 		}
 	}
 }

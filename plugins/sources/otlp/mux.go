@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -34,10 +35,12 @@ type mux struct {
 	max        int64
 	open       atomic.Int64
 	refused    func() // counts a connection refused for max_connections
-	mu         sync.Mutex
-	sniffing   map[net.Conn]struct{}
-	stopped    bool
-	wg         sync.WaitGroup
+	// handshakeFailed counts a TLS connection whose handshake failed.
+	handshakeFailed func(error)
+	mu              sync.Mutex
+	sniffing        map[net.Conn]struct{}
+	stopped         bool
+	wg              sync.WaitGroup
 }
 
 // serve accepts connections until the listener is closed.
@@ -96,6 +99,24 @@ func (m *mux) stop() {
 func (m *mux) route(c net.Conn) {
 	defer m.wg.Done()
 	pc := &prefixConn{Conn: c, done: func() { m.open.Add(-1) }}
+	var err error
+	if tc, ok := c.(*tls.Conn); ok {
+		// Handshake first, within the sniff's time, so that a refused
+		// client is counted as such.
+		tc.SetDeadline(time.Now().Add(sniffTimeout))
+		if err = tc.Handshake(); err != nil {
+			m.mu.Lock()
+			stopped := m.stopped
+			delete(m.sniffing, c)
+			m.mu.Unlock()
+			if !stopped {
+				m.handshakeFailed(err)
+			}
+			pc.Close()
+			return
+		}
+		tc.SetWriteDeadline(time.Time{})
+	}
 	h2, err := sniff(c, &pc.prefix)
 	m.mu.Lock()
 	delete(m.sniffing, c)

@@ -8,10 +8,12 @@ package otlp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,6 +85,9 @@ func (s *Source) Run(ctx context.Context, listeners []sdk.Listener, out sdk.Outp
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("%s: %w", l.Address, err)
+		}
+		if s.cfg.tlsConfig != nil && strings.HasPrefix(a.Network, "tcp") {
+			ln = tls.NewListener(ln, s.cfg.tlsConfig)
 		}
 		lns = append(lns, ln)
 	}
@@ -182,7 +187,11 @@ func (s *server) run(ctx context.Context, lns []net.Listener) error {
 	for i, ln := range lns {
 		m := &mux{ln: ln, grpc: grpcL, http: httpL, max: int64(s.cfg.MaxConnections),
 			sniffing: map[net.Conn]struct{}{},
-			refused:  func() { s.countAlone("tcp", ReasonConnections) }}
+			refused:  func() { s.countAlone("tcp", ReasonConnections) },
+			handshakeFailed: func(err error) {
+				s.log.Debug("tls handshake refused", "listener", ln.Addr(), "error", err)
+				s.countAlone("tcp", ReasonTLSHandshake)
+			}}
 		muxes[i] = m
 		mwg.Add(1)
 		go func() {
@@ -319,7 +328,7 @@ func (s *server) count(wk *worker, protocol, reason string) {
 func (s *server) countAlone(protocol, reason string) {
 	lw := s.misc[protocol]
 	lw.mu.Lock()
-	if reason == ReasonConnections {
+	if reason == ReasonConnections || reason == ReasonTLSHandshake {
 		lw.w.Error("connection", reason)
 	} else {
 		lw.w.Error(PacketType, reason)
