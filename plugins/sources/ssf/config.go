@@ -1,6 +1,7 @@
 package ssf
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -36,10 +37,13 @@ type Config struct {
 	// IdleTimeout closes a UNIX stream connection that sends nothing for
 	// this long.
 	IdleTimeout string `hcl:"idle_timeout,optional" description:"close idle UNIX stream connections after this long"`
+	// TLS serves the gRPC service over TLS on tcp:// listeners.
+	TLS *sdk.ServerTLS `hcl:"tls,block" description:"TLS for the gRPC service on tcp:// listeners"`
 
 	indicatorName []byte
 	objectiveName []byte
 	idleTimeout   time.Duration
+	tlsConfig     *tls.Config
 }
 
 func defaultConfig() *Config {
@@ -91,6 +95,11 @@ func (c *Config) validate() error {
 	} else {
 		c.idleTimeout = d
 	}
+	tc, err := c.TLS.Config()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.tlsConfig = tc
 	c.indicatorName = []byte(c.IndicatorSpanTimerName)
 	c.objectiveName = []byte(c.ObjectiveSpanTimerName)
 	return errors.Join(errs...)

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/health"
@@ -43,10 +44,20 @@ func (s *Source) serveGRPC(ctx context.Context, l sdk.Listener, out sdk.Output) 
 	for i := range g.handlers {
 		g.handlers[i] = &lockedHandler{handler: newHandler(&s.cfg, out.Writer(protoGRPC), s.log)}
 	}
-	srv := grpc.NewServer(
-		grpc.ForceServerCodecV2(spanCodec{}),
-		grpc.MaxRecvMsgSize(s.cfg.MaxSpanSize),
-	)
+	opts := []grpc.ServerOption{grpc.ForceServerCodecV2(spanCodec{}), grpc.MaxRecvMsgSize(s.cfg.MaxSpanSize)}
+	if s.cfg.tlsConfig != nil {
+		var mu sync.Mutex
+		w := out.Writer(protoGRPC) // for the refusals, which come from any goroutine
+		opts = append(opts, grpc.Creds(countedTLS{TransportCredentials: credentials.NewTLS(s.cfg.tlsConfig),
+			failed: func(err error) {
+				s.log.Debug("tls handshake refused", "listener", l.Address, "error", err)
+				mu.Lock()
+				defer mu.Unlock()
+				w.Error("connection", "tls_handshake")
+				w.Flush()
+			}}))
+	}
+	srv := grpc.NewServer(opts...)
 	srv.RegisterService(&grpc.ServiceDesc{
 		ServiceName: ssfpb.SSFGRPC_ServiceDesc.ServiceName,
 		HandlerType: (*any)(nil),
@@ -87,6 +98,24 @@ serving:
 	<-served
 	g.flushAll()
 	return nil
+}
+
+// countedTLS is TLS whose refused handshakes are counted.
+type countedTLS struct {
+	credentials.TransportCredentials
+	failed func(error)
+}
+
+func (c countedTLS) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	nc, info, err := c.TransportCredentials.ServerHandshake(conn)
+	if err != nil {
+		c.failed(err)
+	}
+	return nc, info, err
+}
+
+func (c countedTLS) Clone() credentials.TransportCredentials {
+	return countedTLS{TransportCredentials: c.TransportCredentials.Clone(), failed: c.failed}
 }
 
 // grpcSpans serves SendSpan. Calls run concurrently and a Writer is for one
