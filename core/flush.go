@@ -15,7 +15,6 @@ import (
 	"github.com/veneurd/veneurd/core/telemetry"
 	"github.com/veneurd/veneurd/plugins/routers/match"
 	"github.com/veneurd/veneurd/sdk"
-	pb "github.com/veneurd/veneurd/sdk/proto"
 )
 
 // flush cuts every source, merges the state they hand over, and sends the
@@ -231,14 +230,6 @@ func (s *Server) countPolicyDrops(sinks []*liveSink, fs []*routedFlush) {
 				s.tel.Counter(telemetry.SinkMetricsDropped, "sink:"+k.Address(), "reason:"+match.Reason(r).String()).Add(n)
 			}
 		}
-	}
-}
-
-// addPluginCounts adds what a plugin counted (sdk.Stats) to the
-// self-metrics, with tag, which names the plugin.
-func (s *Server) addPluginCounts(counts []*pb.Count, tag string) {
-	for _, c := range counts {
-		s.tel.Counter(c.Name, append(c.Tags, tag)...).Add(c.Value)
 	}
 }
 

@@ -38,6 +38,8 @@ type Server struct {
 	pool    *listen.Pool
 	agg     *aggregate.Aggregator
 	tel     *telemetry.Registry
+	// pluginSeries bounds the self-metric series plugins' own counts make.
+	pluginSeries pluginSeries
 
 	mu         sync.Mutex // guards the fields below
 	cfg        *config.Config

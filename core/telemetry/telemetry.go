@@ -40,6 +40,7 @@ const (
 	SinkMetricsDropped  = "veneur.sink.metrics_dropped_total"          // sink, reason (a tag policy's limit)
 	SinkFlushDuration   = "veneur.sink.metric_flush_total_duration_ns" // sink
 	PluginRestarts      = "veneur.plugin.restarts_total"               // plugin
+	PluginCountsDropped = "veneur.plugin.counts_dropped_total"         // sink or source: a plugin's own counts past its bound of series
 	ConfigReloads       = "veneur.config.reload_total"                 //
 	ConfigReloadErrors  = "veneur.config.reload_error_total"           //
 	ConfigHash          = "veneur.config.hash"                         // the config hash's first 32 bits
