@@ -31,9 +31,7 @@ type recordingConn struct {
 
 func (c *recordingConn) Write(b []byte) (int, error) {
 	c.mu.Lock()
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		c.lines = append(c.lines, l)
-	}
+	c.lines = append(c.lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
 	c.mu.Unlock()
 	return c.Conn.Write(b)
 }

@@ -15,7 +15,7 @@ import (
 // localfile sink and, for a global, its receive address.
 type tierNode struct {
 	*daemontest.Daemon
-	addr, out, grpc string
+	addr, out string
 }
 
 func startNode(t *testing.T, name, extra string) *tierNode {
@@ -209,9 +209,9 @@ func TestForwardOutage(t *testing.T) {
 		t.Error("no failed forward counted while the global was down")
 	}
 	g2 := startNode(t, "global-again", receive)
-	lines := g2.WaitLines(g2.out, 30*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "fw.outage") >= sent-1 })
+	g2.WaitLines(g2.out, 30*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "fw.outage") >= sent-1 })
 	// A few more flushes: nothing arrives twice.
-	lines = g2.WaitFlushed(g2.out, 2, 20*time.Second)
+	lines := g2.WaitFlushed(g2.out, 2, 20*time.Second)
 	if got := daemontest.Sum(lines, "fw.outage"); got != sent-1 {
 		t.Errorf("the new global got %g of the outage's %g", got, sent-1)
 	}

@@ -87,10 +87,10 @@ func TestVeneurLocalIntoVeneurdGlobal(t *testing.T) {
 	for round := range 3 {
 		p := fmt.Sprintf("vl%d", round)
 		local.send(t, interopLines(p)...)
-		lines := g.WaitLines(g.out, 30*time.Second, func(ls []daemontest.Line) bool {
+		g.WaitLines(g.out, 30*time.Second, func(ls []daemontest.Line) bool {
 			return daemontest.Sum(ls, p+".req") >= 20 && countName(ls, p+".users") > 0 && countName(ls, p+".lat.99percentile") > 0
 		})
-		lines = g.WaitFlushed(g.out, 2, 20*time.Second) // nothing comes twice
+		lines := g.WaitFlushed(g.out, 2, 20*time.Second) // nothing comes twice
 		if countName(lines, p+".lat.50percentile") > 1 || countName(lines, p+".users") > 1 {
 			t.Logf("round %d crossed one of Veneur's flushes: another", round)
 			continue

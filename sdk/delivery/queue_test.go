@@ -152,7 +152,7 @@ func TestQueueRejectionIsNotRetried(t *testing.T) {
 func TestQueueStopDrainsThenCounts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := &receiver{}
-		q, stats := newTestQueue(r, 1000, 1)
+		q, _ := newTestQueue(r, 1000, 1)
 		q.Add(&Payload{Points: 3})
 		q.Add(&Payload{Points: 4})
 		q.Stop(context.Background())
@@ -161,7 +161,7 @@ func TestQueueStopDrainsThenCounts(t *testing.T) {
 		}
 
 		r = &receiver{down: true}
-		q, stats = newTestQueue(r, 1000, 1)
+		q, stats := newTestQueue(r, 1000, 1)
 		q.Add(&Payload{Points: 3})
 		q.Add(&Payload{Points: 4})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -13,7 +13,7 @@ type config struct {
 	Limit   int               `hcl:"limit,optional"`
 	Tags    []string          `hcl:"tags,optional"`
 	Headers map[string]string `hcl:"headers,optional" sensitive:"true"`
-	ignored int
+	ignored int               //lint:ignore U1000 an untagged field, which Of must skip
 }
 
 func TestOf(t *testing.T) {

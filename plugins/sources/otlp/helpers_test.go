@@ -107,17 +107,6 @@ func (h *harness) export(req *colmetricspb.ExportMetricsServiceRequest) ([]sdkte
 	return h.col.Metrics()[before:], rejected, msg
 }
 
-// values returns the values written for name, in order.
-func values(ms []sdktest.Metric, name string) []float64 {
-	var out []float64
-	for _, m := range ms {
-		if m.Name == name {
-			out = append(out, m.Value)
-		}
-	}
-	return out
-}
-
 // digestOf adds the histogram samples named name to a digest as veneurd
 // aggregates them (weight 1/rate).
 func digestOf(ms []sdktest.Metric, name string) *tdigest.Merging {
