@@ -2,8 +2,10 @@ GO      ?= go
 BIN     := bin/veneurd
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# staticcheck, pinned, fetched from the Go module proxy on first use.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test testdeps gen examples plugins fuzz bench vet clean
+.PHONY: all build run test lint testdeps gen examples plugins fuzz bench clean
 
 all: build
 
@@ -13,11 +15,14 @@ build:
 run: build
 	./$(BIN) run
 
-test: build examples testdeps
-	$(GO) vet ./...
+test: build examples testdeps lint
 	# One package at a time: the end-to-end tests time flushes, and the load
 	# generator's tests flood sockets and cores.
 	$(GO) test -count=1 -timeout 15m -p 1 ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 testdeps:
 	./scripts/test-deps.sh
