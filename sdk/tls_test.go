@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/veneurd/veneurd/internal/daemontest"
 	"github.com/veneurd/veneurd/internal/testpki"
 	"github.com/veneurd/veneurd/sdk"
 )
@@ -27,8 +29,10 @@ func TestServerTLS(t *testing.T) {
 		t.Errorf("no block: %v, %v; want nil, nil", tc, err)
 	}
 	tc, err := (&sdk.ServerTLS{CertFile: cert, KeyFile: key}).Config()
-	if err != nil || len(tc.Certificates) != 1 || tc.ClientAuth != tls.NoClientCert || tc.MinVersion != tls.VersionTLS12 {
+	if err != nil || tc.ClientAuth != tls.NoClientCert || tc.MinVersion != tls.VersionTLS12 {
 		t.Errorf("certificate alone: %+v, %v", tc, err)
+	} else if c, err := tc.GetCertificate(&tls.ClientHelloInfo{}); err != nil || c.Leaf.Subject.CommonName != "127.0.0.1" {
+		t.Errorf("certificate alone serves %v, %v", c, err)
 	}
 	tc, err = (&sdk.ServerTLS{CertFile: cert, KeyFile: key, ClientCAFile: caFile}).Config()
 	if err != nil || tc.ClientAuth != tls.RequireAndVerifyClientCert || tc.ClientCAs == nil {
@@ -40,6 +44,7 @@ func TestServerTLS(t *testing.T) {
 		attr  string
 	}{
 		{sdk.ServerTLS{CertFile: filepath.Join(dir, "missing.pem"), KeyFile: key}, "tls.cert_file"},
+		{sdk.ServerTLS{CertFile: cert, KeyFile: filepath.Join(dir, "missing.pem")}, "tls.key_file"},
 		{sdk.ServerTLS{CertFile: cert, KeyFile: cert}, "tls.cert_file"},
 		{sdk.ServerTLS{CertFile: cert, KeyFile: key, ClientCAFile: filepath.Join(dir, "missing.pem")}, "tls.client_ca_file"},
 		{sdk.ServerTLS{CertFile: cert, KeyFile: key, ClientCAFile: notPEM}, "tls.client_ca_file"},
@@ -49,5 +54,59 @@ func TestServerTLS(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Attribute != c.attr {
 			t.Errorf("%+v: %v, want a problem with %s", c.block, err, c.attr)
 		}
+	}
+}
+
+// TestServerTLSRenewal rewrites the certificate and key files of a serving
+// configuration: the next connections get the new certificate, without a
+// new configuration. Files that do not load leave the last good one served.
+func TestServerTLSRenewal(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "renewal test")
+	cert, key := testpki.WriteCert(t, dir, "server", ca.Issue(t, "first"))
+	tc, err := (&sdk.ServerTLS{CertFile: cert, KeyFile: key}).Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	served := func() string {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if got := served(); got != "first" {
+		t.Fatalf("served %q, want first", got)
+	}
+	testpki.WriteCert(t, dir, "server", ca.Issue(t, "second"))
+	if !daemontest.Until(10*time.Second, func() bool { return served() == "second" }) {
+		t.Fatalf("still served %q after the files were rewritten", served())
+	}
+	if err := os.WriteFile(cert, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Beyond the next look at the files: a connection a second later.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if got := served(); got != "second" {
+			t.Fatalf("served %q from files that do not load, want the last good one", got)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -15,10 +15,10 @@ package forward
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
-	"os"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc"
@@ -27,6 +27,7 @@ import (
 
 	"github.com/veneurd/veneurd/core/forward/forwardpb"
 	"github.com/veneurd/veneurd/core/telemetry"
+	"github.com/veneurd/veneurd/sdk"
 )
 
 // Self-metrics, as Veneur names them.
@@ -110,25 +111,14 @@ func (s *Server) Stop(ctx context.Context) {
 	<-s.done // Serve's error after a stop says nothing more
 }
 
-// ServerTLS is the TLS of a receiver serving certFile and keyFile (PEM);
+// ServerTLS is the TLS of a receiver serving certFile and keyFile (PEM),
+// read again when they change, as a source's tls block is (sdk.ServerTLS);
 // with clientCAFile, every client must present a certificate that one of
 // its CAs signed, and is refused otherwise (mutual TLS).
 func ServerTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, err
+	tc, err := (&sdk.ServerTLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: clientCAFile}).Config()
+	if ae := (*sdk.AttrError)(nil); errors.As(err, &ae) {
+		return nil, fmt.Errorf("%s: %s", ae.Summary, strings.TrimSuffix(ae.Detail, "."))
 	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if clientCAFile != "" {
-		pem, err := os.ReadFile(clientCAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", clientCAFile)
-		}
-		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return c, nil
+	return tc, err
 }
