@@ -29,6 +29,7 @@ testdeps:
 
 examples:
 	$(GO) build -o bin/sink_example ./examples/plugins/sink_example
+	$(GO) build -o bin/source_example ./examples/plugins/source_example
 
 # Each vendor sink as its own binary, bin/veneurd-sink-<type>: the same code
 # the veneurd binary serves as a builtin, to ship and pin on its own.

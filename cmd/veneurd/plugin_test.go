@@ -150,43 +150,44 @@ sink "example" "main" {
 	}
 }
 
-// TestExternalSourceCounts runs a third-party source that counts with
-// sdk.Stats: its counts reach veneurd's self-metrics, tagged with the
-// source's address, exactly, beside the samples it read.
-func TestExternalSourceCounts(t *testing.T) {
+// TestExternalSourceEndToEnd runs the example third-party source, built as
+// its own binary and pinned by checksum: the metrics sent to it as JSON
+// lines are flushed exactly, and its own count of connections (sdk.Stats)
+// reaches veneurd's self-metrics, tagged with the source's address.
+func TestExternalSourceEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test")
 	}
 	dir := t.TempDir()
-	bin := daemontest.BuildPlugin(t, "./internal/daemontest/plugins/counting", dir)
-	addr := daemontest.FreePort(t, "udp")
+	bin := daemontest.BuildPlugin(t, "./examples/plugins/source_example", dir)
+	addr := daemontest.FreePort(t, "tcp")
 	out := filepath.Join(dir, "out.jsonl")
 	d := daemontest.Start(t, fmt.Sprintf(`
 veneurd { interval = "1s" }
-plugin "source" "counting" { path = %q }
-source "counting" "in" { listen = ["udp://%s"] }
+plugin "source" "example" {
+  path   = %q
+  sha256 = %q
+}
+source "example" "in" { listen = ["tcp://%s"] }
 sink "localfile" "out" { path = %q }
-`, bin, addr, out))
+`, bin, sha256File(t, bin), addr, out))
 
-	c, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for range 7 {
-		if _, err := c.Write([]byte("counted")); err != nil {
+	for i := range 3 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
 			t.Fatal(err)
 		}
+		fmt.Fprintf(c, "{\"metric\":\"ext.jobs\",\"type\":\"counter\",\"value\":%d,\"tags\":[\"queue:a\"]}\n", i+1)
+		c.Close()
 	}
-	d.WaitMetric(`veneur_counting_datagrams_total{protocol="udp",source="source.counting.in"}`, 10*time.Second,
-		func(v float64) bool { return v >= 7 })
-	lines := d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "counted") >= 7 })
-	if got := daemontest.Sum(lines, "counted"); got != 7 {
-		t.Errorf("counted = %v, want 7", got)
+	const connections = `veneur_example_connections_total{source="source.example.in"}`
+	d.WaitMetric(connections, 10*time.Second, func(v float64) bool { return v >= 3 })
+	lines := d.WaitLines(out, 10*time.Second, func(ls []daemontest.Line) bool { return daemontest.Sum(ls, "ext.jobs", "queue:a") >= 6 })
+	if got := daemontest.Sum(lines, "ext.jobs", "queue:a"); got != 6 {
+		t.Errorf("ext.jobs = %v, want 6", got)
 	}
-	if got := d.WaitMetric(`veneur_counting_datagrams_total{protocol="udp",source="source.counting.in"}`, time.Second,
-		func(float64) bool { return true }); got != 7 {
-		t.Errorf("veneur.counting.datagrams_total = %v, want 7", got)
+	if got := d.WaitMetric(connections, time.Second, func(float64) bool { return true }); got != 3 {
+		t.Errorf("%s = %v, want 3", connections, got)
 	}
 }
 
