@@ -99,12 +99,11 @@ func (m *mux) stop() {
 func (m *mux) route(c net.Conn) {
 	defer m.wg.Done()
 	pc := &prefixConn{Conn: c, done: func() { m.open.Add(-1) }}
-	var err error
 	if tc, ok := c.(*tls.Conn); ok {
 		// Handshake first, within the sniff's time, so that a refused
 		// client is counted as such.
 		tc.SetDeadline(time.Now().Add(sniffTimeout))
-		if err = tc.Handshake(); err != nil {
+		if err := tc.Handshake(); err != nil {
 			m.mu.Lock()
 			stopped := m.stopped
 			delete(m.sniffing, c)
