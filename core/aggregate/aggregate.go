@@ -141,7 +141,8 @@ const (
 	// DropOverflow: an aggregate went past float64's range, though every
 	// value in it is finite: a counter's sum (two counters of 1e308, from
 	// one source or merged from two), or a histogram's or timer's sum,
-	// average, count, median or percentile (1e308:1e308|h has sum +Inf).
+	// average or count (1e308:1e308|h has sum +Inf). Medians and
+	// percentiles lie between the digest's extremes, and never overflow.
 	DropOverflow = "overflow"
 	// DropUndefined: a harmonic mean whose reciprocal sum is zero, as of
 	// -1:1|h.

@@ -324,14 +324,14 @@ func (d *Merging) Quantile(q float64) float64 {
 
 	first := cs[0]
 	if half := first.Weight / 2; index < half {
-		return d.clamp(d.min + (first.Mean-d.min)*(index/half))
+		return d.clamp(lerp(d.min, first.Mean, index/half))
 	}
 	center := first.Weight / 2 // cumulative weight at the mean of cs[i]
 	for i := 0; i < n-1; i++ {
 		dw := (cs[i].Weight + cs[i+1].Weight) / 2
 		if index < center+dw {
 			t := (index - center) / dw
-			return d.clamp(cs[i].Mean + (cs[i+1].Mean-cs[i].Mean)*t)
+			return d.clamp(lerp(cs[i].Mean, cs[i+1].Mean, t))
 		}
 		center += dw
 	}
@@ -341,7 +341,17 @@ func (d *Merging) Quantile(q float64) float64 {
 		return d.clamp(last.Mean)
 	}
 	t := min((index-center)/rest, 1)
-	return d.clamp(last.Mean + (d.max-last.Mean)*t)
+	return d.clamp(lerp(last.Mean, d.max, t))
+}
+
+// lerp is the value a fraction t in [0, 1] of the way from a to b. b-a
+// overflows when a and b are finite and far apart (near -1e308 and 1e308):
+// then the weighted sum, which cannot overflow, is used.
+func lerp(a, b, t float64) float64 {
+	if d := b - a; !math.IsInf(d, 0) {
+		return a + d*t
+	}
+	return a*(1-t) + b*t
 }
 
 func (d *Merging) clamp(v float64) float64 {

@@ -404,3 +404,24 @@ func TestMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantileAcrossTheWholeRange adds values near both ends of float64's
+// range: every quantile between them is finite, ordered and within them,
+// where interpolating by their difference (about 2e308) would overflow.
+func TestQuantileAcrossTheWholeRange(t *testing.T) {
+	d := New(DefaultCompression)
+	for _, v := range []float64{-1.5e308, -1e308, 1e308, 1.5e308} {
+		d.Add(v, 1)
+	}
+	prev := math.Inf(-1)
+	for q := 0.0; q <= 1; q += 0.01 {
+		got := d.Quantile(q)
+		if math.IsInf(got, 0) || math.IsNaN(got) || got < -1.5e308 || got > 1.5e308 || got < prev {
+			t.Fatalf("Quantile(%v) = %v after %v", q, got, prev)
+		}
+		prev = got
+	}
+	if got := d.Quantile(0.5); got != 0 {
+		t.Errorf("Quantile(0.5) = %v, want 0, halfway between -1e308 and 1e308", got)
+	}
+}
