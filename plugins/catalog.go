@@ -88,7 +88,8 @@ func (BuiltinTypes) Lookup(kind, typ string) (config.PluginInfo, error) {
 	if err != nil {
 		return config.PluginInfo{}, fmt.Errorf("builtin %s %s: %w", kind, typ, err)
 	}
-	return config.PluginInfo{Schema: s, Version: "builtin"}, nil
+	r, ok := b.New().(sdk.SocketReader)
+	return config.PluginInfo{Schema: s, Version: "builtin", ReadsSockets: ok && r.ReadsSockets()}, nil
 }
 
 // Check has a builtin validate values in process.

@@ -72,6 +72,9 @@ func (s *pluginServer) Schema(context.Context, *pb.Empty) (*pb.SchemaResponse, e
 	if v, ok := s.impl.(Versioned); ok && resp != nil {
 		resp.Version = v.Version()
 	}
+	if r, ok := s.impl.(SocketReader); ok && resp != nil {
+		resp.ReadsSockets = r.ReadsSockets()
+	}
 	return resp, err
 }
 

@@ -51,6 +51,14 @@ type Env struct {
 	Stats *Stats
 }
 
+// SocketReader is implemented by a source that reads nothing but the
+// sockets of its block's listen attribute. veneurd refuses a block of such
+// a source without a listen address, since it would read nothing; a
+// source that finds its input elsewhere (a scraper) does not implement it.
+type SocketReader interface {
+	ReadsSockets() bool
+}
+
 // Sink receives flushed points.
 type Sink interface {
 	Plugin

@@ -320,3 +320,45 @@ func TestValidateListenWithoutPort(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateSourceWithoutListen: a block of a source that reads nothing
+// but its listen sockets, with none, is refused at its file:line:column by
+// validate and by run, for builtins and a third-party source alike; the
+// openmetrics source, which scrapes, needs none.
+func TestValidateSourceWithoutListen(t *testing.T) {
+	bin := daemontest.Binary(t)
+	dir := t.TempDir()
+	example := daemontest.BuildPlugin(t, "./examples/plugins/source_example", dir)
+	bad := filepath.Join(dir, "bad.hcl")
+	writeFile(t, bad, fmt.Sprintf(`plugin "source" "example" { path = %q }
+source "dogstatsd" "in" {}
+source "otlp" "in" { listen = [] }
+source "example" "in" {}
+source "openmetrics" "scrape" {
+  targets = ["http://127.0.0.1:9100/metrics"]
+}
+sink "debug" "out" {}
+`, example))
+	detail := func(typ string) string {
+		return "  The " + typ + ` source reads nothing but the sockets of its listen attribute, so this block would read nothing. Give it the sockets to read, as listen = ["NETWORK://HOST:PORT", ...].` + "\n"
+	}
+	want := bad + ":2:1: error: No listen address\n" + detail("dogstatsd") +
+		"     2 | source \"dogstatsd\" \"in\" {}\n       | ^^^^^^^^^^^^^^^^^^^^^^^\n" +
+		bad + ":3:31: error: No listen address\n" + detail("otlp") +
+		"     3 | source \"otlp\" \"in\" { listen = [] }\n       |                               ^^\n" +
+		bad + ":4:1: error: No listen address\n" + detail("example") +
+		"     4 | source \"example\" \"in\" {}\n       | ^^^^^^^^^^^^^^^^^^^^^\n"
+	for _, args := range [][]string{{"validate", bad}, {"run", "-config", bad}} {
+		cmd := exec.Command(bin, args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+			t.Fatalf("veneurd %s: %v\n%s", args[0], err, stderr.String())
+		}
+		// The log lines of the third-party plugin's start come first.
+		if !strings.HasSuffix(stderr.String(), want) || strings.Count(stderr.String(), "error:") != 3 || stdout.String() != "" {
+			t.Errorf("veneurd %s printed\n%s%s\nwant on stderr, last\n%s", args[0], stdout.String(), stderr.String(), want)
+		}
+	}
+}

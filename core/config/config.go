@@ -191,6 +191,9 @@ type PluginInfo struct {
 	// SHA256 pins Path's checksum (hex); empty when not pinned.
 	SHA256  string
 	Version string
+	// ReadsSockets is set for a source that reads nothing but its listen
+	// sockets (sdk.SocketReader): a block of it needs a listen address.
+	ReadsSockets bool
 }
 
 // External is a plugin block: a third-party binary serving a plugin type.
@@ -610,6 +613,15 @@ func (l *loader) plugin(block *hcl.Block, interval time.Duration) (*PluginBlock,
 	own, rest, diags := block.Body.PartialContent(hostSchema(kind))
 	raw := map[string]cty.Value{}
 	diags = append(diags, l.hostAttributes(pb, own.Attributes, raw)...)
+	if kind == "source" && info.ReadsSockets && len(pb.Listen) == 0 && !diags.HasErrors() {
+		subject := block.DefRange
+		if attr := own.Attributes[ListenAttribute]; attr != nil {
+			subject = attr.Expr.Range()
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No listen address",
+			Detail:  fmt.Sprintf("The %s source reads nothing but the sockets of its listen attribute, so this block would read nothing. Give it the sockets to read, as listen = [\"NETWORK://HOST:PORT\", ...].", typ),
+			Subject: subject.Ptr()})
+	}
 	var limitsSeen *hcl.Block
 	for _, b := range own.Blocks {
 		lim, d := l.limits(b, limitsSeen)

@@ -40,7 +40,7 @@ func (c testTypes) Lookup(kind, typ string) (PluginInfo, error) {
 	if !ok {
 		return PluginInfo{}, ErrUnknownPlugin
 	}
-	return PluginInfo{Schema: s}, nil
+	return PluginInfo{Schema: s, ReadsSockets: kind+"."+typ == "source.reader"}, nil
 }
 
 // Check rejects, as plugins would, a localfile path that is not absolute,
@@ -92,7 +92,9 @@ var catalog = testTypes{
 		{Name: "readers", Type: cty.Number},
 		{Name: "count", Type: cty.Number},
 	},
-	"sink.debug": {},
+	// A source that reads nothing but its listen sockets (sdk.SocketReader).
+	"source.reader": {},
+	"sink.debug":    {},
 	"sink.http": {
 		{Name: "url", Type: cty.String, Required: true},
 		{Name: "token", Type: cty.String, Sensitive: true},

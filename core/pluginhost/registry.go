@@ -102,6 +102,7 @@ func (c *Registry) load(kind, typ, path, sum string) *external {
 	}
 	x.proc = proc
 	x.info.Path, x.info.SHA256, x.info.Version = path, sum, resp.Version
+	x.info.ReadsSockets = resp.ReadsSockets
 	return x
 }
 

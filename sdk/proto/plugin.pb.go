@@ -343,9 +343,12 @@ func (x *Attribute) GetNested() []*Attribute {
 }
 
 type SchemaResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attributes    []*Attribute           `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Attributes []*Attribute           `protobuf:"bytes,1,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	Version    string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// A source that reads nothing but the sockets of its block's listen
+	// attribute (sdk.SocketReader): veneurd refuses such a block without one.
+	ReadsSockets  bool `protobuf:"varint,3,opt,name=reads_sockets,json=readsSockets,proto3" json:"reads_sockets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -392,6 +395,13 @@ func (x *SchemaResponse) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *SchemaResponse) GetReadsSockets() bool {
+	if x != nil {
+		return x.ReadsSockets
+	}
+	return false
 }
 
 type ConfigureRequest struct {
@@ -1759,12 +1769,13 @@ const file_sdk_proto_plugin_proto_rawDesc = "" +
 	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x12 \n" +
 	"\vdescription\x18\x05 \x01(\tR\vdescription\x12\x14\n" +
 	"\x05block\x18\x06 \x01(\bR\x05block\x124\n" +
-	"\x06nested\x18\a \x03(\v2\x1c.veneurd.plugin.v1.AttributeR\x06nested\"h\n" +
+	"\x06nested\x18\a \x03(\v2\x1c.veneurd.plugin.v1.AttributeR\x06nested\"\x8d\x01\n" +
 	"\x0eSchemaResponse\x12<\n" +
 	"\n" +
 	"attributes\x18\x01 \x03(\v2\x1c.veneurd.plugin.v1.AttributeR\n" +
 	"attributes\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\tR\aversion\"i\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12#\n" +
+	"\rreads_sockets\x18\x03 \x01(\bR\freadsSockets\"i\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vconfig_json\x18\x01 \x01(\fR\n" +
 	"configJson\x12\x18\n" +

@@ -76,6 +76,10 @@ func New() *Source { return &Source{log: hclog.NewNullLogger()} }
 func (s *Source) Version() string { return Version }
 
 // Config returns the defaults.
+// ReadsSockets implements sdk.SocketReader: the source reads nothing but
+// its listen sockets, so a block of it without one is refused.
+func (s *Source) ReadsSockets() bool { return true }
+
 func (s *Source) Config() any { return &Config{MaxLineLength: 64 << 10} }
 
 // Configure checks and stores the configuration. It opens nothing.

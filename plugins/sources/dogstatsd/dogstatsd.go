@@ -41,6 +41,10 @@ type Source struct {
 func New() *Source { return &Source{log: hclog.NewNullLogger()} }
 
 // Config returns the defaults.
+// ReadsSockets implements sdk.SocketReader: the source reads nothing but
+// its listen sockets, so a block of it without one is refused.
+func (s *Source) ReadsSockets() bool { return true }
+
 func (s *Source) Config() any { return defaultConfig() }
 
 // Configure checks and stores cfg.
