@@ -308,17 +308,24 @@ func TestValidateListenWithoutPort(t *testing.T) {
        |             ^^^^^^^^^^^^^^^^^
 `
 	for _, args := range [][]string{{"validate", bad}, {"run", "-config", bad}} {
-		cmd := exec.Command(bin, args...)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-			t.Fatalf("veneurd %s: %v\n%s", args[0], err, stderr.String())
-		}
-		if stderr.String() != want || stdout.String() != "" {
-			t.Errorf("veneurd %s printed\n%s%s\nwant on stderr\n%s", args[0], stdout.String(), stderr.String(), want)
+		if stdout, stderr := refused(t, bin, args...); stderr != want || stdout != "" {
+			t.Errorf("veneurd %s printed\n%s%s\nwant on stderr\n%s", args[0], stdout, stderr, want)
 		}
 	}
+}
+
+// refused runs veneurd with args, which must exit 1, and returns what it
+// printed.
+func refused(t *testing.T, bin string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var out, errs strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("veneurd %s: %v\n%s", args[0], err, errs.String())
+	}
+	return out.String(), errs.String()
 }
 
 // TestValidateSourceWithoutListen: a block of a source that reads nothing
@@ -349,16 +356,10 @@ sink "debug" "out" {}
 		bad + ":4:1: error: No listen address\n" + detail("example") +
 		"     4 | source \"example\" \"in\" {}\n       | ^^^^^^^^^^^^^^^^^^^^^\n"
 	for _, args := range [][]string{{"validate", bad}, {"run", "-config", bad}} {
-		cmd := exec.Command(bin, args...)
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-			t.Fatalf("veneurd %s: %v\n%s", args[0], err, stderr.String())
-		}
 		// The log lines of the third-party plugin's start come first.
-		if !strings.HasSuffix(stderr.String(), want) || strings.Count(stderr.String(), "error:") != 3 || stdout.String() != "" {
-			t.Errorf("veneurd %s printed\n%s%s\nwant on stderr, last\n%s", args[0], stdout.String(), stderr.String(), want)
+		stdout, stderr := refused(t, bin, args...)
+		if !strings.HasSuffix(stderr, want) || strings.Count(stderr, "error:") != 3 || stdout != "" {
+			t.Errorf("veneurd %s printed\n%s%s\nwant on stderr, last\n%s", args[0], stdout, stderr, want)
 		}
 	}
 }
